@@ -1,0 +1,92 @@
+"""CNNASCalculator: a trained CNNAS model as an ASE calculator.
+
+Energy E(r) from the model (eV, on the reference's absolute scale); forces F = −∂E/∂r (eV/Å) by
+autograd through the network and the rasterizer. A 2D model sees only x and y, so its z-forces
+are zero. Gradients are computed only when forces are asked for.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+from ase import Atoms
+from ase.calculators.calculator import Calculator, CalculatorSetupError, all_changes
+from ase.data import chemical_symbols
+
+from .model import EnergyModel
+from .modelfile import load_model
+
+CELL_TOLERANCE = 1e-3  # Å, how far a cell may differ from the model's
+PLANE_TOLERANCE = 1e-2  # Å, largest spread of z a 2D model accepts
+
+
+def _device(device: str | torch.device | None) -> torch.device:
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise CalculatorSetupError(f"device={str(device)!r} but torch sees no CUDA GPU; "
+                                   "use device='cpu' or device=None (picks what is there)")
+    return device
+
+
+def check_atoms(model: EnergyModel, atoms: Atoms) -> None:
+    """Raise CalculatorSetupError, naming the fix, for atoms this model cannot describe."""
+    unknown = sorted(set(atoms.numbers.tolist()) - set(model.elements))
+    if unknown:
+        known = ", ".join(chemical_symbols[z] for z in model.elements)
+        raise CalculatorSetupError(
+            f"the model knows only {known}; these atoms hold {', '.join(chemical_symbols[z] for z in unknown)}")
+    d, axes = model.dim, "xyz"[:model.dim]
+    if not all(atoms.pbc[:d]):
+        raise CalculatorSetupError(
+            f"the model needs periodic boundaries along {', '.join(axes)}; set "
+            f"atoms.pbc = {tuple([True] * d + [False] * (3 - d))} and a cell that spans the sheet")
+    cell = atoms.cell.array
+    if np.abs(cell[:d, :d] - model.cell[:d, :d]).max() > CELL_TOLERANCE:
+        def fmt(c):
+            return " × ".join(f"{x:.4f}" for x in np.diag(c[:d, :d])) + " Å"
+        raise CalculatorSetupError(
+            f"the model was trained for the cell {fmt(model.cell)} (vectors {model.cell[:d, :d].tolist()}) "
+            f"and works only on that cell; these atoms have {fmt(cell)}")
+    if d == 2:
+        spread = np.ptp(atoms.positions[:, 2])
+        if spread > PLANE_TOLERANCE:
+            raise CalculatorSetupError(
+                f"2D model: all atoms must lie in one plane z = const, but z spreads over {spread:.3f} Å; "
+                "keep them there with atoms.set_constraint(ase.constraints.FixedPlane("
+                "range(len(atoms)), [0, 0, 1]))")
+
+
+class CNNASCalculator(Calculator):
+    """ASE calculator for a CNNAS model: ``atoms.calc = CNNASCalculator()``.
+
+    model: ``"default"`` (the bundled graphene/hBN sheet model) or the path of a model file.
+    device: ``"cpu"``, ``"cuda"``…; None picks the GPU when there is one.
+    """
+
+    implemented_properties = ["energy", "free_energy", "forces"]
+
+    def __init__(self, model: str | os.PathLike = "default", device: str | torch.device | None = None,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.model = load_model(model, _device(device))
+
+    def calculate(self, atoms: Atoms | None = None, properties=("energy",),
+                  system_changes=all_changes) -> None:
+        super().calculate(atoms, properties, system_changes)
+        check_atoms(self.model, self.atoms)
+        dev = self.model.device
+        want_forces = "forces" in properties
+        positions = torch.tensor(self.atoms.positions, dtype=torch.float64, device=dev,
+                                 requires_grad=want_forces)
+        numbers = torch.tensor(self.atoms.numbers, device=dev)
+        cell = torch.tensor(self.atoms.cell.array, dtype=torch.float64, device=dev)[None]
+        frame = torch.zeros(len(self.atoms), dtype=torch.long, device=dev)
+        with torch.set_grad_enabled(want_forces):
+            energy = self.model(positions, numbers, cell, frame, 1)[0]
+            if want_forces:
+                (grad,) = torch.autograd.grad(energy, positions)
+                self.results["forces"] = -grad.cpu().numpy()
+        self.results["energy"] = self.results["free_energy"] = float(energy.detach())

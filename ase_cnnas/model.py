@@ -1,0 +1,59 @@
+"""A trained CNNAS energy model: rasterizer, network and energy scale in one torch module.
+
+    E = Σ_i ε(Z_i) + μ + s · CNN(V / v₀)
+
+ε are per-element reference energies (eV), μ and s the mean and spread of the remaining energy
+over the training frames, V the image of Eq. (1) and v₀ a fixed input scale. The reference sum
+and the scale are applied in float64, so totals of ~−550 eV keep their meV digits whatever
+precision the network runs in.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from .networks import CNNAS, NetworkConfig
+from .raster import CUTOFF, SIGMA, rasterize
+
+N_ELEMENTS = 119
+
+
+class EnergyModel(nn.Module):
+    """positions [A, 3] Å, numbers [A], cells [F, 3, 3] Å, frame [A] → total energies [F] eV."""
+
+    def __init__(self, network: NetworkConfig, cell: np.ndarray, element_energy: dict[int, float],
+                 energy_mean: float = 0.0, energy_scale: float = 1.0, image_scale: float = 1.0,
+                 sigma: float = SIGMA, cutoff: float = CUTOFF, metadata: dict | None = None):
+        super().__init__()
+        self.network = CNNAS(network)
+        self.dim = len(network.grid)
+        self.cell = np.asarray(cell, dtype=float)  # the one cell this fixed-grid model knows
+        self.sigma, self.cutoff, self.image_scale = sigma, cutoff, image_scale
+        self.energy_mean, self.energy_scale = energy_mean, energy_scale
+        self.elements = sorted(int(z) for z in element_energy)
+        table = torch.full((N_ELEMENTS,), float("nan"), dtype=torch.float64)
+        for z, e in element_energy.items():
+            table[int(z)] = e
+        self.register_buffer("element_energy", table)
+        self.metadata = metadata or {}
+
+    @property
+    def device(self) -> torch.device:
+        return self.element_energy.device
+
+    def images(self, positions: torch.Tensor, numbers: torch.Tensor, cells: torch.Tensor,
+               frame: torch.Tensor, n_frames: int) -> torch.Tensor:
+        """The network's input [F, *grid], in the network's dtype."""
+        dtype = next(self.network.parameters()).dtype
+        d = self.dim
+        return self.image_scale * rasterize(
+            positions[:, :d].to(dtype), numbers, cells[:, :d, :d].to(dtype), frame, n_frames,
+            self.network.config.grid, self.sigma, self.cutoff)
+
+    def forward(self, positions: torch.Tensor, numbers: torch.Tensor, cells: torch.Tensor,
+                frame: torch.Tensor, n_frames: int) -> torch.Tensor:
+        out = self.network(self.images(positions, numbers, cells, frame, n_frames))
+        reference = torch.zeros(n_frames, dtype=torch.float64, device=self.device)
+        reference = reference.index_add(0, frame, self.element_energy[numbers])
+        return reference + self.energy_mean + self.energy_scale * out.double()

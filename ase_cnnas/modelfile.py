@@ -1,0 +1,99 @@
+"""Model files: weights plus versioned JSON metadata in one torch zip, never pickled code.
+
+The file holds ``{"format": "ase-cnnas-model", "format_version": 1, "metadata": <JSON text>,
+"state_dict": {...}}`` and is read with ``torch.load(weights_only=True)``, which refuses any
+pickle that would run code. The metadata says how to rebuild the model (network, image, cell,
+elements and their reference energies, energy scale) and what it is (reference method, data,
+training summary, test metrics).
+"""
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import zipfile
+from importlib import resources
+from pathlib import Path
+
+import torch
+
+from .model import EnergyModel
+from .networks import NetworkConfig
+
+FORMAT = "ase-cnnas-model"
+FORMAT_VERSION = 1
+BUNDLED = ("default",)
+
+
+class ModelFileError(ValueError):
+    """A model file that is missing, not ours, damaged, unsafe, or of an unknown version."""
+
+
+def resolve(model: str | os.PathLike) -> Path:
+    """A bundled model's name (``"default"``) or a path → the file's path."""
+    if str(model) in BUNDLED:
+        return Path(str(resources.files("ase_cnnas") / "models" / f"{model}.pt"))
+    return Path(model)
+
+
+def save_model(model: EnergyModel, path: str | os.PathLike) -> None:
+    """Write `model` to `path` atomically (temporary file + rename)."""
+    meta = {
+        "network": model.network.config.to_dict(),
+        "image": {"sigma": model.sigma, "cutoff": model.cutoff, "scale": model.image_scale,
+                  "cell": model.cell.tolist()},
+        "elements": {str(z): float(model.element_energy[z]) for z in model.elements},
+        "energy": {"mean": model.energy_mean, "scale": model.energy_scale, "unit": "eV"},
+        **model.metadata,
+    }
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save({"format": FORMAT, "format_version": FORMAT_VERSION, "metadata": json.dumps(meta),
+                "state_dict": state}, tmp)
+    os.replace(tmp, path)
+
+
+def read_metadata(path: str | os.PathLike) -> dict:
+    """The metadata of a model file, checked for format and version."""
+    return _load(resolve(path))[0]
+
+
+def load_model(model: str | os.PathLike = "default", device: str | torch.device = "cpu") -> EnergyModel:
+    """Rebuild the model stored at `model` (a bundled name or a path) on `device`, in eval mode."""
+    meta, state = _load(resolve(model))
+    keys = ("network", "image", "elements", "energy")
+    extra = {k: v for k, v in meta.items() if k not in keys}
+    try:
+        net = EnergyModel(
+            NetworkConfig.from_dict(meta["network"]), cell=meta["image"]["cell"],
+            element_energy={int(z): e for z, e in meta["elements"].items()},
+            energy_mean=meta["energy"]["mean"], energy_scale=meta["energy"]["scale"],
+            image_scale=meta["image"]["scale"], sigma=meta["image"]["sigma"],
+            cutoff=meta["image"]["cutoff"], metadata=extra)
+        net.load_state_dict(state)
+    except (KeyError, TypeError, RuntimeError) as err:
+        raise ModelFileError(f"{model}: metadata and weights do not fit together ({err}); "
+                             "the file is damaged or was edited by hand") from err
+    return net.to(device).eval()
+
+
+def _load(path: Path) -> tuple[dict, dict]:
+    if not path.is_file():
+        hint = " (reinstall ase-cnnas: the bundled model is missing)" if path.suffix == ".pt" else ""
+        raise ModelFileError(f"{path}: no such model file{hint}")
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:  # weights_only refused something that runs code
+        raise ModelFileError(f"{path}: refused to load: the file holds pickled code, not only "
+                             f"weights; ase-cnnas model files never do ({str(err).splitlines()[0]})") from err
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as err:
+        raise ModelFileError(f"{path}: not a readable ase-cnnas model file (truncated or another "
+                             f"format: {str(err).splitlines()[0]})") from err
+    if not isinstance(blob, dict) or blob.get("format") != FORMAT:
+        raise ModelFileError(f"{path}: not an ase-cnnas model file (no format={FORMAT!r} tag)")
+    version = blob.get("format_version")
+    if version != FORMAT_VERSION:
+        raise ModelFileError(f"{path}: model format version {version!r}, this ase-cnnas reads "
+                             f"version {FORMAT_VERSION}; upgrade ase-cnnas or re-export the model")
+    return json.loads(blob["metadata"]), blob["state_dict"]

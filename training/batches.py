@@ -1,0 +1,52 @@
+"""Frames → the tensors EnergyModel takes, batch by batch, and the paper's seeded split."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .h5data import Frames
+
+
+def split(n_frames: int, seed: int, test: float = 0.3, validation: float = 0.1
+          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The paper's split: seeded 70/30 train/test, then 10 % of train held for validation.
+    Returns (train, validation, test) frame indices."""
+    order = np.random.default_rng(seed).permutation(n_frames)
+    n_test = round(test * n_frames)
+    rest, test_idx = order[n_test:], order[:n_test]
+    n_val = round(validation * len(rest))
+    return np.sort(rest[n_val:]), np.sort(rest[:n_val]), np.sort(test_idx)
+
+
+def to_tensors(frames: Frames, index: np.ndarray, device: torch.device | str,
+               translate: np.random.Generator | None = None) -> dict[str, torch.Tensor]:
+    """positions, numbers, cells, frame, n_frames, energy, forces for the frames at `index`;
+    with `translate`, each frame is shifted by a random in-plane lattice fraction (augmentation)."""
+    sub = frames.subset(np.asarray(index))
+    positions = sub.positions.copy()
+    frame = np.repeat(np.arange(len(sub)), sub.natoms)
+    if translate is not None:
+        shift = translate.uniform(0, 1, (len(sub), 2))
+        positions[:, :2] += np.einsum("fi,fij->fj", shift, sub.cell[:, :2, :2])[frame]
+
+    def t(x, dtype=torch.float64):
+        return torch.as_tensor(x, dtype=dtype, device=device)
+
+    return {"positions": t(positions), "numbers": t(sub.numbers, torch.long),
+            "cells": t(sub.cell), "frame": t(frame, torch.long), "n_frames": len(sub),
+            "energy": t(sub.energy), "forces": t(sub.forces), "natoms": t(sub.natoms)}
+
+
+def model_inputs(batch: dict) -> tuple:
+    """The positional arguments of EnergyModel.forward."""
+    return batch["positions"], batch["numbers"], batch["cells"], batch["frame"], batch["n_frames"]
+
+
+def fit_element_energies(frames: Frames, index: np.ndarray) -> dict[int, float]:
+    """Least-squares per-element energies ε_Z with E ≈ Σ_i ε(Z_i) over the frames at `index`."""
+    elements = np.unique(frames.numbers)
+    off = frames.offsets
+    counts = np.array([[np.sum(frames.numbers[off[i]:off[i + 1]] == z) for z in elements]
+                       for i in index], dtype=float)
+    eps, *_ = np.linalg.lstsq(counts, frames.energy[index], rcond=None)
+    return {int(z): float(e) for z, e in zip(elements, eps)}

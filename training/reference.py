@@ -1,0 +1,27 @@
+"""The reference calculator that labels frames: SevenNet-0 by default, any ASE calculator by name.
+
+SevenNet-0 (``sevenn==0.13.0``, model ``7net-0``, weights in the wheel) stands in for VASP PBE.
+``"module:factory"`` imports any calculator factory, e.g. ``"ase.calculators.lj:LennardJones"``.
+"""
+from __future__ import annotations
+
+import importlib
+
+from ase.calculators.calculator import Calculator
+
+DEFAULT_REFERENCE = "7net-0"
+
+
+def make_reference(name: str = DEFAULT_REFERENCE) -> Calculator:
+    """A fresh calculator for `name` (``"7net-0"`` or ``"module:factory"``), on the CPU."""
+    if name == "7net-0":
+        try:
+            from sevenn.calculator import SevenNetCalculator
+        except ImportError as err:
+            raise ImportError("the SevenNet-0 reference needs `pip install sevenn==0.13.0` "
+                              "(or `pip install -e .[reference]`)") from err
+        return SevenNetCalculator(model="7net-0", device="cpu")
+    module, sep, factory = name.partition(":")
+    if not sep:
+        raise ValueError(f"unknown reference {name!r}: use '7net-0' or 'module:factory'")
+    return getattr(importlib.import_module(module), factory)()

@@ -1,0 +1,144 @@
+"""Train a CNNAS energy model (Network 2 by default) on an HDF5 frames file, resumably.
+
+Adam on the MSE of the scaled energy, the paper's seeded 70/30 split with 10 % of train for
+validation, cosine learning-rate decay, random in-plane translation of every training frame.
+Each epoch ends with an atomic checkpoint (a rerun resumes from it) and, when validation
+improves, the best model written as a model file.
+
+    python -m training.train --data data/sheets_1000K/frames.h5 --out runs/default --grid 64
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ase_cnnas.model import EnergyModel
+from ase_cnnas.modelfile import save_model
+from ase_cnnas.networks import network2_config
+
+from .batches import fit_element_energies, model_inputs, split, to_tensors
+from .h5data import read_frames
+
+
+def build_model(frames, train_idx: np.ndarray, grid: tuple[int, ...], activation: str,
+                reductions: int | None) -> EnergyModel:
+    """A fresh Network 2 whose element references and energy scale are fitted on `train_idx`."""
+    eps = fit_element_energies(frames, train_idx)
+    off = frames.offsets
+    rest = np.array([frames.energy[i] - sum(eps[z] for z in frames.numbers[off[i]:off[i + 1]])
+                     for i in train_idx])
+    return EnergyModel(network2_config(grid, reductions=reductions, activation=activation),
+                       cell=frames.cell[train_idx[0]], element_energy=eps,
+                       energy_mean=float(rest.mean()), energy_scale=float(rest.std()),
+                       image_scale=1.0 / float(max(eps)))
+
+
+def evaluate_energy(model: EnergyModel, frames, index: np.ndarray, batch: int) -> np.ndarray:
+    """Predicted total energies (eV) of the frames at `index`, without gradients."""
+    out = []
+    with torch.no_grad():
+        for start in range(0, len(index), batch):
+            b = to_tensors(frames, index[start:start + batch], model.device)
+            out.append(model(*model_inputs(b)).cpu().numpy())
+    return np.concatenate(out)
+
+
+def _save_atomic(obj, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def train(data: Path, out: Path, grid: int = 64, epochs: int = 200, batch: int = 32,
+          lr: float = 3e-4, activation: str = "silu", reductions: int | None = None, seed: int = 0,
+          device: str = "cpu", max_hours: float | None = None) -> Path:
+    """Train (or resume) into `out`; returns the path of the best model file."""
+    out.mkdir(parents=True, exist_ok=True)
+    settings = {k: str(v) if isinstance(v, Path) else v for k, v in locals().items()}
+    frames = read_frames(data)
+    train_idx, val_idx, test_idx = split(len(frames), seed)
+    torch.manual_seed(seed)
+    model = build_model(frames, train_idx, (grid, grid), activation, reductions).to(device)
+    opt = torch.optim.Adam(model.network.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs, eta_min=lr / 100)
+    ckpt_path, best_path = out / "checkpoint.pt", out / "best.pt"
+    history, start_epoch, best = [], 0, float("inf")
+    if ckpt_path.is_file():
+        ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
+        model.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        sched.load_state_dict(ckpt["scheduler"])
+        history, start_epoch, best = ckpt["history"], ckpt["epoch"], ckpt["best"]
+        print(f"resuming {out} at epoch {start_epoch}")
+    (out / "settings.json").write_text(json.dumps(settings, indent=1))
+    natoms_val = frames.natoms[val_idx]
+    t0 = time.time()
+    bar = tqdm(range(start_epoch, epochs), desc="epochs", initial=start_epoch, total=epochs)
+    for epoch in bar:
+        rng = np.random.default_rng([seed, epoch])
+        model.train()
+        order = rng.permutation(train_idx)
+        losses = []
+        for start in range(0, len(order), batch):
+            b = to_tensors(frames, order[start:start + batch], device, translate=rng)
+            pred = model(*model_inputs(b))
+            loss = ((pred - b["energy"]) / model.energy_scale).square().mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+        sched.step()
+        model.eval()
+        err = (evaluate_energy(model, frames, val_idx, 4 * batch) - frames.energy[val_idx]) / natoms_val
+        val_mae = float(np.abs(err).mean() * 1e3)  # meV/atom
+        history.append({"epoch": epoch + 1, "train_mse": float(np.mean(losses)),
+                        "val_mae_meV_atom": val_mae, "lr": sched.get_last_lr()[0],
+                        "seconds": time.time() - t0})
+        if val_mae < best:
+            best = val_mae
+            model.metadata = {"training": {"settings": settings, "epoch": epoch + 1,
+                                           "val_mae_meV_atom": val_mae},
+                              "data": {"file": str(data), "frames": len(frames),
+                                       "split": {"seed": seed, "train": len(train_idx),
+                                                 "validation": len(val_idx), "test": len(test_idx)},
+                                       **{k: str(v) for k, v in frames.attrs.items()}}}
+            save_model(model, best_path)
+        _save_atomic({"model": model.state_dict(), "optimizer": opt.state_dict(),
+                      "scheduler": sched.state_dict(), "history": history, "epoch": epoch + 1,
+                      "best": best}, ckpt_path)
+        bar.set_postfix(loss=f"{history[-1]['train_mse']:.3g}", val=f"{val_mae:.2f} meV/at",
+                        best=f"{best:.2f}")
+        if max_hours and time.time() - t0 > max_hours * 3600:
+            print(f"stopping after {max_hours} h at epoch {epoch + 1}; rerun to resume")
+            break
+    (out / "history.json").write_text(json.dumps(history, indent=1))
+    return best_path
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data", type=Path, required=True, help="HDF5 frames file")
+    ap.add_argument("--out", type=Path, required=True, help="run folder (checkpoint, best.pt)")
+    ap.add_argument("--grid", type=int, default=64, help="pixels per side")
+    ap.add_argument("--epochs", type=int, default=200)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--lr", type=float, default=3e-4)
+    ap.add_argument("--activation", default="silu", choices=("relu", "silu", "softplus"))
+    ap.add_argument("--reductions", type=int, default=None, help="reducing layers kept")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--max-hours", type=float, default=None, help="stop (resumably) after this")
+    args = ap.parse_args(argv)
+    path = train(**{k.replace("-", "_"): v for k, v in vars(args).items()})
+    print(f"best model: {path}")
+
+
+if __name__ == "__main__":
+    main()

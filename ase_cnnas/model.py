@@ -1,9 +1,11 @@
 """A trained CNNAS energy model: rasterizer, network and energy scale in one torch module.
 
-    E = Σ_i ε(Z_i) + μ + s · CNN(V / v₀)
+    E = Σ_i ε(Z_i) + μ + s · CNN(V / v₀, c · n)
 
 ε are per-element reference energies (eV), μ and s the mean and spread of the remaining energy
-over the training frames, V the image of Eq. (1) and v₀ a fixed input scale. The reference sum
+over the training frames, V the image of Eq. (1) and v₀ a fixed input scale; n, the number of
+atoms of each element scaled by c, reaches the dense head when the network takes extra inputs
+(a vacancy's formation energy is not linear in the counts, and a CNN learns it only slowly). The reference sum
 and the scale are applied in float64, so totals of ~−550 eV keep their meV digits whatever
 precision the network runs in.
 """
@@ -24,12 +26,14 @@ class EnergyModel(nn.Module):
 
     def __init__(self, network: NetworkConfig, cell: np.ndarray, element_energy: dict[int, float],
                  energy_mean: float = 0.0, energy_scale: float = 1.0, image_scale: float = 1.0,
+                 count_scale: float = 1.0,
                  sigma: float = SIGMA, cutoff: float = CUTOFF, metadata: dict | None = None):
         super().__init__()
         self.network = CNNAS(network)
         self.dim = len(network.grid)
         self.cell = np.asarray(cell, dtype=float)  # the one cell this fixed-grid model knows
         self.sigma, self.cutoff, self.image_scale = sigma, cutoff, image_scale
+        self.count_scale = count_scale
         self.energy_mean, self.energy_scale = energy_mean, energy_scale
         self.elements = sorted(int(z) for z in element_energy)
         table = torch.full((N_ELEMENTS,), float("nan"), dtype=torch.float64)
@@ -51,9 +55,16 @@ class EnergyModel(nn.Module):
             positions[:, :d].to(dtype), numbers, cells[:, :d, :d].to(dtype), frame, n_frames,
             self.network.config.grid, self.sigma, self.cutoff)
 
+    def counts(self, numbers: torch.Tensor, frame: torch.Tensor, n_frames: int) -> torch.Tensor:
+        """Atoms of each model element per frame [F, n_elements], times `count_scale`."""
+        onehot = (numbers[:, None] == torch.tensor(self.elements, device=numbers.device)).double()
+        counts = torch.zeros(n_frames, len(self.elements), dtype=torch.float64, device=numbers.device)
+        return counts.index_add(0, frame, onehot) * self.count_scale
+
     def forward(self, positions: torch.Tensor, numbers: torch.Tensor, cells: torch.Tensor,
                 frame: torch.Tensor, n_frames: int) -> torch.Tensor:
-        out = self.network(self.images(positions, numbers, cells, frame, n_frames))
+        extra = self.counts(numbers, frame, n_frames) if self.network.config.extra_inputs else None
+        out = self.network(self.images(positions, numbers, cells, frame, n_frames), extra)
         reference = torch.zeros(n_frames, dtype=torch.float64, device=self.device)
         reference = reference.index_add(0, frame, self.element_energy[numbers])
         return reference + self.energy_mean + self.energy_scale * out.double()

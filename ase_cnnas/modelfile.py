@@ -42,6 +42,7 @@ def save_model(model: EnergyModel, path: str | os.PathLike) -> None:
         "network": model.network.config.to_dict(),
         "image": {"sigma": model.sigma, "cutoff": model.cutoff, "scale": model.image_scale,
                   "cell": model.cell.tolist()},
+        "count_scale": model.count_scale,
         "elements": {str(z): float(model.element_energy[z]) for z in model.elements},
         "energy": {"mean": model.energy_mean, "scale": model.energy_scale, "unit": "eV"},
         **model.metadata,
@@ -62,14 +63,15 @@ def read_metadata(path: str | os.PathLike) -> dict:
 def load_model(model: str | os.PathLike = "default", device: str | torch.device = "cpu") -> EnergyModel:
     """Rebuild the model stored at `model` (a bundled name or a path) on `device`, in eval mode."""
     meta, state = _load(resolve(model))
-    keys = ("network", "image", "elements", "energy")
+    keys = ("network", "image", "count_scale", "elements", "energy")
     extra = {k: v for k, v in meta.items() if k not in keys}
     try:
         net = EnergyModel(
             NetworkConfig.from_dict(meta["network"]), cell=meta["image"]["cell"],
             element_energy={int(z): e for z, e in meta["elements"].items()},
             energy_mean=meta["energy"]["mean"], energy_scale=meta["energy"]["scale"],
-            image_scale=meta["image"]["scale"], sigma=meta["image"]["sigma"],
+            image_scale=meta["image"]["scale"], count_scale=meta["count_scale"],
+            sigma=meta["image"]["sigma"],
             cutoff=meta["image"]["cutoff"], metadata=extra)
         net.load_state_dict(state)
     except (KeyError, TypeError, RuntimeError) as err:
@@ -82,18 +84,26 @@ def _load(path: Path) -> tuple[dict, dict]:
     if not path.is_file():
         hint = " (reinstall ase-cnnas: the bundled model is missing)" if path.suffix == ".pt" else ""
         raise ModelFileError(f"{path}: no such model file{hint}")
+    unreadable = f"{path}: not a readable ase-cnnas model file (truncated or another format)"
+    if not zipfile.is_zipfile(path):  # torch.save always writes a zip
+        raise ModelFileError(unreadable)
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:  # weights_only refused something that runs code
-        raise ModelFileError(f"{path}: refused to load: the file holds pickled code, not only "
-                             f"weights; ase-cnnas model files never do ({str(err).splitlines()[0]})") from err
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as err:
-        raise ModelFileError(f"{path}: not a readable ase-cnnas model file (truncated or another "
-                             f"format: {str(err).splitlines()[0]})") from err
+    except pickle.UnpicklingError as err:  # weights_only met something it will not build
+        if "GLOBAL" in str(err) or "global" in str(err):
+            raise ModelFileError(f"{path}: refused to load: the file holds pickled code, not only "
+                                 "weights; ase-cnnas model files never do") from err
+        raise ModelFileError(f"{unreadable}: {str(err).splitlines()[0]}") from err
+    except (RuntimeError, EOFError, OSError, IndexError, KeyError, ValueError) as err:
+        raise ModelFileError(f"{unreadable}: {str(err).splitlines()[0] if str(err) else type(err).__name__}") from err
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
         raise ModelFileError(f"{path}: not an ase-cnnas model file (no format={FORMAT!r} tag)")
     version = blob.get("format_version")
     if version != FORMAT_VERSION:
         raise ModelFileError(f"{path}: model format version {version!r}, this ase-cnnas reads "
                              f"version {FORMAT_VERSION}; upgrade ase-cnnas or re-export the model")
-    return json.loads(blob["metadata"]), blob["state_dict"]
+    try:
+        return json.loads(blob["metadata"]), blob["state_dict"]
+    except (KeyError, TypeError, json.JSONDecodeError) as err:
+        raise ModelFileError(f"{path}: damaged model file, its metadata or weights are missing or "
+                             f"unreadable ({err})") from err

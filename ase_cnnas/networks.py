@@ -20,6 +20,7 @@ from torch.nn import functional as F
 
 ACTIVATIONS = {"relu": nn.ReLU, "silu": nn.SiLU, "softplus": nn.Softplus}
 PADDINGS = ("zeros", "circular")
+HEADS = ("flatten", "pool")
 REDUCING = (64, 3, 2)  # filters, kernel, stride
 NON_REDUCING = (16, 4, 1)
 
@@ -34,6 +35,8 @@ class NetworkConfig:
     padding: str = "zeros"  # the paper's; "circular" makes the trunk exactly periodic
     activation: str = "relu"  # the paper's; "silu"/"softplus" give smooth forces
     dense: int = 1024
+    head: str = "flatten"  # the paper's; "pool" averages the trunk's features over the image
+    extra_inputs: int = 0  # scalars fed to the dense head beside the image (e.g. element counts)
 
     def to_dict(self) -> dict:
         return {**asdict(self), "grid": list(self.grid)}
@@ -53,7 +56,8 @@ def network2_config(grid: tuple[int, ...] = (256, 256), reductions: int | None =
     """Network 2, the sheet network; by default it reduces until 8 pixels per side remain."""
     if reductions is None:
         reductions = max(int(math.log2(min(grid))) - 3, 0)
-    return NetworkConfig(grid=tuple(grid), reductions=reductions, periodic_copies=True, **kw)
+    return NetworkConfig(**{"grid": tuple(grid), "reductions": reductions, "periodic_copies": True,
+                            **kw})
 
 
 class SamePadConv(nn.Module):
@@ -80,9 +84,11 @@ class CNNAS(nn.Module):
         grid, dim = config.grid, len(config.grid)
         if dim not in (2, 3):
             raise ValueError(f"grid {grid}: only 2D and 3D images are supported")
-        if config.padding not in PADDINGS or config.activation not in ACTIVATIONS:
-            raise ValueError(f"padding must be one of {PADDINGS} and activation one of "
-                             f"{tuple(ACTIVATIONS)}, got {config.padding!r}, {config.activation!r}")
+        if (config.padding not in PADDINGS or config.activation not in ACTIVATIONS
+                or config.head not in HEADS):
+            raise ValueError(f"padding must be one of {PADDINGS}, activation one of "
+                             f"{tuple(ACTIVATIONS)} and head one of {HEADS}; got "
+                             f"{config.padding!r}, {config.activation!r}, {config.head!r}")
         blocks = int(math.log2(min(grid))) - 2  # Network 1: R + (N, N, R) × blocks → 2 pixels
         reductions = blocks + 1 if config.reductions is None else config.reductions
         if not 0 <= reductions <= blocks + 1 or any(n % 2**reductions for n in grid):
@@ -101,16 +107,27 @@ class CNNAS(nn.Module):
             c_in = filters
         self.trunk = nn.Sequential(*layers)
         kept = 1 + blocks if config.reductions is None else config.reductions
-        pixels = math.prod(n // 2**kept for n in grid)
+        pixels = math.prod(n // 2**kept for n in grid) if config.head == "flatten" else 1
         self.shifts = ([tuple(s * n // 2 for s, n in zip(bits, grid))
                         for bits in itertools.product((0, 1), repeat=dim)]
                        if config.periodic_copies else [(0,) * dim])
-        self.head = nn.Sequential(nn.Linear(len(self.shifts) * c_in * pixels, config.dense), act(),
+        self.head = nn.Sequential(nn.Linear(len(self.shifts) * c_in * pixels + config.extra_inputs,
+                                            config.dense), act(),
                                   nn.Linear(config.dense, 1))
+        for layer in self.modules():  # He init keeps the signal alive through the deep trunk
+            if isinstance(layer, (nn.Conv2d, nn.Conv3d, nn.Linear)):
+                nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
+                nn.init.zeros_(layer.bias)
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
+    def forward(self, images: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
+        """images [B, *grid], extra [B, extra_inputs] → [B]."""
         dims = tuple(range(1, images.dim()))
         copies = torch.stack([images.roll(s, dims) for s in self.shifts], dim=1)  # [B, C, *grid]
         b, c = copies.shape[:2]
         features = self.trunk(copies.reshape(b * c, 1, *copies.shape[2:]))
-        return self.head(features.reshape(b, -1)).squeeze(-1)
+        if self.config.head == "pool":  # translation-invariant summary of each copy
+            features = features.flatten(2).mean(-1)
+        features = features.reshape(b, -1)
+        if self.config.extra_inputs:
+            features = torch.cat([features, extra.to(features.dtype)], dim=1)
+        return self.head(features).squeeze(-1)

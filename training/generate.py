@@ -78,18 +78,20 @@ def generate_structure(structure: str, out: Path, runs: int, steps: int, stride:
     torch.set_num_threads(1)  # one core per worker process
     atoms = _in_plane(build_sheet(structure))
     atoms.calc = make_reference(reference)
-    done = [r for r in range(runs) if _part_path(out, structure, r).is_file()]
-    if done:  # resume: the next segment starts where the last stored one ended
-        atoms.positions = np.load(_part_path(out, structure, done[-1]))["positions"][-1]
-    else:
-        FIRE(atoms, logfile=None).run(fmax=0.05, steps=300)
+    missing = [r for r in range(runs) if not _part_path(out, structure, r).is_file()]
+    if not missing:
+        return 0
     made = 0
     bar = tqdm(range(runs), desc=f"{structure:28s}", position=position, mininterval=5,
-               unit="segment", initial=len(done))
-    for run in range(len(done), runs):
+               unit="segment", initial=runs - len(missing))
+    for run in missing:
+        if run == 0:
+            FIRE(atoms, logfile=None).run(fmax=0.05, steps=300)
+        else:  # each segment starts where the one before it ended
+            atoms.positions = np.load(_part_path(out, structure, run - 1))["positions"][-1]
         rng = np.random.default_rng([seed, STRUCTURE_TYPES.index(structure), run])
         # the first segment starts cold, so it gets 2T: equipartition brings it to ~T
-        start_t = 2 * temperature if run == 0 and not done else temperature
+        start_t = 2 * temperature if run == 0 else temperature
         seg = run_segment(atoms, steps, stride, timestep, temperature, rng, start_t)
         _save_part(_part_path(out, structure, run), numbers=atoms.numbers, cell=atoms.cell.array,
                    **seg)
@@ -130,6 +132,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--reference", default=DEFAULT_REFERENCE, help="'7net-0' or 'module:factory'")
     ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     args = ap.parse_args(argv)
+    if args.steps % args.stride:
+        ap.error(f"--steps ({args.steps}) must be a multiple of --stride ({args.stride}), so that "
+                 "each segment ends on a recorded frame and the next one can resume from it")
     args.out.mkdir(parents=True, exist_ok=True)
     settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
     (args.out / "settings.json").write_text(json.dumps(settings, indent=1))

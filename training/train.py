@@ -1,7 +1,8 @@
 """Train a CNNAS energy model (Network 2 by default) on an HDF5 frames file, resumably.
 
 Adam on the MSE of the scaled energy, the paper's seeded 70/30 split with 10 % of train for
-validation, cosine learning-rate decay, random in-plane translation of every training frame.
+validation, cosine learning-rate decay, optionally a random in-plane translation of every
+training frame.
 Each epoch ends with an atomic checkpoint (a rerun resumes from it) and, when validation
 improves, the best model written as a model file.
 
@@ -24,30 +25,23 @@ from ase_cnnas.modelfile import save_model
 from ase_cnnas.networks import network2_config
 
 from .batches import fit_element_energies, model_inputs, split, to_tensors
+from .evaluate import predict
 from .h5data import read_frames
 
 
-def build_model(frames, train_idx: np.ndarray, grid: tuple[int, ...], activation: str,
-                reductions: int | None) -> EnergyModel:
-    """A fresh Network 2 whose element references and energy scale are fitted on `train_idx`."""
+def build_model(frames, train_idx: np.ndarray, grid: tuple[int, ...], **network) -> EnergyModel:
+    """A fresh Network 2 (options `network` as in NetworkConfig, `counts=True` feeds the element
+    counts to the head) whose element references and energy scale are fitted on `train_idx`."""
+    counts = network.pop("counts", False)
     eps = fit_element_energies(frames, train_idx)
     off = frames.offsets
     rest = np.array([frames.energy[i] - sum(eps[z] for z in frames.numbers[off[i]:off[i + 1]])
                      for i in train_idx])
-    return EnergyModel(network2_config(grid, reductions=reductions, activation=activation),
-                       cell=frames.cell[train_idx[0]], element_energy=eps,
+    config = network2_config(grid, extra_inputs=len(eps) if counts else 0, **network)
+    return EnergyModel(config, cell=frames.cell[train_idx[0]], element_energy=eps,
                        energy_mean=float(rest.mean()), energy_scale=float(rest.std()),
-                       image_scale=1.0 / float(max(eps)))
-
-
-def evaluate_energy(model: EnergyModel, frames, index: np.ndarray, batch: int) -> np.ndarray:
-    """Predicted total energies (eV) of the frames at `index`, without gradients."""
-    out = []
-    with torch.no_grad():
-        for start in range(0, len(index), batch):
-            b = to_tensors(frames, index[start:start + batch], model.device)
-            out.append(model(*model_inputs(b)).cpu().numpy())
-    return np.concatenate(out)
+                       image_scale=1.0 / max(eps),  # peak of the heaviest element → 1
+                       count_scale=1.0 / float(frames.natoms[train_idx].mean()))
 
 
 def _save_atomic(obj, path: Path) -> None:
@@ -57,15 +51,22 @@ def _save_atomic(obj, path: Path) -> None:
 
 
 def train(data: Path, out: Path, grid: int = 64, epochs: int = 200, batch: int = 32,
-          lr: float = 3e-4, activation: str = "silu", reductions: int | None = None, seed: int = 0,
-          device: str = "cpu", max_hours: float | None = None) -> Path:
+          lr: float = 3e-4, activation: str = "silu", reductions: int | None = None,
+          head: str = "flatten", padding: str = "zeros", copies: bool = True, counts: bool = False,
+          translate: bool = False, seed: int = 0, device: str = "cpu",
+          max_hours: float | None = None) -> Path:
     """Train (or resume) into `out`; returns the path of the best model file."""
     out.mkdir(parents=True, exist_ok=True)
     settings = {k: str(v) if isinstance(v, Path) else v for k, v in locals().items()}
     frames = read_frames(data)
     train_idx, val_idx, test_idx = split(len(frames), seed)
+    if len(val_idx) == 0:
+        raise ValueError(f"{data} holds {len(frames)} frames, too few for a validation set; "
+                         "generate or import more (at least 10)")
     torch.manual_seed(seed)
-    model = build_model(frames, train_idx, (grid, grid), activation, reductions).to(device)
+    model = build_model(frames, train_idx, (grid, grid), activation=activation,
+                        reductions=reductions, head=head, padding=padding,
+                        periodic_copies=copies, counts=counts).to(device)
     opt = torch.optim.Adam(model.network.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs, eta_min=lr / 100)
     ckpt_path, best_path = out / "checkpoint.pt", out / "best.pt"
@@ -75,6 +76,7 @@ def train(data: Path, out: Path, grid: int = 64, epochs: int = 200, batch: int =
         model.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
         sched.load_state_dict(ckpt["scheduler"])
+        sched.T_max = epochs  # a rerun may extend the run: decay over the new length
         history, start_epoch, best = ckpt["history"], ckpt["epoch"], ckpt["best"]
         print(f"resuming {out} at epoch {start_epoch}")
     (out / "settings.json").write_text(json.dumps(settings, indent=1))
@@ -87,7 +89,8 @@ def train(data: Path, out: Path, grid: int = 64, epochs: int = 200, batch: int =
         order = rng.permutation(train_idx)
         losses = []
         for start in range(0, len(order), batch):
-            b = to_tensors(frames, order[start:start + batch], device, translate=rng)
+            b = to_tensors(frames, order[start:start + batch], device,
+                           translate=rng if translate else None)
             pred = model(*model_inputs(b))
             loss = ((pred - b["energy"]) / model.energy_scale).square().mean()
             opt.zero_grad()
@@ -96,7 +99,7 @@ def train(data: Path, out: Path, grid: int = 64, epochs: int = 200, batch: int =
             losses.append(loss.item())
         sched.step()
         model.eval()
-        err = (evaluate_energy(model, frames, val_idx, 4 * batch) - frames.energy[val_idx]) / natoms_val
+        err = (predict(model, frames, val_idx, 4 * batch)[0] - frames.energy[val_idx]) / natoms_val
         val_mae = float(np.abs(err).mean() * 1e3)  # meV/atom
         history.append({"epoch": epoch + 1, "train_mse": float(np.mean(losses)),
                         "val_mae_meV_atom": val_mae, "lr": sched.get_last_lr()[0],
@@ -132,6 +135,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--lr", type=float, default=3e-4)
     ap.add_argument("--activation", default="silu", choices=("relu", "silu", "softplus"))
     ap.add_argument("--reductions", type=int, default=None, help="reducing layers kept")
+    ap.add_argument("--head", default="flatten", choices=("flatten", "pool"),
+                    help="flatten: the paper's dense head on all pixels; pool: on their mean")
+    ap.add_argument("--padding", default="zeros", choices=("zeros", "circular"))
+    ap.add_argument("--no-copies", dest="copies", action="store_false",
+                    help="one image instead of the four shifted copies")
+    ap.add_argument("--counts", action="store_true", help="feed element counts to the head")
+    ap.add_argument("--translate", action="store_true",
+                    help="shift every training frame by a random in-plane translation")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--max-hours", type=float, default=None, help="stop (resumably) after this")

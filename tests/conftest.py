@@ -1,0 +1,64 @@
+"""Shared fixtures: a tiny random-weight sheet model and a tiny Lennard-Jones data set.
+
+Everything is sized to run in seconds on a busy CPU: 16 × 16 images, a 16-unit dense layer,
+a handful of frames from a few MD steps.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+# `tests/training` has no __init__.py (it must not shadow the real `training` package); make sure
+# the repository root comes first so that `import training` finds the package even under `pytest`
+# run without `python -m` (the editable install's finder comes after the path-based one).
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from ase_cnnas.model import EnergyModel  # noqa: E402
+from ase_cnnas.modelfile import save_model  # noqa: E402
+from ase_cnnas.networks import network2_config  # noqa: E402
+from training.structures import build_sheet  # noqa: E402
+
+torch.set_num_threads(1)  # the machine is shared with long jobs; tiny tensors gain nothing from more
+
+GRID = (16, 16)
+DENSE = 16
+ELEMENT_ENERGY = {5: -7.0, 6: -9.2, 7: -8.1}
+ENERGY_MEAN = 0.3
+ENERGY_SCALE = 0.05
+IMAGE_SCALE = 1 / 7
+LJ = "ase.calculators.lj:LennardJones"
+METADATA = {"reference": {"method": "test"}, "note": "random weights"}
+
+
+def make_model(seed: int = 0, activation: str = "silu") -> EnergyModel:
+    """A sheet model in the paper's cell with random weights (float32 network)."""
+    torch.manual_seed(seed)
+    cell = build_sheet("graphene_pristine").cell.array
+    return EnergyModel(network2_config(GRID, dense=DENSE, activation=activation), cell=cell,
+                       element_energy=ELEMENT_ENERGY, energy_mean=ENERGY_MEAN,
+                       energy_scale=ENERGY_SCALE, image_scale=IMAGE_SCALE,
+                       metadata=dict(METADATA)).eval()
+
+
+@pytest.fixture(scope="session")
+def model_file(tmp_path_factory) -> Path:
+    """make_model() saved with save_model; treat as read-only."""
+    path = tmp_path_factory.mktemp("model") / "tiny.pt"
+    save_model(make_model(), path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def lj_data(tmp_path_factory) -> Path:
+    """frames.h5 of two structures × 3 segments × 3 frames (18 frames), labelled by LJ."""
+    from training.generate import main
+
+    out = tmp_path_factory.mktemp("lj_data")
+    main(["--out", str(out), "--structures", "graphene_pristine", "hbn_pristine", "--runs", "3",
+          "--steps", "4", "--stride", "2", "--reference", LJ, "--workers", "1"])
+    return out / "frames.h5"

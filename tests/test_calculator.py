@@ -1,0 +1,176 @@
+"""CNNASCalculator on a tiny random-weight sheet model: energies, forces, and set-up errors."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from ase.calculators.calculator import CalculatorSetupError, PropertyNotImplementedError
+from ase.calculators.fd import calculate_numerical_forces
+
+from ase_cnnas.calculator import CNNASCalculator
+from conftest import ELEMENT_ENERGY, ENERGY_MEAN, ENERGY_SCALE
+from training.structures import build_sheet
+
+FD_STEP = 1e-3  # Å
+FD_RTOL = 0.01  # of the largest force component
+ENERGY_ATOL = 1e-9  # eV: same computation done by hand
+PERMUTATION_ATOL = 1e-9  # eV, float64 model: atom order only changes summation order
+
+
+def rattled(structure: str = "heterostructure_pristine", seed: int = 0, scale: float = 0.1):
+    """A sheet with in-plane noise; z stays exactly 0."""
+    atoms = build_sheet(structure)
+    atoms.positions[:, :2] += np.random.default_rng(seed).normal(0, scale, (len(atoms), 2))
+    return atoms
+
+
+@pytest.fixture
+def calc(model_file) -> CNNASCalculator:
+    return CNNASCalculator(model_file, device="cpu")
+
+
+@pytest.fixture
+def calc64(calc) -> CNNASCalculator:
+    calc.model.double()
+    calc.reset()
+    return calc
+
+
+def test_forces_match_finite_differences(calc64):
+    atoms = rattled()
+    atoms.calc = calc64
+    forces = atoms.get_forces()
+    assert forces.shape == (60, 3)
+    fmax = np.abs(forces).max()
+    assert fmax > 1e-6  # a random model at init: small but well above FD round-off (~1e-11)
+    numerical = calculate_numerical_forces(atoms, eps=FD_STEP)
+    np.testing.assert_allclose(forces, numerical, rtol=0, atol=FD_RTOL * fmax)
+
+
+def test_z_forces_exactly_zero(calc):
+    atoms = rattled(seed=1)
+    atoms.calc = calc
+    forces = atoms.get_forces()
+    assert np.all(forces[:, 2] == 0.0)
+    assert np.abs(forces[:, :2]).max() > 0
+
+
+def test_energy_only_computes_no_forces(calc):
+    atoms = rattled(seed=2)
+    atoms.calc = calc
+    energy = atoms.get_potential_energy()
+    assert "forces" not in calc.results
+    assert calc.results["free_energy"] == energy
+    forces = atoms.get_forces()  # now computed, same energy
+    assert forces.shape == (60, 3)
+    assert calc.results["energy"] == pytest.approx(energy, abs=ENERGY_ATOL)
+
+
+def test_energy_on_absolute_scale(calc):
+    atoms = rattled("hbn_vacancy", seed=3)
+    atoms.calc = calc
+    energy = atoms.get_potential_energy()
+    model = calc.model
+    with torch.no_grad():
+        images = model.images(torch.tensor(atoms.positions), torch.tensor(atoms.numbers),
+                              torch.tensor(atoms.cell.array)[None],
+                              torch.zeros(len(atoms), dtype=torch.long), 1)
+        out = float(model.network(images)[0])
+    reference = sum(ELEMENT_ENERGY[z] for z in atoms.numbers)
+    assert reference == pytest.approx(30 * -7.0 + 29 * -8.1)
+    assert energy == pytest.approx(reference + ENERGY_MEAN + ENERGY_SCALE * out, abs=ENERGY_ATOL, rel=0)
+    assert abs(energy - reference - ENERGY_MEAN) < 1.0  # the network adds a small correction
+
+
+def test_energy_changes_with_positions(calc):
+    atoms = rattled(seed=4)
+    atoms.calc = calc
+    e1 = atoms.get_potential_energy()
+    atoms.positions[0, 0] += 0.1
+    e2 = atoms.get_potential_energy()
+    assert e1 != e2
+
+
+def test_energy_invariant_to_atom_order_and_lattice_shift(calc64):
+    atoms = rattled(seed=5)
+    atoms.calc = calc64
+    e = atoms.get_potential_energy()
+    f = atoms.get_forces()
+    order = np.random.default_rng(0).permutation(len(atoms))
+    shuffled = atoms[order]
+    shuffled.positions[:7, :2] += atoms.cell.array[0, :2] - 2 * atoms.cell.array[1, :2]
+    shuffled.calc = calc64
+    assert shuffled.get_potential_energy() == pytest.approx(e, abs=PERMUTATION_ATOL, rel=0)
+    np.testing.assert_allclose(shuffled.get_forces(), f[order], rtol=0, atol=PERMUTATION_ATOL)
+
+
+def test_get_stress_not_implemented(calc):
+    atoms = rattled(seed=6)
+    atoms.calc = calc
+    with pytest.raises(PropertyNotImplementedError):
+        atoms.get_stress()
+
+
+def test_heterostructure_vacancy(calc):
+    atoms = build_sheet("heterostructure_vacancy")
+    assert len(atoms) == 59
+    atoms.calc = calc
+    energy = atoms.get_potential_energy()
+    forces = atoms.get_forces()
+    assert np.isfinite(energy) and forces.shape == (59, 3) and np.isfinite(forces).all()
+    pristine = build_sheet("heterostructure_pristine")
+    pristine.calc = calc
+    # one C less: the energy moves by about one carbon reference energy
+    assert energy - pristine.get_potential_energy() == pytest.approx(-ELEMENT_ENERGY[6], abs=1.0)
+
+
+def test_unknown_element(calc):
+    atoms = build_sheet("graphene_pristine")
+    atoms.numbers[3] = 8
+    atoms.calc = calc
+    with pytest.raises(CalculatorSetupError, match=r"knows only B, C, N.*hold O"):
+        atoms.get_potential_energy()
+
+
+def test_other_cell(calc):
+    atoms = build_sheet("graphene_pristine")
+    atoms.set_cell(atoms.cell.array * [1.02, 1.0, 1.0], scale_atoms=True)
+    atoms.calc = calc
+    with pytest.raises(CalculatorSetupError, match=r"trained for the cell 12\.5300 × 13\.0216 Å"):
+        atoms.get_potential_energy()
+
+
+def test_no_pbc(calc):
+    atoms = build_sheet("graphene_pristine")
+    atoms.pbc = False
+    atoms.calc = calc
+    with pytest.raises(CalculatorSetupError, match="periodic boundaries along x, y"):
+        atoms.get_potential_energy()
+
+
+def test_out_of_plane(calc):
+    atoms = build_sheet("graphene_pristine")
+    atoms.positions[5, 2] = 0.5
+    atoms.calc = calc
+    with pytest.raises(CalculatorSetupError, match=r"0\.500 Å.*FixedPlane"):
+        atoms.get_forces()
+
+
+def test_whole_sheet_shifted_in_z_is_fine(calc):
+    """Only the spread of z matters, not its value."""
+    atoms = rattled(seed=7)
+    atoms.calc = calc
+    e = atoms.get_potential_energy()
+    atoms.positions[:, 2] += 5.0
+    assert atoms.get_potential_energy() == pytest.approx(e, abs=ENERGY_ATOL, rel=0)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_cuda_without_gpu(model_file):
+    with pytest.raises(CalculatorSetupError, match="no CUDA GPU"):
+        CNNASCalculator(model_file, device="cuda")
+
+
+def test_device_none_picks_available(model_file):
+    calc = CNNASCalculator(model_file, device=None)
+    assert calc.model.device.type == ("cuda" if torch.cuda.is_available() else "cpu")

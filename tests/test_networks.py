@@ -1,0 +1,163 @@
+"""CNNAS networks: shapes, periodic copies, configuration errors, circular-padding periodicity."""
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+
+from ase_cnnas.networks import (ACTIVATIONS, CNNAS, NetworkConfig, network1_config,
+                                network2_config)
+
+DENSE = 16
+EQUIVARIANCE_ATOL = 1e-12  # float64 trunk, circular padding: rolls commute exactly
+ZERO_PAD_MIN_DIFF = 1e-4  # zero padding must visibly break the same commutation
+
+
+def run(config: NetworkConfig, batch: int = 3, seed: int = 0) -> torch.Tensor:
+    torch.manual_seed(seed)
+    model = CNNAS(config)
+    return model(torch.rand(batch, *config.grid))
+
+
+@pytest.mark.parametrize("config", [
+    network1_config((16, 16), dense=DENSE),
+    network1_config((32, 32), dense=DENSE),
+    network1_config((16, 32), dense=DENSE),
+    network1_config((8, 8, 8), dense=DENSE),
+    network2_config((16, 16), dense=DENSE),
+    network2_config((32, 32), dense=DENSE),
+    network2_config((8, 8, 8), dense=DENSE),
+    network2_config((16, 16), reductions=0, dense=DENSE),
+    network2_config((16, 16), reductions=3, dense=DENSE, padding="circular"),
+], ids=lambda c: f"{'n2' if c.periodic_copies else 'n1'}-{'x'.join(map(str, c.grid))}-r{c.reductions}-{c.padding}")
+def test_output_shape(config):
+    out = run(config, batch=3)
+    assert out.shape == (3,)
+    assert torch.isfinite(out).all()
+    assert out.dtype == torch.float32
+
+
+def test_batch_items_independent():
+    """Each image's value does not depend on the rest of the batch."""
+    torch.manual_seed(0)
+    model = CNNAS(network2_config((16, 16), dense=DENSE)).eval()
+    x = torch.rand(4, 16, 16)
+    together = model(x)
+    alone = torch.cat([model(x[i:i + 1]) for i in range(4)])
+    torch.testing.assert_close(together, alone, atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize("grid, copies", [((16, 16), 4), ((32, 16), 4), ((8, 8, 8), 8)])
+def test_network2_periodic_copies(grid, copies):
+    model = CNNAS(network2_config(grid, dense=DENSE))
+    assert len(model.shifts) == copies
+    assert len(set(model.shifts)) == copies
+    # every copy is the image shifted by half a cell (or not) along each axis
+    assert set(model.shifts) == {tuple(b * n // 2 for b, n in zip(bits, grid))
+                                 for bits in itertools.product((0, 1), repeat=len(grid))}
+
+
+def test_network1_single_copy():
+    assert CNNAS(network1_config((16, 16), dense=DENSE)).shifts == [(0, 0)]
+
+
+@pytest.mark.parametrize("grid", [(16, 16), (32, 32), (64, 32), (8, 8, 8)])
+def test_network2_default_keeps_8_pixels(grid):
+    """Network 2 by default reduces until 8 pixels per side (of the smaller side) remain, and its
+    dense layer takes all copies' feature maps."""
+    model = CNNAS(network2_config(grid, dense=DENSE))
+    features = model.trunk(torch.zeros(1, 1, *grid))
+    factor = min(grid) // 8
+    assert features.shape[2:] == tuple(n // factor for n in grid)
+    assert model.head[0].in_features == len(model.shifts) * features[0].numel()
+
+
+def test_network1_reduces_to_2_pixels():
+    model = CNNAS(network1_config((32, 32), dense=DENSE))
+    assert model.head[0].in_features == 64 * 2 * 2  # last layer reducing (64 filters), 2 × 2
+
+
+def test_network2_copies_see_shifted_images():
+    """With zero padding Network 2 is not invariant to a half-cell roll of the whole image,
+    but the roll only permutes the copies: the trunk features are the same set."""
+    torch.manual_seed(0)
+    model = CNNAS(network2_config((16, 16), dense=DENSE)).double()
+    x = torch.rand(1, 16, 16, dtype=torch.float64)
+    rolled = x.roll((8, 8), (1, 2))
+    f = [model.trunk(x.roll(s, (1, 2))[:, None]) for s in model.shifts]
+    g = [model.trunk(rolled.roll(s, (1, 2))[:, None]) for s in model.shifts]
+    # (8, 8) roll maps copy (0,0)↔(8,8) and (0,8)↔(8,0)
+    torch.testing.assert_close(g[0], f[3], atol=EQUIVARIANCE_ATOL, rtol=0)
+    torch.testing.assert_close(g[1], f[2], atol=EQUIVARIANCE_ATOL, rtol=0)
+
+
+@pytest.mark.parametrize("grid, reductions", [((16, 16), 1), ((16, 16), 3), ((8, 8, 8), 2)])
+def test_circular_trunk_is_roll_equivariant(grid, reductions):
+    """padding='circular': rolling the image by 2**reductions pixels rolls the trunk's feature
+    map by exactly one pixel; with zero padding it does not."""
+    step = 2**reductions
+    dims = tuple(range(2, 2 + len(grid)))
+    x = torch.rand(2, 1, *grid, dtype=torch.float64)
+    for padding in ("circular", "zeros"):
+        torch.manual_seed(1)
+        trunk = CNNAS(network2_config(grid, reductions=reductions, padding=padding,
+                                      dense=DENSE)).trunk.double()
+        shifted = trunk(x.roll((step,) * len(grid), dims))
+        expected = trunk(x).roll((1,) * len(grid), dims)
+        diff = (shifted - expected).abs().max().item()
+        if padding == "circular":
+            assert diff < EQUIVARIANCE_ATOL
+        else:
+            assert diff > ZERO_PAD_MIN_DIFF
+
+
+@pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
+def test_activations_run(activation):
+    out = run(network2_config((16, 16), dense=DENSE, activation=activation))
+    assert out.shape == (3,) and torch.isfinite(out).all()
+    model = CNNAS(network2_config((16, 16), dense=DENSE, activation=activation))
+    assert any(isinstance(m, ACTIVATIONS[activation]) for m in model.modules())
+
+
+def test_output_differentiable_wrt_image():
+    torch.manual_seed(0)
+    model = CNNAS(network2_config((16, 16), dense=DENSE, activation="silu"))
+    x = torch.rand(2, 16, 16, requires_grad=True)
+    model(x).sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("make, grid, kw, halvings", [
+    (network1_config, (20, 20), {}, 3),  # Network 1 on 20: 3 halvings, 20 % 8 ≠ 0
+    (network1_config, (16, 20), {}, 3),
+    (network2_config, (16, 16), {"reductions": 4}, 4),  # more than Network 1 has
+    (network2_config, (16, 16), {"reductions": -1}, -1),
+    (network2_config, (12, 12), {"reductions": 3}, 3),
+    (network2_config, (8, 8, 10), {"reductions": 2}, 2),
+])
+def test_grid_that_cannot_be_halved_raises(make, grid, kw, halvings):
+    with pytest.raises(ValueError, match=rf"cannot be halved {halvings} times.*multiples of"):
+        CNNAS(make(grid, dense=DENSE, **kw))
+
+
+@pytest.mark.parametrize("grid", [(16,), (8, 8, 8, 8)])
+def test_only_2d_and_3d(grid):
+    with pytest.raises(ValueError, match="only 2D and 3D"):
+        CNNAS(NetworkConfig(grid=grid, dense=DENSE))
+
+
+@pytest.mark.parametrize("kw, bad", [({"activation": "tanh"}, "'tanh'"),
+                                     ({"padding": "reflect"}, "'reflect'")])
+def test_bad_activation_or_padding_raises(kw, bad):
+    with pytest.raises(ValueError, match=bad):
+        CNNAS(network1_config((16, 16), dense=DENSE, **kw))
+
+
+def test_config_dict_round_trip():
+    config = network2_config((16, 32), dense=DENSE, activation="softplus", padding="circular")
+    d = config.to_dict()
+    assert d["grid"] == [16, 32]  # JSON-friendly
+    assert NetworkConfig.from_dict(d) == config
+    assert network2_config((256, 256)).reductions == 5
+    assert network2_config((16, 16)).reductions == 1

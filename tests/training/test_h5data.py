@@ -1,0 +1,137 @@
+"""HDF5 frames files: round trip, atomic write, and DataFileError for every bad file."""
+from __future__ import annotations
+
+import json
+
+import h5py
+import numpy as np
+import pytest
+
+from training.h5data import FORMAT_VERSION, UNITS, DataFileError, Frames, read_frames, write_frames
+
+PROVENANCE = {"generator": "test", "runs": 2}
+
+
+def make_frames(natoms=(3, 5, 4), seed=0) -> Frames:
+    rng = np.random.default_rng(seed)
+    n_atoms, n_frames = sum(natoms), len(natoms)
+    return Frames(numbers=rng.choice([5, 6, 7], n_atoms), positions=rng.normal(size=(n_atoms, 3)),
+                  forces=rng.normal(size=(n_atoms, 3)), natoms=np.array(natoms),
+                  energy=rng.normal(-500, 5, n_frames), cell=rng.normal(size=(n_frames, 3, 3)),
+                  pbc=np.tile([True, True, False], (n_frames, 1)),
+                  structure=np.array(["graphene_pristine", "hbn_vacancy", "heterostructure_stone_wales"][:n_frames]),
+                  trajectory=np.arange(n_frames) * 7)
+
+
+FIELDS = ("numbers", "positions", "forces", "natoms", "energy", "cell", "pbc", "structure", "trajectory")
+
+
+def assert_frames_equal(a: Frames, b: Frames):
+    for k in FIELDS:
+        x, y = getattr(a, k), getattr(b, k)
+        assert x.shape == y.shape, k
+        assert (x == y).all(), k  # bit-exact
+
+
+@pytest.fixture
+def data_file(tmp_path):
+    path = tmp_path / "frames.h5"
+    write_frames(path, make_frames(), "ase.calculators.lj:LennardJones", PROVENANCE)
+    return path
+
+
+def test_round_trip(tmp_path, data_file):
+    frames = read_frames(data_file)
+    assert_frames_equal(frames, make_frames())
+    assert list(frames.structure) == ["graphene_pristine", "hbn_vacancy", "heterostructure_stone_wales"]
+    assert frames.numbers.dtype.kind == "i" and frames.pbc.dtype == bool
+    assert frames.attrs["reference"] == "ase.calculators.lj:LennardJones"
+    assert json.loads(frames.attrs["provenance"]) == PROVENANCE
+    assert len(frames) == 3
+    assert list(tmp_path.iterdir()) == [data_file]  # no temporary file left behind
+    with h5py.File(data_file) as f:
+        assert json.loads(f.attrs["units"]) == UNITS
+        assert f.attrs["format_version"] == FORMAT_VERSION
+
+
+def test_overwrite(tmp_path, data_file):
+    write_frames(data_file, make_frames((2, 2), seed=1), "x:y", {})
+    assert_frames_equal(read_frames(data_file), make_frames((2, 2), seed=1))
+    assert not data_file.with_name(data_file.name + ".tmp").exists()
+
+
+def test_subset_and_concatenate():
+    frames = make_frames()
+    assert list(frames.offsets) == [0, 3, 8, 12]
+    sub = frames.subset(np.array([2, 0]))
+    assert list(sub.natoms) == [4, 3]
+    np.testing.assert_array_equal(sub.positions, np.concatenate([frames.positions[8:12], frames.positions[:3]]))
+    np.testing.assert_array_equal(sub.energy, frames.energy[[2, 0]])
+    assert len(frames.subset(np.array([], dtype=int))) == 0
+    whole = Frames.concatenate([frames.subset(np.array([0])), frames.subset(np.array([1, 2]))])
+    assert_frames_equal(whole, frames)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(DataFileError, match="no such data file"):
+        read_frames(tmp_path / "nothing.h5")
+
+
+def test_not_hdf5(tmp_path):
+    path = tmp_path / "text.h5"
+    path.write_text("energy,forces\n1,2\n")
+    with pytest.raises(DataFileError, match="cannot be read as HDF5"):
+        read_frames(path)
+
+
+def test_truncated(tmp_path, data_file):
+    data = data_file.read_bytes()
+    path = tmp_path / "truncated.h5"
+    path.write_bytes(data[:len(data) // 2])
+    with pytest.raises(DataFileError, match="cannot be read as HDF5"):
+        read_frames(path)
+
+
+def edited(data_file, edit):
+    with h5py.File(data_file, "a") as f:
+        edit(f)
+    return data_file
+
+
+def test_other_hdf5_file(tmp_path):
+    path = tmp_path / "other.h5"
+    with h5py.File(path, "w") as f:
+        f["x"] = np.arange(3)
+    with pytest.raises(DataFileError, match="not an ase-cnnas frames file"):
+        read_frames(path)
+
+
+def test_missing_units(data_file):
+    edited(data_file, lambda f: f.attrs.__delitem__("units"))
+    with pytest.raises(DataFileError, match="units missing"):
+        read_frames(data_file)
+
+
+def test_other_units(data_file):
+    edited(data_file, lambda f: f.attrs.__setitem__("units", json.dumps({**UNITS, "energy": "kcal/mol"})))
+    with pytest.raises(DataFileError, match="units missing or not"):
+        read_frames(data_file)
+
+
+def test_newer_format_version(data_file):
+    edited(data_file, lambda f: f.attrs.__setitem__("format_version", FORMAT_VERSION + 1))
+    with pytest.raises(DataFileError, match=f"format version {FORMAT_VERSION + 1} is newer"):
+        read_frames(data_file)
+
+
+@pytest.mark.parametrize("dataset", ["forces", "structure", "natoms"])
+def test_missing_dataset(data_file, dataset):
+    edited(data_file, lambda f: f.__delitem__(dataset))
+    with pytest.raises(DataFileError, match=f"damaged, .*{dataset}.* is missing"):
+        read_frames(data_file)
+
+
+def test_missing_reference_attr(data_file):
+    edited(data_file, lambda f: f.attrs.__delitem__("reference"))
+    with pytest.raises(DataFileError, match="damaged, .*reference.* is missing"):
+        read_frames(data_file)

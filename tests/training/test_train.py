@@ -1,0 +1,173 @@
+"""Training on a tiny LJ data set: files written, resumption, the split, element references."""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from ase_cnnas.modelfile import load_model
+from training.batches import fit_element_energies, split, to_tensors
+from training.evaluate import predict
+from training.h5data import Frames, read_frames
+from training.train import train
+
+GRID, BATCH = 16, 4
+VAL_MAE_RTOL = 1e-6  # recomputed from best.pt vs the value stored at save time
+RESUME_RTOL = 1e-6  # interrupted + resumed run vs the same run straight through
+ELEMENT_ATOL = 1e-9  # eV, exact synthetic energies
+
+
+@pytest.fixture(scope="module")
+def trained(lj_data, tmp_path_factory):
+    """Two epochs, then extended to three by a second call (which resumes)."""
+    out = tmp_path_factory.mktemp("train") / "run"
+    best = train(lj_data, out, grid=GRID, epochs=2, batch=BATCH)
+    first = json.loads((out / "history.json").read_text())
+    return out, best, first
+
+
+def test_writes_model_and_checkpoint(trained, lj_data):
+    out, best, history = trained
+    assert best == out / "best.pt" and best.is_file()
+    assert (out / "checkpoint.pt").is_file()
+    assert not list(out.glob("*.tmp"))
+    assert [h["epoch"] for h in history] == [1, 2]
+    assert all(np.isfinite(h["train_mse"]) and h["val_mae_meV_atom"] > 0 for h in history)
+    model = load_model(best)
+    frames = read_frames(lj_data)
+    train_idx, val_idx, test_idx = split(len(frames), 0)
+    meta = model.metadata
+    assert meta["data"]["split"] == {"seed": 0, "train": len(train_idx), "validation": len(val_idx),
+                                     "test": len(test_idx)}
+    assert meta["data"]["frames"] == len(frames) == 18
+    assert model.network.config.grid == (GRID, GRID) and model.network.config.activation == "silu"
+    # the stored validation error is the one best.pt really has
+    energy, _ = predict(model, frames, val_idx)
+    mae = float(np.mean(np.abs(energy - frames.energy[val_idx]) / frames.natoms[val_idx]) * 1e3)
+    assert mae == pytest.approx(meta["training"]["val_mae_meV_atom"], rel=VAL_MAE_RTOL)
+    assert meta["training"]["val_mae_meV_atom"] == pytest.approx(min(h["val_mae_meV_atom"] for h in history))
+    # element references fitted on the training frames only
+    eps = fit_element_energies(frames, train_idx)
+    assert model.elements == sorted(eps)
+    for z, e in eps.items():
+        assert float(model.element_energy[z]) == pytest.approx(e, abs=1e-12)
+    np.testing.assert_allclose(model.cell, frames.cell[0])
+
+
+@pytest.fixture(scope="module")
+def extended(trained, lj_data, tmp_path_factory):
+    """A copy of the two-epoch run, extended to three epochs by calling train again."""
+    out = tmp_path_factory.mktemp("extended") / "run"
+    shutil.copytree(trained[0], out)
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        train(lj_data, out, grid=GRID, epochs=3, batch=BATCH)
+    return out, printed.getvalue(), json.loads((out / "history.json").read_text())
+
+
+def test_more_epochs_resumes(trained, extended):
+    out, printed, history = extended
+    assert "resuming" in printed and "at epoch 2" in printed
+    assert len(history) == 3
+    assert [h["epoch"] for h in history] == [1, 2, 3]
+    assert history[:2] == trained[2]  # the earlier epochs are kept, not redone
+    ckpt = torch.load(out / "checkpoint.pt", weights_only=False)
+    assert ckpt["epoch"] == 3
+    load_model(out / "best.pt")
+
+
+def test_more_epochs_keeps_lr_decaying(extended):
+    lrs = [h["lr"] for h in extended[2]]
+    assert lrs[2] <= lrs[1]
+    assert lrs[2] == pytest.approx(3e-4 / 100)  # the end of the 3-epoch schedule: eta_min
+
+
+def test_interrupted_run_resumes_exactly(lj_data, tmp_path, capsys):
+    """Stopped after epoch 1 (max_hours) and rerun, training ends where a straight run does."""
+    straight, broken = tmp_path / "straight", tmp_path / "broken"
+    train(lj_data, straight, grid=GRID, epochs=2, batch=BATCH)
+    train(lj_data, broken, grid=GRID, epochs=2, batch=BATCH, max_hours=1e-12)
+    assert "stopping after" in capsys.readouterr().out
+    assert len(json.loads((broken / "history.json").read_text())) == 1
+    train(lj_data, broken, grid=GRID, epochs=2, batch=BATCH)
+    assert "resuming" in capsys.readouterr().out
+    a = torch.load(straight / "checkpoint.pt", weights_only=False)
+    b = torch.load(broken / "checkpoint.pt", weights_only=False)
+    for key in ("train_mse", "val_mae_meV_atom", "lr"):
+        assert [h[key] for h in b["history"]] == pytest.approx([h[key] for h in a["history"]],
+                                                               rel=RESUME_RTOL), key
+    for k, v in a["model"].items():
+        torch.testing.assert_close(b["model"][k], v, rtol=RESUME_RTOL, atol=1e-9, equal_nan=True, msg=k)
+
+
+@pytest.mark.parametrize("n", [10, 100, 1001])
+def test_split_proportions(n):
+    train_idx, val_idx, test_idx = split(n, seed=7)
+    together = np.concatenate([train_idx, val_idx, test_idx])
+    assert sorted(together) == list(range(n))  # disjoint and complete
+    assert len(test_idx) == round(0.3 * n)
+    assert len(val_idx) == round(0.1 * (n - len(test_idx)))
+    for idx in (train_idx, val_idx, test_idx):
+        assert (np.diff(idx) > 0).all()
+
+
+def test_split_seeded():
+    a, b = split(200, seed=1), split(200, seed=1)
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x, y)
+    c = split(200, seed=2)
+    assert not np.array_equal(a[2], c[2])
+    assert [len(x) for x in a] == [126, 14, 60]
+
+
+def synthetic_frames(eps: dict[int, float], n_frames=12, seed=0) -> Frames:
+    rng = np.random.default_rng(seed)
+    natoms = rng.integers(3, 9, n_frames)
+    numbers = rng.choice(sorted(eps), natoms.sum())
+    off = np.concatenate([[0], np.cumsum(natoms)])
+    energy = np.array([sum(eps[z] for z in numbers[off[i]:off[i + 1]]) for i in range(n_frames)])
+    n = natoms.sum()
+    return Frames(numbers=numbers, positions=rng.normal(size=(n, 3)), forces=np.zeros((n, 3)),
+                  natoms=natoms, energy=energy, cell=np.tile(np.eye(3) * 5, (n_frames, 1, 1)),
+                  pbc=np.tile([True, True, False], (n_frames, 1)), structure=np.array(["x"] * n_frames),
+                  trajectory=np.zeros(n_frames, int))
+
+
+def test_fit_element_energies_exact():
+    eps = {1: -3.4, 6: -9.2, 8: -4.9}
+    frames = synthetic_frames(eps)
+    fitted = fit_element_energies(frames, np.arange(len(frames)))
+    assert sorted(fitted) == [1, 6, 8]
+    for z in eps:
+        assert fitted[z] == pytest.approx(eps[z], abs=ELEMENT_ATOL)
+
+
+def test_fit_element_energies_uses_only_index():
+    """Frames outside `index` (here with wrong energies) do not enter the fit."""
+    eps = {5: -7.0, 7: -8.1}
+    frames = synthetic_frames(eps, n_frames=10)
+    frames.energy[7:] += 100.0
+    fitted = fit_element_energies(frames, np.arange(7))
+    for z in eps:
+        assert fitted[z] == pytest.approx(eps[z], abs=ELEMENT_ATOL)
+
+
+def test_to_tensors_translation_is_in_plane_and_per_frame():
+    frames = synthetic_frames({6: -9.0}, n_frames=4)
+    index = np.array([3, 1])
+    plain = to_tensors(frames, index, "cpu")
+    moved = to_tensors(frames, index, "cpu", translate=np.random.default_rng(0))
+    assert plain["n_frames"] == 2 and plain["positions"].dtype == torch.float64
+    assert plain["frame"].tolist() == [0] * frames.natoms[3] + [1] * frames.natoms[1]
+    shift = (moved["positions"] - plain["positions"]).numpy()
+    assert np.all(shift[:, 2] == 0)
+    for f in range(2):
+        s = shift[plain["frame"].numpy() == f]
+        np.testing.assert_allclose(s, np.broadcast_to(s[0], s.shape), atol=1e-12)  # rigid shift
+        assert (s[0, :2] >= 0).all() and (s[0, :2] <= 5).all()  # a fraction of the 5 Å cell
+    torch.testing.assert_close(plain["energy"], torch.tensor(frames.energy[index]))

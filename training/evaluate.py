@@ -1,0 +1,141 @@
+"""Score a model against labelled frames: its test split and trajectories it never saw.
+
+Energy errors in meV/atom (mean and max of |ΔE|/N), force errors in meV/Å over the in-plane
+components, each beside the trivial baseline "predict the mean energy per atom of the
+composition" taken from the training split. Writes a Markdown table, a plot of the unseen
+trajectory in the manner of the paper's Figure 7, and optionally bundles the model with its
+metrics.
+
+    python -m training.evaluate --model runs/default/best.pt \
+        --data data/sheets_1000K/frames.h5 --unseen data/hbn_unseen_1000K/frames.h5 \
+        --out results/default_model.md --bundle ase_cnnas/models/default.pt
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ase_cnnas.model import EnergyModel
+from ase_cnnas.modelfile import load_model, save_model
+
+from .batches import model_inputs, split, to_tensors
+from .h5data import Frames, read_frames
+from .report import command, hardware, write_text
+
+
+def predict(model: EnergyModel, frames: Frames, index: np.ndarray, batch: int = 64,
+            forces: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+    """Total energies [F] (eV) and, if asked, forces [A, 3] (eV/Å) of the frames at `index`."""
+    energies, grads = [], []
+    for start in range(0, len(index), batch):
+        b = to_tensors(frames, index[start:start + batch], model.device)
+        b["positions"].requires_grad_(forces)
+        with torch.set_grad_enabled(forces):
+            e = model(*model_inputs(b))
+            if forces:
+                grads.append(-torch.autograd.grad(e.sum(), b["positions"])[0].cpu().numpy())
+        energies.append(e.detach().cpu().numpy())
+    return np.concatenate(energies), (np.concatenate(grads) if forces else None)
+
+
+def composition_baseline(frames: Frames, train_idx: np.ndarray) -> dict[str, float]:
+    """Mean energy per atom of each composition over the training frames."""
+    keys = _compositions(frames)
+    per_atom = frames.energy / frames.natoms
+    return {k: float(per_atom[train_idx][keys[train_idx] == k].mean()) for k in set(keys[train_idx])}
+
+
+def _compositions(frames: Frames) -> np.ndarray:
+    off = frames.offsets
+    return np.array([",".join(map(str, np.bincount(frames.numbers[off[i]:off[i + 1]], minlength=8)))
+                     for i in range(len(frames))])
+
+
+def score(model: EnergyModel, frames: Frames, index: np.ndarray, baseline: dict[str, float]) -> dict:
+    """Energy and force errors of `model` and of the composition baseline on `index`."""
+    energy, forces = predict(model, frames, index, forces=True)
+    sub = frames.subset(index)
+    err = np.abs(energy - sub.energy) / sub.natoms * 1e3
+    base = np.array([baseline.get(k, np.nan) for k in _compositions(sub)])
+    base_err = np.abs(base - sub.energy / sub.natoms) * 1e3
+    return {"frames": len(index), "energy_mae": float(err.mean()), "energy_max": float(err.max()),
+            "force_mae": float(np.abs(forces - sub.forces)[:, :2].mean() * 1e3),
+            "force_rms_ref": float(np.sqrt((sub.forces[:, :2] ** 2).mean())),
+            "baseline_mae": float(np.nanmean(base_err)),
+            "per_frame": {"true": (sub.energy / sub.natoms).tolist(),
+                          "pred": (energy / sub.natoms).tolist()}}
+
+
+def plot_trajectory(result: dict, timestep_fs: float, path: Path, title: str) -> None:
+    """The paper's Figure 7: true and predicted energy per atom vs time, and their difference."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    true, pred = np.array(result["per_frame"]["true"]), np.array(result["per_frame"]["pred"])
+    t = np.arange(len(true)) * timestep_fs / 1000
+    fig, (a, b) = plt.subplots(2, 1, sharex=True, figsize=(6, 5), height_ratios=(2, 1))
+    a.plot(t, true, "k-", label="reference (SevenNet-0)")
+    a.plot(t, pred, "C3.", ms=4, label="CNNAS")
+    a.set_ylabel("energy per atom (eV)")
+    a.legend()
+    a.set_title(title)
+    b.plot(t, (true - pred) * 1e3, "C0-")
+    b.axhline(0, color="gray", lw=0.5)
+    b.set_ylabel("true − predicted (meV/atom)")
+    b.set_xlabel("time (ps)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--data", type=Path, required=True, help="the frames the model was trained on")
+    ap.add_argument("--unseen", type=Path, nargs="*", default=[], help="trajectories it never saw")
+    ap.add_argument("--out", type=Path, required=True, help="Markdown table to write")
+    ap.add_argument("--bundle", type=Path, help="also save the model here with its metrics")
+    args = ap.parse_args(argv)
+
+    model = load_model(args.model)
+    frames = read_frames(args.data)
+    seed = model.metadata["data"]["split"]["seed"]
+    train_idx, _, test_idx = split(len(frames), seed)
+    baseline = composition_baseline(frames, train_idx)
+    results = {"test split": score(model, frames, test_idx, baseline)}
+    for path in args.unseen:
+        unseen = read_frames(path)
+        name = f"unseen {path.parent.name}"
+        results[name] = score(model, unseen, np.arange(len(unseen)), baseline)
+        settings = json.loads(unseen.attrs["provenance"])
+        png = args.out.with_name(f"{args.out.stem}_{path.parent.name}.png")
+        plot_trajectory(results[name], settings["timestep"] * settings["stride"], png,
+                        f"{path.parent.name}: a trajectory the model never saw")
+
+    lines = [f"# {Path(args.model).name}: energy and force errors", "",
+             f"Regenerate: `{command()}`  ", f"Hardware: {hardware()}  ",
+             f"Reference: {frames.attrs['reference']}; training data {args.data} "
+             f"({len(frames)} frames, split seed {seed}).", "",
+             "| frames | set | energy MAE (meV/atom) | energy max (meV/atom) | baseline MAE (meV/atom) "
+             "| force MAE (meV/Å) | reference force RMS (eV/Å) |", "|---|---|---|---|---|---|---|"]
+    for name, r in results.items():
+        lines.append(f"| {r['frames']} | {name} | {r['energy_mae']:.2f} | {r['energy_max']:.2f} | "
+                     f"{r['baseline_mae']:.2f} | {r['force_mae']:.0f} | {r['force_rms_ref']:.2f} |")
+    lines += ["", "Baseline: the mean energy per atom of the frame's composition over the training "
+              "split. Forces: in-plane components only (the model is 2D; z-forces are zero)."]
+    write_text(args.out, "\n".join(lines) + "\n")
+    print("\n".join(lines))
+    if args.bundle:
+        model.metadata["metrics"] = {k: {m: v for m, v in r.items() if m != "per_frame"}
+                                     for k, r in results.items()}
+        save_model(model, args.bundle)
+        print(f"bundled {args.bundle}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,33 @@
+"""What every results table states: the hardware it ran on and the command that regenerates it."""
+from __future__ import annotations
+
+import os
+import platform
+import shlex
+import sys
+from pathlib import Path
+
+import torch
+
+
+def hardware() -> str:
+    """e.g. 'x86_64, 2 CPU cores, no GPU, torch 2.13.0+cpu'."""
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    cpu = platform.processor() or platform.machine()
+    return f"{cpu}, {os.cpu_count()} CPU cores, {gpu}, torch {torch.__version__}"
+
+
+def command() -> str:
+    """The command line that is running, as a user would type it."""
+    spec = getattr(sys.modules["__main__"], "__spec__", None)
+    head = ["python", "-m", spec.name] if spec else ["python", os.path.relpath(sys.argv[0])]
+    return shlex.join(head + sys.argv[1:])
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    """Write `text` atomically (temporary file + rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)

@@ -129,7 +129,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--timestep", type=float, default=1.0, help="fs")
     ap.add_argument("--temperature", type=float, default=1000.0, help="K")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--reference", default=DEFAULT_REFERENCE, help="'7net-0' or 'module:factory'")
+    ap.add_argument("--reference", default=DEFAULT_REFERENCE,
+                    help="'7net-0' (SevenNet-0, sevenn==0.13.0) or 'module:factory'")
     ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     args = ap.parse_args(argv)
     if args.steps % args.stride:

@@ -1,0 +1,95 @@
+"""Which Network 2 head, padding and activation: the same data, grid and epochs for each variant.
+
+Scores each on the test split as stored and with every test frame shifted by a random in-plane
+translation (an exact symmetry: the energy must not change), plus force errors and how far
+autograd forces are from central finite differences of the energy (1e-3 Å).
+
+    python -m training.experiments.ablation --data data/sheets_1000K/frames.h5 --grid 32 --epochs 10
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms
+from ase.calculators.fd import calculate_numerical_forces
+
+from ase_cnnas import CNNASCalculator, load_model
+
+from ..batches import split
+from ..evaluate import composition_baseline, score
+from ..h5data import Frames, read_frames
+from ..report import command, hardware, write_text
+from ..train import train
+
+PAPER = {"head": "flatten", "padding": "zeros", "copies": True, "activation": "relu"}
+VARIANTS = {
+    "paper Network 2 (flatten, zero padding, 4 copies), ReLU": PAPER,
+    "paper + random translations": {**PAPER, "translate": True},
+    "paper + translations + element counts": {**PAPER, "translate": True, "counts": True},
+    "pooled, circular, 1 copy, counts, translations, ReLU": {
+        "head": "pool", "padding": "circular", "copies": False, "counts": True,
+        "translate": True, "activation": "relu"},
+    "pooled, circular, 1 copy, counts, translations, SiLU": {
+        "head": "pool", "padding": "circular", "copies": False, "counts": True,
+        "translate": True, "activation": "silu"},
+}
+
+
+def translated(frames: Frames, seed: int) -> Frames:
+    """A copy of `frames` with each frame shifted by a random fraction of its in-plane cell."""
+    shift = np.random.default_rng(seed).uniform(0, 1, (len(frames), 2))
+    frame = np.repeat(np.arange(len(frames)), frames.natoms)
+    out = frames.subset(np.arange(len(frames)))
+    out.positions[:, :2] += np.einsum("fi,fij->fj", shift, frames.cell[:, :2, :2])[frame]
+    return out
+
+
+def fd_mismatch(model_path: Path, frames: Frames, index: int) -> float:
+    """max |autograd − finite-difference force| / max |force| on one frame, float32 model."""
+    off = frames.offsets
+    atoms = Atoms(numbers=frames.numbers[off[index]:off[index + 1]],
+                  positions=frames.positions[off[index]:off[index + 1]],
+                  cell=frames.cell[index], pbc=frames.pbc[index])
+    atoms.calc = CNNASCalculator(model_path, device="cpu")
+    f = atoms.get_forces()
+    return float(np.abs(f - calculate_numerical_forces(atoms, eps=1e-3))[:, :2].max() / np.abs(f).max())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data", type=Path, required=True)
+    ap.add_argument("--grid", type=int, default=32)
+    ap.add_argument("--epochs", type=int, default=10)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--runs", type=Path, default=Path("runs/ablation"))
+    ap.add_argument("--out", type=Path, default=Path("results/ablation.md"))
+    args = ap.parse_args()
+    frames = read_frames(args.data)
+    moved = translated(frames, seed=1)
+    train_idx, _, test_idx = split(len(frames), 0)
+    baseline = composition_baseline(frames, train_idx)
+    lines = [f"# Network 2 variants: same data, grid {args.grid}², {args.epochs} epochs, lr {args.lr}",
+             "", f"Regenerate: `{command()}`  ", f"Hardware: {hardware()}  ",
+             f"Data: {args.data} ({len(frames)} frames), test split of seed 0 ({len(test_idx)} frames). "
+             "'translated': the same test frames, each shifted by a random in-plane translation.", "",
+             "| variant | energy MAE (meV/atom) | translated: energy MAE | force MAE (meV/Å) "
+             "| max abs(F − F_fd) / max abs(F) |", "|---|---|---|---|---|"]
+    for i, (name, options) in enumerate(VARIANTS.items()):
+        best = train(args.data, args.runs / f"variant{i}", grid=args.grid, epochs=args.epochs,
+                     lr=args.lr, **options)
+        model = load_model(best)
+        r, t = score(model, frames, test_idx, baseline), score(model, moved, test_idx, baseline)
+        mismatch = np.median([fd_mismatch(best, frames, int(k)) for k in test_idx[:3]])
+        lines.append(f"| {name} | {r['energy_mae']:.2f} | {t['energy_mae']:.2f} | "
+                     f"{r['force_mae']:.0f} | {mismatch:.1e} |")
+        print(lines[-1], flush=True)
+    lines.append(f"| composition baseline (mean energy per atom) | {r['baseline_mae']:.2f} | "
+                 f"{t['baseline_mae']:.2f} | | |")
+    write_text(args.out, "\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

@@ -20,7 +20,7 @@ from torch.nn import functional as F
 
 ACTIVATIONS = {"relu": nn.ReLU, "silu": nn.SiLU, "softplus": nn.Softplus}
 PADDINGS = ("zeros", "circular")
-HEADS = ("flatten", "pool")
+HEADS = ("flatten", "pool", "pixel")
 REDUCING = (64, 3, 2)  # filters, kernel, stride
 NON_REDUCING = (16, 4, 1)
 
@@ -35,7 +35,8 @@ class NetworkConfig:
     padding: str = "zeros"  # the paper's; "circular" makes the trunk exactly periodic
     activation: str = "relu"  # the paper's; "silu"/"softplus" give smooth forces
     dense: int = 1024
-    head: str = "flatten"  # the paper's; "pool" averages the trunk's features over the image
+    head: str = "flatten"  # the paper's; "pool": dense head on the features' mean; "pixel": an
+    # energy per output pixel from a per-pixel dense head, summed (local, translation-invariant)
     extra_inputs: int = 0  # scalars fed to the dense head beside the image (e.g. element counts)
 
     def to_dict(self) -> dict:
@@ -111,13 +112,20 @@ class CNNAS(nn.Module):
         self.shifts = ([tuple(s * n // 2 for s, n in zip(bits, grid))
                         for bits in itertools.product((0, 1), repeat=dim)]
                        if config.periodic_copies else [(0,) * dim])
-        self.head = nn.Sequential(nn.Linear(len(self.shifts) * c_in * pixels + config.extra_inputs,
-                                            config.dense), act(),
-                                  nn.Linear(config.dense, 1))
+        if config.head == "pixel":  # the dense layers as 1-pixel convolutions
+            conv = nn.Conv2d if dim == 2 else nn.Conv3d
+            self.head = nn.Sequential(conv(c_in + config.extra_inputs, config.dense, 1), act(),
+                                      conv(config.dense, 1, 1))
+        else:
+            self.head = nn.Sequential(
+                nn.Linear(len(self.shifts) * c_in * pixels + config.extra_inputs, config.dense),
+                act(), nn.Linear(config.dense, 1))
         for layer in self.modules():  # He init keeps the signal alive through the deep trunk
             if isinstance(layer, (nn.Conv2d, nn.Conv3d, nn.Linear)):
                 nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
                 nn.init.zeros_(layer.bias)
+        if config.head == "pixel":  # start from zero energy: a sum over pixels would be large
+            nn.init.zeros_(self.head[-1].weight)
 
     def forward(self, images: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
         """images [B, *grid], extra [B, extra_inputs] → [B]."""
@@ -125,6 +133,12 @@ class CNNAS(nn.Module):
         copies = torch.stack([images.roll(s, dims) for s in self.shifts], dim=1)  # [B, C, *grid]
         b, c = copies.shape[:2]
         features = self.trunk(copies.reshape(b * c, 1, *copies.shape[2:]))
+        if self.config.head == "pixel":  # energy per pixel, summed; copies averaged
+            if self.config.extra_inputs:
+                per_copy = extra.to(features.dtype).repeat_interleave(c, dim=0)
+                per_copy = per_copy.reshape(*per_copy.shape, *[1] * (features.dim() - 2))
+                features = torch.cat([features, per_copy.expand(-1, -1, *features.shape[2:])], 1)
+            return self.head(features).reshape(b, c, -1).sum(-1).mean(-1)
         if self.config.head == "pool":  # translation-invariant summary of each copy
             features = features.flatten(2).mean(-1)
         features = features.reshape(b, -1)

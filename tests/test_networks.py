@@ -161,3 +161,42 @@ def test_config_dict_round_trip():
     assert NetworkConfig.from_dict(d) == config
     assert network2_config((256, 256)).reductions == 5
     assert network2_config((16, 16)).reductions == 1
+
+
+@pytest.mark.parametrize("grid", [(16, 16), (8, 8, 8)])
+def test_pixel_head_is_invariant_to_whole_output_pixel_rolls(grid):
+    """Circular padding + an energy per output pixel, summed: rolling the image by one output
+    pixel (2**reductions input pixels) leaves the value unchanged."""
+    config = network2_config(grid, dense=DENSE, head="pixel", padding="circular",
+                             periodic_copies=False)
+    torch.manual_seed(0)
+    model = CNNAS(config).double()
+    torch.nn.init.normal_(model.head[-1].weight)  # the zero-initialised last layer gives 0
+    images = torch.rand(2, *grid, dtype=torch.float64)
+    step = 2 ** config.reductions
+    rolled = images.roll(tuple(step * (k + 1) for k in range(len(grid))), tuple(range(1, len(grid) + 1)))
+    assert model(images).abs().min() > 1e-3
+    torch.testing.assert_close(model(rolled), model(images), atol=EQUIVARIANCE_ATOL, rtol=0)
+
+
+def test_pixel_head_starts_at_zero():
+    config = network2_config((16, 16), dense=DENSE, head="pixel")
+    assert torch.all(CNNAS(config)(torch.rand(2, 16, 16)) == 0)
+
+
+@pytest.mark.parametrize("head", ["flatten", "pool", "pixel"])
+def test_extra_inputs_change_the_value(head):
+    config = network2_config((16, 16), dense=DENSE, head=head, extra_inputs=2)
+    torch.manual_seed(0)
+    model = CNNAS(config)
+    torch.nn.init.normal_(model.head[-1].weight)
+    images = torch.rand(2, 16, 16)
+    a = model(images, torch.tensor([[0.5, 0.5], [0.5, 0.5]]))
+    b = model(images, torch.tensor([[0.5, 0.4], [0.5, 0.4]]))
+    assert a.shape == (2,)
+    assert (a - b).abs().min() > 1e-6
+
+
+def test_bad_head_raises():
+    with pytest.raises(ValueError, match="head one of"):
+        CNNAS(network2_config((16, 16), head="global"))

@@ -1,6 +1,6 @@
 """Train a CNNAS energy model (Network 2 by default) on an HDF5 frames file, resumably.
 
-Adam on the MSE of the scaled energy, the paper's seeded 70/30 split with 10 % of train for
+Adam on the MSE of the scaled energy (plus, with --force-weight, of the scaled forces), the paper's seeded 70/30 split with 10 % of train for
 validation, cosine learning-rate decay, optionally a random in-plane translation of every
 training frame.
 Each epoch ends with an atomic checkpoint (a rerun resumes from it) and, when validation
@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from ase_cnnas.model import EnergyModel
 from ase_cnnas.modelfile import save_model
-from ase_cnnas.networks import network2_config
+from ase_cnnas.networks import HEADS, network2_config
 
 from .batches import fit_element_energies, model_inputs, split, to_tensors
 from .evaluate import predict
@@ -44,6 +44,23 @@ def build_model(frames, train_idx: np.ndarray, grid: tuple[int, ...], **network)
                        count_scale=1.0 / float(frames.natoms[train_idx].mean()))
 
 
+def scale_to_data(model: EnergyModel, batch: dict) -> None:
+    """Data-dependent initialisation (LSUV, Mishkin & Matas 2016): scale the image to unit
+    spread, then each layer's weights so that its output has unit spread on `batch`. Without it
+    the signal fades by 10× through the deep trunk and training barely moves."""
+    with torch.no_grad():
+        images = model.images(*model_inputs(batch))
+        model.image_scale /= float(images.std())
+        layers = [m for m in model.network.modules()
+                  if isinstance(m, (torch.nn.Conv2d, torch.nn.Conv3d, torch.nn.Linear))][:-1]
+        for layer in layers:  # every layer but the last, in order
+            seen = []
+            hook = layer.register_forward_hook(lambda mod, inp, out: seen.append(out.std()))
+            model(*model_inputs(batch))
+            hook.remove()
+            layer.weight /= seen[0]
+
+
 def _save_atomic(obj, path: Path) -> None:
     tmp = path.with_name(path.name + ".tmp")
     torch.save(obj, tmp)
@@ -53,7 +70,7 @@ def _save_atomic(obj, path: Path) -> None:
 def train(data: Path, out: Path, grid: int = 64, epochs: int = 200, batch: int = 32,
           lr: float = 3e-4, activation: str = "silu", reductions: int | None = None,
           head: str = "flatten", padding: str = "zeros", copies: bool = True, counts: bool = False,
-          translate: bool = False, seed: int = 0, device: str = "cpu",
+          translate: bool = False, force_weight: float = 0.0, seed: int = 0, device: str = "cpu",
           max_hours: float | None = None) -> Path:
     """Train (or resume) into `out`; returns the path of the best model file."""
     out.mkdir(parents=True, exist_ok=True)
@@ -67,6 +84,11 @@ def train(data: Path, out: Path, grid: int = 64, epochs: int = 200, batch: int =
     model = build_model(frames, train_idx, (grid, grid), activation=activation,
                         reductions=reductions, head=head, padding=padding,
                         periodic_copies=copies, counts=counts).to(device)
+    init_rng = np.random.default_rng([seed, 999])
+    scale_to_data(model, to_tensors(frames, init_rng.choice(train_idx, min(64, len(train_idx))),
+                                    device, translate=init_rng if translate else None))
+    dim = model.dim
+    force_scale = float(np.sqrt((frames.forces[:, :dim] ** 2).mean()))  # eV/Å
     opt = torch.optim.Adam(model.network.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs, eta_min=lr / 100)
     ckpt_path, best_path = out / "checkpoint.pt", out / "best.pt"
@@ -91,8 +113,13 @@ def train(data: Path, out: Path, grid: int = 64, epochs: int = 200, batch: int =
         for start in range(0, len(order), batch):
             b = to_tensors(frames, order[start:start + batch], device,
                            translate=rng if translate else None)
+            b["positions"].requires_grad_(force_weight > 0)
             pred = model(*model_inputs(b))
             loss = ((pred - b["energy"]) / model.energy_scale).square().mean()
+            if force_weight > 0:  # force matching: −dE/dr through network and rasterizer
+                forces = -torch.autograd.grad(pred.sum(), b["positions"], create_graph=True)[0]
+                loss = loss + force_weight * (
+                    (forces - b["forces"])[:, :dim] / force_scale).square().mean()
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -135,12 +162,16 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--lr", type=float, default=3e-4)
     ap.add_argument("--activation", default="silu", choices=("relu", "silu", "softplus"))
     ap.add_argument("--reductions", type=int, default=None, help="reducing layers kept")
-    ap.add_argument("--head", default="flatten", choices=("flatten", "pool"),
-                    help="flatten: the paper's dense head on all pixels; pool: on their mean")
+    ap.add_argument("--head", default="flatten", choices=HEADS,
+                    help="flatten: the paper's dense head on all pixels; pool: on their mean; "
+                    "pixel: an energy per pixel, summed")
     ap.add_argument("--padding", default="zeros", choices=("zeros", "circular"))
     ap.add_argument("--no-copies", dest="copies", action="store_false",
                     help="one image instead of the four shifted copies")
     ap.add_argument("--counts", action="store_true", help="feed element counts to the head")
+    ap.add_argument("--force-weight", type=float, default=0.0,
+                    help="weight of the force loss beside the energy loss (0: energies only, "
+                    "as in the paper)")
     ap.add_argument("--translate", action="store_true",
                     help="shift every training frame by a random in-plane translation")
     ap.add_argument("--seed", type=int, default=0)

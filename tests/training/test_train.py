@@ -171,3 +171,34 @@ def test_to_tensors_translation_is_in_plane_and_per_frame():
         np.testing.assert_allclose(s, np.broadcast_to(s[0], s.shape), atol=1e-12)  # rigid shift
         assert (s[0, :2] >= 0).all() and (s[0, :2] <= 5).all()  # a fraction of the 5 Å cell
     torch.testing.assert_close(plain["energy"], torch.tensor(frames.energy[index]))
+
+
+def test_scale_to_data_gives_unit_spread(lj_data):
+    from training.batches import model_inputs
+    from training.train import build_model, scale_to_data
+
+    frames = read_frames(lj_data)
+    idx = np.arange(len(frames))
+    model = build_model(frames, idx, (GRID, GRID), head="pixel", padding="circular",
+                        periodic_copies=False)
+    batch = to_tensors(frames, idx, "cpu")
+    scale_to_data(model, batch)
+    with torch.no_grad():
+        images = model.images(*model_inputs(batch))
+        first = model.network.trunk[0](images[:, None])
+    assert abs(float(images.std()) - 1) < 1e-4
+    assert abs(float(first.std()) - 1) < 1e-4
+
+
+def test_force_matching_lowers_the_force_error(lj_data, tmp_path):
+    """Twenty epochs with the force loss fit the LJ forces better than the same run without it."""
+    frames = read_frames(lj_data)
+    _, _, test_idx = split(len(frames), 0)
+    errors = {}
+    for weight in (0.0, 1.0):
+        best = train(lj_data, tmp_path / f"w{weight}", grid=GRID, epochs=20, batch=BATCH, lr=3e-3,
+                     head="pixel", padding="circular", copies=False, activation="silu",
+                     force_weight=weight)
+        _, forces = predict(load_model(best), frames, np.arange(len(frames)), forces=True)
+        errors[weight] = np.abs(forces - frames.forces)[:, :2].mean()
+    assert errors[1.0] < 0.8 * errors[0.0]

@@ -7,6 +7,12 @@ Network 2 is Network 1 with the later reducing layers removed (`reductions` keep
 ones), so more spatial information reaches the dense layer, and it sees four shifted, wrapped
 copies of the image (2^d in 3D) through one shared trunk, so that every cell boundary sits at
 the centre of one copy; their flattened outputs feed the dense 1024 layer together.
+
+Beyond the paper: `padding="circular"` makes the trunk exactly periodic, and `head="pixel"`
+applies the dense layers to every output pixel (as 1-pixel convolutions) and sums the result, an
+energy per pixel as in EDNN, which is invariant to whole-pixel shifts of the image; `head="pool"`
+feeds the dense layers the features' mean. `extra_inputs` adds scalars (element counts) to the
+head's input. See README "The method, and where we depart from the paper".
 """
 from __future__ import annotations
 

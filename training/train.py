@@ -94,7 +94,7 @@ def train(data: Path, out: Path, grid: int = 64, epochs: int = 200, batch: int =
     ckpt_path, best_path = out / "checkpoint.pt", out / "best.pt"
     history, start_epoch, best = [], 0, float("inf")
     if ckpt_path.is_file():
-        ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
+        ckpt = torch.load(ckpt_path, map_location=device, weights_only=True)
         model.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
         sched.load_state_dict(ckpt["scheduler"])

@@ -116,12 +116,13 @@ def main(argv: list[str] | None = None) -> None:
     results = {"test split": score(model, frames, test_idx, baselines)}
     for path in args.unseen:
         unseen = read_frames(path)
-        name = f"unseen {path.parent.name}"
+        label = path.parent.name if path.name == "frames.h5" else path.stem
+        name = f"unseen {label}"
         results[name] = score(model, unseen, np.arange(len(unseen)), baselines)
         settings = json.loads(unseen.attrs["provenance"])
-        png = args.out.with_name(f"{args.out.stem}_{path.parent.name}.png")
+        png = args.out.with_name(f"{args.out.stem}_{label}.png")
         plot_trajectory(results[name], settings["timestep"] * settings["stride"], png,
-                        f"{path.parent.name}: a trajectory the model never saw")
+                        f"{label}: a trajectory the model never saw")
 
     lines = [f"# {Path(args.model).name}: energy and force errors", "",
              f"Regenerate: `{command()}`  ", f"Hardware: {hardware()}  ",

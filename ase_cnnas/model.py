@@ -5,9 +5,9 @@
 ε are per-element reference energies (eV), μ and s the mean and spread of the remaining energy
 over the training frames, V the image of Eq. (1) and v₀ a fixed input scale; n, the number of
 atoms of each element scaled by c, reaches the dense head when the network takes extra inputs
-(a vacancy's formation energy is not linear in the counts, and a CNN learns it only slowly). The reference sum
-and the scale are applied in float64, so totals of ~−550 eV keep their meV digits whatever
-precision the network runs in.
+(a vacancy's formation energy is not linear in the counts, and a CNN learns it only slowly).
+The reference sum and the scale are applied in float64, so totals of ~−550 eV keep their meV
+digits whatever precision the network runs in.
 """
 from __future__ import annotations
 

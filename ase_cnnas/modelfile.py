@@ -90,7 +90,7 @@ def _load(path: Path) -> tuple[dict, dict]:
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:  # weights_only met something it will not build
-        if "GLOBAL" in str(err) or "global" in str(err):
+        if "global" in str(err).lower():
             raise ModelFileError(f"{path}: refused to load: the file holds pickled code, not only "
                                  "weights; ase-cnnas model files never do") from err
         raise ModelFileError(f"{unreadable}: {str(err).splitlines()[0]}") from err

@@ -23,16 +23,14 @@ def to_tensors(frames: Frames, index: np.ndarray, device: torch.device | str,
     """positions, numbers, cells, frame, n_frames, energy, forces for the frames at `index`;
     with `translate`, each frame is shifted by a random in-plane lattice fraction (augmentation)."""
     sub = frames.subset(np.asarray(index))
-    positions = sub.positions.copy()
-    frame = np.repeat(np.arange(len(sub)), sub.natoms)
     if translate is not None:
-        shift = translate.uniform(0, 1, (len(sub), 2))
-        positions[:, :2] += np.einsum("fi,fij->fj", shift, sub.cell[:, :2, :2])[frame]
+        sub = sub.translated(translate)
+    frame = np.repeat(np.arange(len(sub)), sub.natoms)
 
     def t(x, dtype=torch.float64):
         return torch.as_tensor(x, dtype=dtype, device=device)
 
-    return {"positions": t(positions), "numbers": t(sub.numbers, torch.long),
+    return {"positions": t(sub.positions), "numbers": t(sub.numbers, torch.long),
             "cells": t(sub.cell), "frame": t(frame, torch.long), "n_frames": len(sub),
             "energy": t(sub.energy), "forces": t(sub.forces), "natoms": t(sub.natoms)}
 

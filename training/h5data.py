@@ -14,6 +14,8 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+from ase import Atoms
+from ase.calculators.singlepoint import SinglePointCalculator
 
 FORMAT = "ase-cnnas-frames"
 FORMAT_VERSION = 1
@@ -55,6 +57,23 @@ class Frames:
         per_frame = {k: getattr(self, k)[index] for k in
                      ("natoms", "energy", "cell", "pbc", "structure", "trajectory")}
         return Frames(**per_atom, **per_frame, attrs=dict(self.attrs))
+
+    def translated(self, rng: np.random.Generator) -> "Frames":
+        """A copy with each frame shifted by a random fraction of its in-plane cell vectors (an
+        exact symmetry: energies and forces stay the same)."""
+        shift = rng.uniform(0, 1, (len(self), 2))
+        out = self.subset(np.arange(len(self)))
+        frame = np.repeat(np.arange(len(self)), self.natoms)
+        out.positions[:, :2] += np.einsum("fi,fij->fj", shift, self.cell[:, :2, :2])[frame]
+        return out
+
+    def atoms(self, i: int) -> Atoms:
+        """Frame `i` as ASE Atoms carrying its energy and forces."""
+        a, b = self.offsets[i:i + 2]
+        atoms = Atoms(numbers=self.numbers[a:b], positions=self.positions[a:b],
+                      cell=self.cell[i], pbc=self.pbc[i])
+        atoms.calc = SinglePointCalculator(atoms, energy=self.energy[i], forces=self.forces[a:b])
+        return atoms
 
     @staticmethod
     def concatenate(parts: list["Frames"]) -> "Frames":

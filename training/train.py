@@ -1,8 +1,8 @@
 """Train a CNNAS energy model (Network 2 by default) on an HDF5 frames file, resumably.
 
-Adam on the MSE of the scaled energy (plus, with --force-weight, of the scaled forces), the paper's seeded 70/30 split with 10 % of train for
-validation, cosine learning-rate decay, optionally a random in-plane translation of every
-training frame.
+Adam on the MSE of the scaled energy (plus, with --force-weight, of the scaled forces), the
+paper's seeded 70/30 split with 10 % of train for validation, cosine learning-rate decay,
+optionally a random in-plane translation of every training frame.
 Each epoch ends with an atomic checkpoint (a rerun resumes from it) and, when validation
 improves, the best model written as a model file.
 

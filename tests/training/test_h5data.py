@@ -72,6 +72,28 @@ def test_subset_and_concatenate():
     assert_frames_equal(whole, frames)
 
 
+def test_atoms_carries_positions_and_labels():
+    frames = make_frames()
+    atoms = frames.atoms(1)
+    a, b = frames.offsets[1:3]
+    assert len(atoms) == 5
+    np.testing.assert_array_equal(atoms.positions, frames.positions[a:b])
+    np.testing.assert_array_equal(atoms.numbers, frames.numbers[a:b])
+    assert atoms.get_potential_energy() == frames.energy[1]
+    np.testing.assert_array_equal(atoms.get_forces(), frames.forces[a:b])
+
+
+def test_translated_shifts_each_frame_in_plane_only():
+    frames = make_frames()
+    moved = frames.translated(np.random.default_rng(0))
+    shift = moved.positions - frames.positions
+    assert np.all(shift[:, 2] == 0)
+    for a, b in zip(frames.offsets[:-1], frames.offsets[1:]):  # one rigid shift per frame
+        np.testing.assert_allclose(shift[a:b], np.broadcast_to(shift[a], (b - a, 3)), atol=1e-12)
+    assert not np.allclose(shift[0], shift[frames.offsets[1]])
+    np.testing.assert_array_equal(moved.energy, frames.energy)
+
+
 def test_missing_file(tmp_path):
     with pytest.raises(DataFileError, match="no such data file"):
         read_frames(tmp_path / "nothing.h5")

@@ -13,7 +13,6 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-from ase import Atoms
 from ase.calculators.fd import calculate_numerical_forces
 
 from ase_cnnas import CNNASCalculator, load_model
@@ -40,21 +39,9 @@ VARIANTS = {
 }
 
 
-def translated(frames: Frames, seed: int) -> Frames:
-    """A copy of `frames` with each frame shifted by a random fraction of its in-plane cell."""
-    shift = np.random.default_rng(seed).uniform(0, 1, (len(frames), 2))
-    frame = np.repeat(np.arange(len(frames)), frames.natoms)
-    out = frames.subset(np.arange(len(frames)))
-    out.positions[:, :2] += np.einsum("fi,fij->fj", shift, frames.cell[:, :2, :2])[frame]
-    return out
-
-
 def fd_mismatch(model_path: Path, frames: Frames, index: int) -> float:
     """max |autograd − finite-difference force| / max |force| on one frame, float32 model."""
-    off = frames.offsets
-    atoms = Atoms(numbers=frames.numbers[off[index]:off[index + 1]],
-                  positions=frames.positions[off[index]:off[index + 1]],
-                  cell=frames.cell[index], pbc=frames.pbc[index])
+    atoms = frames.atoms(index)
     atoms.calc = CNNASCalculator(model_path, device="cpu")
     f = atoms.get_forces()
     if not np.abs(f).max():
@@ -73,7 +60,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("results/ablation.md"))
     args = ap.parse_args()
     frames = read_frames(args.data)
-    moved = translated(frames, seed=1)
+    moved = frames.translated(np.random.default_rng(1))
     unseen = read_frames(args.unseen) if args.unseen else None
     train_idx, _, test_idx = split(len(frames), 0)
     baselines = {by: mean_energy_baseline(frames, train_idx, by) for by in BASELINES}

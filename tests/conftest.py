@@ -55,10 +55,31 @@ def model_file(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def lj_data(tmp_path_factory) -> Path:
-    """frames.h5 of two structures × 3 segments × 3 frames (18 frames), labelled by LJ."""
-    from training.generate import main
+    """frames.h5 of two structures × 9 frames (segments of 2), labelled by LJ."""
+    from training.cli import main
 
-    out = tmp_path_factory.mktemp("lj_data")
-    main(["--out", str(out), "--structures", "graphene_pristine", "hbn_pristine", "--runs", "3",
-          "--steps", "4", "--stride", "2", "--reference", LJ, "--workers", "1"])
-    return out / "frames.h5"
+    path = tmp_path_factory.mktemp("lj_data") / "frames.h5"
+    main(["data", "sheets", "-o", str(path), "--structures", "graphene_pristine", "hbn_pristine",
+          "--frames", "9", "--steps", "4", "--stride", "2", "--reference", LJ, "--workers", "1"])
+    return path
+
+
+class FailingLJ:
+    """A factory for `--reference conftest:FailingLJ`: Lennard-Jones that raises on its
+    CNNAS_FAIL_AFTER-th calculation in a process (a reference that dies mid-job)."""
+
+    def __new__(cls):
+        import os
+
+        from ase.calculators.lj import LennardJones
+
+        class Failing(LennardJones):
+            calls = 0
+
+            def calculate(self, *args, **kwargs):
+                Failing.calls += 1
+                if Failing.calls >= int(os.environ["CNNAS_FAIL_AFTER"]):
+                    raise RuntimeError("reference failed")
+                super().calculate(*args, **kwargs)
+
+        return Failing()

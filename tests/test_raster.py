@@ -157,3 +157,15 @@ def test_wrong_shapes_raise(pos_dim, cell_shape, grid):
     cells = torch.eye(cell_shape[-1], dtype=torch.float64).expand(cell_shape) * 3
     with pytest.raises(ValueError, match=f"{len(grid)}D grid needs positions"):
         rasterize(positions, torch.tensor([6, 6]), cells, torch.zeros(2, dtype=torch.long), 1, grid)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_matches_cpu():
+    rng = np.random.default_rng(5)
+    pos = torch.as_tensor(rng.uniform(0, 3, (7, 2)))
+    weights, cell = torch.tensor([5, 6, 7, 6, 5, 7, 6]), torch.as_tensor(CELL_2D)[None]
+    frame = torch.zeros(7, dtype=torch.long)
+    cpu = rasterize(pos, weights, cell, frame, 1, (24, 24))
+    gpu = rasterize(pos.cuda(), weights.cuda(), cell.cuda(), frame.cuda(), 1, (24, 24))
+    assert gpu.device.type == "cuda"
+    torch.testing.assert_close(gpu.cpu(), cpu, rtol=0, atol=1e-12)

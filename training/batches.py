@@ -1,21 +1,10 @@
-"""Frames → the tensors EnergyModel takes, batch by batch, and the paper's seeded split."""
+"""Frames → the tensors EnergyModel takes, batch by batch, and per-element reference energies."""
 from __future__ import annotations
 
 import numpy as np
 import torch
 
 from .h5data import Frames
-
-
-def split(n_frames: int, seed: int, test: float = 0.3, validation: float = 0.1
-          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The paper's split: seeded 70/30 train/test, then 10 % of train held for validation.
-    Returns (train, validation, test) frame indices."""
-    order = np.random.default_rng(seed).permutation(n_frames)
-    n_test = round(test * n_frames)
-    rest, test_idx = order[n_test:], order[:n_test]
-    n_val = round(validation * len(rest))
-    return np.sort(rest[n_val:]), np.sort(rest[:n_val]), np.sort(test_idx)
 
 
 def to_tensors(frames: Frames, index: np.ndarray, device: torch.device | str,

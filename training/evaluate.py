@@ -22,8 +22,9 @@ import torch
 from ase_cnnas.model import EnergyModel
 from ase_cnnas.modelfile import load_model, save_model
 
-from .batches import model_inputs, split, to_tensors
+from .batches import model_inputs, to_tensors
 from .h5data import Frames, read_frames
+from .splits import stored_or_random
 from .report import command, hardware, write_text
 
 
@@ -76,16 +77,27 @@ def score(model: EnergyModel, frames: Frames, index: np.ndarray,
     return result
 
 
-def plot_trajectory(result: dict, timestep_fs: float, path: Path, title: str) -> None:
-    """The paper's Figure 7: true and predicted energy per atom vs time, and their difference."""
+def frame_interval(frames: Frames) -> float | None:
+    """Femtoseconds between stored frames of generated MD (None when the file does not say)."""
+    log = json.loads(frames.attrs["provenance"])  # version 1: the settings; 2: a list of appends
+    for settings in [log] if isinstance(log, dict) else [p.get("protocol", {}) for p in log]:
+        if "timestep" in settings:
+            return settings["timestep"] * settings["stride"]
+    return None
+
+
+def plot_trajectory(result: dict, timestep_fs: float | None, path: Path, title: str,
+                    reference: str) -> None:
+    """The paper's Figure 7: true and predicted energy per atom vs time (vs frame when the time
+    step is unknown), and their difference."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     true, pred = np.array(result["per_frame"]["true"]), np.array(result["per_frame"]["pred"])
-    t = np.arange(len(true)) * timestep_fs / 1000
+    t = np.arange(len(true)) * (timestep_fs / 1000 if timestep_fs else 1)
     fig, (a, b) = plt.subplots(2, 1, sharex=True, figsize=(6, 5), height_ratios=(2, 1))
-    a.plot(t, true, "k-", label="reference (SevenNet-0)")
+    a.plot(t, true, "k-", label=f"reference ({reference})")
     a.plot(t, pred, "C3.", ms=4, label="CNNAS")
     a.set_ylabel("energy per atom (eV)")
     a.legend()
@@ -93,7 +105,7 @@ def plot_trajectory(result: dict, timestep_fs: float, path: Path, title: str) ->
     b.plot(t, (true - pred) * 1e3, "C0-")
     b.axhline(0, color="gray", lw=0.5)
     b.set_ylabel("true − predicted (meV/atom)")
-    b.set_xlabel("time (ps)")
+    b.set_xlabel("time (ps)" if timestep_fs else "frame")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -110,23 +122,25 @@ def main(argv: list[str] | None = None) -> None:
 
     model = load_model(args.model)
     frames = read_frames(args.data)
-    seed = model.metadata["data"]["split"]["seed"]
-    train_idx, _, test_idx = split(len(frames), seed)
+    split = model.metadata["data"]["split"]
+    seed = split["seed"]
+    parts = stored_or_random(args.data, split.get("name", "random"), len(frames), seed)
+    train_idx, test_idx = parts["train"], parts["test"]
     baselines = {by: mean_energy_baseline(frames, train_idx, by) for by in BASELINES}
     results = {"test split": score(model, frames, test_idx, baselines)}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     for path in args.unseen:
         unseen = read_frames(path)
         label = path.parent.name if path.name == "frames.h5" else path.stem
         name = f"unseen {label}"
         results[name] = score(model, unseen, np.arange(len(unseen)), baselines)
-        settings = json.loads(unseen.attrs["provenance"])
         png = args.out.with_name(f"{args.out.stem}_{label}.png")
-        plot_trajectory(results[name], settings["timestep"] * settings["stride"], png,
-                        f"{label}: a trajectory the model never saw")
+        plot_trajectory(results[name], frame_interval(unseen), png,
+                        f"{label}: a trajectory the model never saw", unseen.method[0])
 
     lines = [f"# {Path(args.model).name}: energy and force errors", "",
              f"Regenerate: `{command()}`  ", f"Hardware: {hardware()}  ",
-             f"Reference: {frames.attrs['reference']}; training data {args.data} "
+             f"Reference: {', '.join(sorted(set(frames.method)))}; training data {args.data} "
              f"({len(frames)} frames, split seed {seed}).", "",
              "| set | frames | energy MAE (meV/atom) | energy max (meV/atom) | composition-mean "
              "baseline MAE | structure-mean baseline MAE | force MAE (meV/Å) | reference force "

@@ -1,21 +1,27 @@
-"""Labelled sheet MD following the paper's protocol (NOTES §2), resumable.
+"""Labelled sheet MD following the paper's protocol (NOTES §2), in parallel, appended as it goes.
 
-Each structure is relaxed in the plane, then runs short MD segments at `temperature` with atoms
-held in the plane; before each segment the sheet is translated randomly in x and y and its
-velocities redrawn from Maxwell–Boltzmann. Every segment is written atomically to its own part
-file, so a killed job loses at most one segment and a rerun continues where it stopped;
-`assemble` then gathers the parts into one HDF5 file.
+Each chain (a structure type and a chain number) is relaxed in the plane, then runs MD segments
+at `temperature` with atoms held in the plane; before each segment the sheet is translated
+randomly in x and y and its velocities are redrawn from Maxwell–Boltzmann. Segments of different
+chains run in parallel processes; finished ones are appended to the HDF5 file every
+`flush_seconds` (atomically). A rerun reads the file, continues every chain from its last stored
+frame, and stops at exactly the requested frame count: a kill loses at most the unflushed
+segments, which are recomputed, and content hashes keep any repeat out.
 
-    python -m training.generate --out data/sheets --runs 8 --steps 100 --stride 2 --workers 2
+    cnnas data sheets -o data/sheets.h5 --frames 2000 --steps 100 --stride 2 --workers 2
 """
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import h5py
 import numpy as np
 from ase import Atoms, units
 from ase.constraints import FixedPlane
@@ -24,128 +30,193 @@ from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
 from ase.optimize import FIRE
 from tqdm import tqdm
 
-from .h5data import Frames, write_frames
+from .h5data import DataFileError, Frames, append_frames, read_frames
 from .reference import DEFAULT_REFERENCE, make_reference
 from .structures import STRUCTURE_TYPES, build_sheet
 
 FRICTION = 0.01 / units.fs  # Langevin coupling standing in for the paper's Nosé–Hoover at 1000 K
 
 
-def _part_path(out: Path, structure: str, run: int) -> Path:
-    return out / "parts" / structure / f"run{run:04d}.npz"
+@dataclass(frozen=True)
+class Protocol:
+    """What a chain's frames depend on; a file's chains may only be continued with the same."""
+
+    steps: int = 100  # MD steps per segment
+    stride: int = 2  # record every stride-th step
+    timestep: float = 1.0  # fs
+    temperature: float = 1000.0  # K
+    seed: int = 0
+    reference: str = DEFAULT_REFERENCE
+
+    @property
+    def per_segment(self) -> int:
+        return self.steps // self.stride
 
 
-def _save_part(path: Path, **arrays: np.ndarray) -> None:
-    """np.savez to a temporary name, then rename: a part is either whole or absent."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
+def chain_source(structure: str) -> str:
+    """The `source` of a structure's generated frames; `trajectory` is the chain number."""
+    return f"sheets/{structure}"
 
 
-def _in_plane(atoms: Atoms) -> Atoms:
-    atoms.set_constraint(FixedPlane(range(len(atoms)), direction=[0, 0, 1]))
-    return atoms
-
-
-def run_segment(atoms: Atoms, steps: int, stride: int, timestep: float, temperature: float,
-                rng: np.random.Generator, start_temperature: float) -> dict[str, np.ndarray]:
+def run_segment(atoms: Atoms, protocol: Protocol, rng: np.random.Generator,
+                start_temperature: float) -> dict[str, np.ndarray]:
     """Translate randomly in-plane, redraw velocities, run `steps` MD steps; record every
-    `stride`-th frame's positions, energy and forces as labelled by the attached calculator."""
+    `stride`-th frame after the start (the last one is where the next segment begins)."""
     atoms.positions[:, :2] += rng.uniform(0, 1, 2) @ atoms.cell.array[:2, :2]
     atoms.wrap()
     MaxwellBoltzmannDistribution(atoms, temperature_K=start_temperature, rng=rng)
     Stationary(atoms)
+    dyn = Langevin(atoms, protocol.timestep * units.fs, temperature_K=protocol.temperature,
+                   friction=FRICTION, fixcm=False, rng=rng)
     record: dict[str, list] = {"positions": [], "energy": [], "forces": []}
 
     def observe() -> None:
-        record["positions"].append(atoms.get_positions(wrap=True))
-        record["energy"].append(atoms.get_potential_energy())
-        record["forces"].append(atoms.get_forces(apply_constraint=False))
+        if dyn.nsteps:
+            record["positions"].append(atoms.get_positions(wrap=True))
+            record["energy"].append(atoms.get_potential_energy())
+            record["forces"].append(atoms.get_forces(apply_constraint=False))
 
-    dyn = Langevin(atoms, timestep * units.fs, temperature_K=temperature, friction=FRICTION, rng=rng)
-    dyn.attach(observe, interval=stride)
-    dyn.run(steps)
+    dyn.attach(observe, interval=protocol.stride)
+    dyn.run(protocol.steps)
     return {k: np.asarray(v) for k, v in record.items()}
 
 
-def generate_structure(structure: str, out: Path, runs: int, steps: int, stride: int,
-                       timestep: float, temperature: float, seed: int, reference: str,
-                       position: int = 0) -> int:
-    """All `runs` segments of one structure, skipping those already on disk. Returns frames made."""
+_CALCULATORS: dict = {}  # one reference calculator per worker process
+
+
+def segment_task(structure: str, chain: int, segment: int, start: np.ndarray | None,
+                 skip: int, keep: int, protocol: Protocol) -> Frames:
+    """Segment `segment` of a chain, from `start` positions (None: relax the fresh sheet first);
+    its frames `skip`…`keep` (a segment cut short by the requested count is redone whole and only
+    its missing frames kept, so that a resumed chain is the same as an uninterrupted one)."""
     import torch
 
     torch.set_num_threads(1)  # one core per worker process
-    atoms = _in_plane(build_sheet(structure))
-    atoms.calc = make_reference(reference)
-    missing = [r for r in range(runs) if not _part_path(out, structure, r).is_file()]
-    if not missing:
-        return 0
-    made = 0
-    bar = tqdm(range(runs), desc=f"{structure:28s}", position=position, mininterval=5,
-               unit="segment", initial=runs - len(missing))
-    for run in missing:
-        if run == 0:
-            FIRE(atoms, logfile=None).run(fmax=0.05, steps=300)
-        else:  # each segment starts where the one before it ended
-            atoms.positions = np.load(_part_path(out, structure, run - 1))["positions"][-1]
-        rng = np.random.default_rng([seed, STRUCTURE_TYPES.index(structure), run])
-        # the first segment starts cold, so it gets 2T: equipartition brings it to ~T
-        start_t = 2 * temperature if run == 0 else temperature
-        seg = run_segment(atoms, steps, stride, timestep, temperature, rng, start_t)
-        _save_part(_part_path(out, structure, run), numbers=atoms.numbers, cell=atoms.cell.array,
-                   **seg)
-        made += len(seg["energy"])
-        bar.update()
-    bar.close()
-    return made
+    if protocol.reference not in _CALCULATORS:
+        _CALCULATORS[protocol.reference] = make_reference(protocol.reference)
+    atoms = build_sheet(structure)
+    atoms.set_constraint(FixedPlane(range(len(atoms)), direction=[0, 0, 1]))
+    atoms.calc = _CALCULATORS[protocol.reference]
+    if start is None:
+        FIRE(atoms, logfile=None).run(fmax=0.05, steps=300)
+    else:
+        atoms.positions = start
+    rng = np.random.default_rng([protocol.seed, STRUCTURE_TYPES.index(structure), chain, segment])
+    # the first segment starts cold, so it gets 2T: equipartition brings it to ~T
+    start_t = protocol.temperature * (2 if start is None else 1)
+    seg = run_segment(atoms, protocol, rng, start_t)
+    n, natoms, part = keep - skip, len(atoms), slice(skip, keep)
+    return Frames(numbers=np.tile(atoms.numbers, n), positions=seg["positions"][part].reshape(-1, 3),
+                  forces=seg["forces"][part].reshape(-1, 3), natoms=np.full(n, natoms),
+                  energy=seg["energy"][part], cell=np.repeat(atoms.cell.array[None], n, axis=0),
+                  pbc=np.tile(atoms.pbc, (n, 1)), structure=np.full(n, structure, dtype=object),
+                  trajectory=np.full(n, chain), source=np.full(n, chain_source(structure), dtype=object),
+                  frame_index=segment * protocol.per_segment + np.arange(skip, keep),
+                  method=np.full(n, protocol.reference, dtype=object))
 
 
-def assemble(out: Path, structures: list[str], runs: int, reference: str, settings: dict) -> Path:
-    """Gather every part under `out` into `out/frames.h5`; each segment is its own trajectory."""
-    parts = []
-    for s in structures:
-        for r in range(runs):
-            p = np.load(_part_path(out, s, r))
-            n, natoms = len(p["energy"]), len(p["numbers"])
-            parts.append(Frames(
-                numbers=np.tile(p["numbers"], n), positions=p["positions"].reshape(-1, 3),
-                forces=p["forces"].reshape(-1, 3), natoms=np.full(n, natoms),
-                energy=p["energy"], cell=np.repeat(p["cell"][None], n, axis=0),
-                pbc=np.tile([True, True, False], (n, 1)), structure=np.array([s] * n),
-                trajectory=np.full(n, STRUCTURE_TYPES.index(s) * 100000 + r)))
-    path = out / "frames.h5"
-    write_frames(path, Frames.concatenate(parts), reference, settings)
-    return path
+def chain_state(path: Path, protocol: Protocol) -> dict[tuple[str, int], tuple[int, np.ndarray]]:
+    """(structure, chain) → (frames stored, positions where their last segment started) for the
+    chains in `path`; refuses a file whose chains were made with another protocol."""
+    if not path.exists():
+        return {}
+    frames = read_frames(path)
+    made = [p for p in json.loads(frames.attrs["provenance"]) if p.get("generator") == "sheets"]
+    if made and made[-1]["protocol"] != asdict(protocol):
+        raise DataFileError(f"{path}: its sheets were generated with {made[-1]['protocol']}, not "
+                            f"{asdict(protocol)}; rerun with those settings or write to another file")
+    state, off = {}, frames.offsets
+    for s in STRUCTURE_TYPES:
+        for chain in np.unique(frames.trajectory[frames.source == chain_source(s)]):
+            mine = np.flatnonzero((frames.source == chain_source(s)) & (frames.trajectory == chain))
+            if sorted(frames.frame_index[mine]) != list(range(len(mine))):
+                raise DataFileError(f"{path}: chain {chain} of {s} has a gap; write to a new file")
+            before = len(mine) // protocol.per_segment * protocol.per_segment - 1
+            start = None
+            if before >= 0:  # the last frame before the segment that comes next
+                i = mine[frames.frame_index[mine] == before][0]
+                start = frames.positions[off[i]:off[i + 1]].copy()
+            state[(s, int(chain))] = (len(mine), start)
+    return state
 
 
-def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--out", type=Path, required=True, help="output folder (parts/ and frames.h5)")
+def generate(path: Path, structures: list[str], frames: int, chains: int, protocol: Protocol,
+             workers: int, flush_seconds: float = 60.0) -> int:
+    """Make `frames` frames per chain for `chains` chains of each structure into `path`,
+    continuing what is there. Returns how many frames were added."""
+    state = chain_state(path, protocol)
+    todo = {(s, c): state.get((s, c), (0, None)) for s in structures for c in range(chains)}
+    total = frames * len(todo)
+    bar = tqdm(total=total, initial=sum(min(n, frames) for n, _ in todo.values()), unit="frame",
+               desc="sheets", mininterval=2, smoothing=0.05)
+    provenance = {"generator": "sheets", "protocol": asdict(protocol)}
+    buffer, added, last_flush = [], 0, time.time()
+
+    def flush() -> None:
+        nonlocal buffer, added, last_flush
+        if buffer:
+            added += append_frames(path, Frames.concatenate(buffer), provenance)
+        buffer, last_flush = [], time.time()
+
+    def submit(pool, key):
+        done, start = todo[key]
+        if done >= frames:
+            return None
+        segment = done // protocol.per_segment
+        first = segment * protocol.per_segment
+        return pool.submit(segment_task, *key, segment, start, done - first,
+                           min(protocol.per_segment, frames - first), protocol)
+
+    # CUDA cannot be used in a forked child of a process that has touched it
+    context = multiprocessing.get_context("spawn" if "cuda" in protocol.reference else None)
+    try:  # whatever stops the loop (an error, Ctrl-C), the finished segments are kept
+        with ProcessPoolExecutor(workers, mp_context=context) as pool:
+            running = {f: key for key in todo if (f := submit(pool, key)) is not None}
+            while running:
+                finished, _ = wait(running, timeout=flush_seconds, return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    key = running.pop(fut)
+                    seg = fut.result()
+                    buffer.append(seg)
+                    todo[key] = (todo[key][0] + len(seg), seg.positions[-seg.natoms[-1]:])
+                    bar.update(len(seg))
+                    if (nxt := submit(pool, key)) is not None:
+                        running[nxt] = key
+                if time.time() - last_flush >= flush_seconds:
+                    flush()
+    finally:
+        flush()
+        bar.close()
+    return added
+
+
+def add_arguments(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("-o", "--output", type=Path, required=True, help="HDF5 file to append to")
     ap.add_argument("--structures", nargs="+", default=list(STRUCTURE_TYPES), choices=STRUCTURE_TYPES)
-    ap.add_argument("--runs", type=int, default=8, help="MD segments per structure")
-    ap.add_argument("--steps", type=int, default=100, help="MD steps per segment")
-    ap.add_argument("--stride", type=int, default=2, help="record every stride-th step")
-    ap.add_argument("--timestep", type=float, default=1.0, help="fs")
-    ap.add_argument("--temperature", type=float, default=1000.0, help="K")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--reference", default=DEFAULT_REFERENCE,
-                    help="'7net-0' (SevenNet-0, sevenn==0.13.0) or 'module:factory'")
+    ap.add_argument("--frames", type=int, default=96, help="frames per chain")
+    ap.add_argument("--chains", type=int, default=1,
+                    help="independent chains per structure (whole chains are what a "
+                    "split by trajectory holds out)")
+    for name, value in asdict(Protocol()).items():
+        ap.add_argument(f"--{name}", type=type(value), default=value,
+                        help={"steps": "MD steps per segment", "stride": "record every stride-th step",
+                              "timestep": "fs", "temperature": "K",
+                              "reference": "'7net-0' (SevenNet-0), 'tersoff' (LAMMPS BNC) or "
+                              "'module:factory'"}.get(name))
     ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
-    args = ap.parse_args(argv)
+    ap.add_argument("--flush-seconds", type=float, default=60.0,
+                    help="append finished segments to the file this often")
+
+
+def run(args: argparse.Namespace) -> None:
+    for name in ("frames", "chains", "workers", "steps", "stride"):
+        if getattr(args, name) < 1:
+            raise SystemExit(f"--{name} must be at least 1, not {getattr(args, name)}")
     if args.steps % args.stride:
-        ap.error(f"--steps ({args.steps}) must be a multiple of --stride ({args.stride}), so that "
-                 "each segment ends on a recorded frame and the next one can resume from it")
-    args.out.mkdir(parents=True, exist_ok=True)
-    settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
-    (args.out / "settings.json").write_text(json.dumps(settings, indent=1))
-    jobs = [(s, args.out, args.runs, args.steps, args.stride, args.timestep, args.temperature,
-             args.seed, args.reference, i) for i, s in enumerate(args.structures)]
-    with ProcessPoolExecutor(args.workers) as pool:
-        list(pool.map(generate_structure, *zip(*jobs)))
-    path = assemble(args.out, args.structures, args.runs, args.reference, settings)
-    print(f"wrote {path}")
-
-
-if __name__ == "__main__":
-    main()
+        raise SystemExit(f"--steps ({args.steps}) must be a multiple of --stride ({args.stride}), so "
+                         "that each segment ends on a recorded frame and the next one can resume from it")
+    protocol = Protocol(**{k: getattr(args, k) for k in asdict(Protocol())})
+    added = generate(args.output, args.structures, args.frames, args.chains, protocol,
+                     args.workers, args.flush_seconds)
+    with h5py.File(args.output, "r") as f:
+        print(f"{args.output}: added {added} frames, {len(f['natoms'])} in all")

@@ -1,14 +1,22 @@
-"""Labelled frames in one HDF5 file, with units and provenance (format version 1).
+"""Labelled frames in one HDF5 file, with units, provenance, content hashes and stored splits.
 
-Layout: per-atom arrays concatenated over frames (``numbers`` [A], ``positions`` [A, 3] Å,
-``forces`` [A, 3] eV/Å), per-frame arrays (``natoms`` [F], ``energy`` [F] eV, ``cell`` [F, 3, 3] Å,
-``pbc`` [F, 3], ``structure`` [F] str, ``trajectory`` [F] int). Files are written to a temporary
-name and renamed, so a reader never sees a half-written file.
+Layout (format version 2): per-atom arrays concatenated over frames (``numbers`` [A],
+``positions`` [A, 3] Å, ``forces`` [A, 3] eV/Å, NaN where a source has none), per-frame arrays
+(``natoms``, ``energy`` eV, ``cell`` [F, 3, 3] Å, ``pbc`` [F, 3], ``stress`` [F, 6] eV/Å³ in Voigt
+order, NaN where absent, ``structure``, ``trajectory``, ``source`` file, ``frame_index`` in that
+source, ``method`` that labelled it, ``hash`` of its content), extra per-frame labels under
+``labels/`` and named splits under ``splits/``. Every change writes a copy and renames it over the
+file (under a lock), so a reader or a killed writer never leaves a half-written file; appending
+skips frames whose hash is already there. Version 1 files (PR 2) still read.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
 import json
 import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,28 +26,68 @@ from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
 
 FORMAT = "ase-cnnas-frames"
-FORMAT_VERSION = 1
-UNITS = {"positions": "Angstrom", "cell": "Angstrom", "energy": "eV", "forces": "eV/Angstrom"}
+FORMAT_VERSION = 2
+UNITS = {"positions": "Angstrom", "cell": "Angstrom", "energy": "eV", "forces": "eV/Angstrom",
+         "stress": "eV/Angstrom^3"}
+PER_ATOM = ("numbers", "positions", "forces")
+PER_FRAME = ("natoms", "energy", "cell", "pbc", "stress", "trajectory", "frame_index", "hash")
+TEXT = ("structure", "source", "method")  # per-frame strings
+SPLIT_PARTS = ("train", "validation", "test")
 
 
 class DataFileError(ValueError):
     """An HDF5 file that is missing, not ours, damaged, or of an unknown format version."""
 
 
+def frame_hash(numbers: np.ndarray, positions: np.ndarray, cell: np.ndarray, pbc: np.ndarray,
+               energy: float) -> str:
+    """Hex digest of one frame's content (elements, geometry, energy), to spot repeats."""
+    h = hashlib.blake2b(digest_size=16)
+    for a in (np.asarray(numbers, "<i8"), np.asarray(positions, "<f8"), np.asarray(cell, "<f8"),
+              np.asarray(pbc, "?"), np.asarray([energy], "<f8")):
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()
+
+
 @dataclass
 class Frames:
-    """Ragged frames: per-atom arrays concatenated, `natoms` says where each frame ends."""
+    """Ragged frames: per-atom arrays concatenated, `natoms` says where each frame ends.
+    Optional fields default to NaN (forces, stress), "" (strings), 0 (trajectory), the position
+    in this set (frame_index) and the content hash."""
 
     numbers: np.ndarray  # [A] int
     positions: np.ndarray  # [A, 3] Å
-    forces: np.ndarray  # [A, 3] eV/Å
     natoms: np.ndarray  # [F] int
     energy: np.ndarray  # [F] eV
     cell: np.ndarray  # [F, 3, 3] Å
     pbc: np.ndarray  # [F, 3] bool
-    structure: np.ndarray  # [F] str
-    trajectory: np.ndarray  # [F] int
+    forces: np.ndarray | None = None  # [A, 3] eV/Å
+    stress: np.ndarray | None = None  # [F, 6] eV/Å³
+    structure: np.ndarray | None = None  # [F] str
+    trajectory: np.ndarray | None = None  # [F] int
+    source: np.ndarray | None = None  # [F] str
+    frame_index: np.ndarray | None = None  # [F] int
+    method: np.ndarray | None = None  # [F] str
+    hash: np.ndarray | None = None  # [F] str
+    labels: dict = field(default_factory=dict)  # name → [F] float
     attrs: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        n, a = len(self.natoms), len(self.numbers)
+        defaults = {"forces": np.full((a, 3), np.nan), "stress": np.full((n, 6), np.nan),
+                    "trajectory": np.zeros(n, int), "frame_index": np.arange(n)}
+        for key, value in defaults.items():
+            if getattr(self, key) is None:
+                setattr(self, key, value)
+        for key in TEXT:
+            if getattr(self, key) is None:
+                setattr(self, key, np.full(n, "", dtype=object))
+        if self.hash is None:
+            off = self.offsets
+            self.hash = np.array([frame_hash(self.numbers[off[i]:off[i + 1]],
+                                             self.positions[off[i]:off[i + 1]], self.cell[i],
+                                             self.pbc[i], self.energy[i]) for i in range(n)],
+                                 dtype=object)
 
     def __len__(self) -> int:
         return len(self.natoms)
@@ -47,16 +95,17 @@ class Frames:
     @property
     def offsets(self) -> np.ndarray:
         """[F + 1] start of each frame in the per-atom arrays."""
-        return np.concatenate([[0], np.cumsum(self.natoms)])
+        return np.concatenate([[0], np.cumsum(self.natoms)]).astype(np.int64)
 
     def subset(self, index: np.ndarray) -> "Frames":
         """The frames at `index`, in that order."""
+        index = np.asarray(index, dtype=np.int64)
         off = self.offsets
-        atoms = np.concatenate([np.arange(off[i], off[i + 1]) for i in index]) if len(index) else []
-        per_atom = {k: getattr(self, k)[atoms] for k in ("numbers", "positions", "forces")}
-        per_frame = {k: getattr(self, k)[index] for k in
-                     ("natoms", "energy", "cell", "pbc", "structure", "trajectory")}
-        return Frames(**per_atom, **per_frame, attrs=dict(self.attrs))
+        atoms = (np.concatenate([np.arange(off[i], off[i + 1]) for i in index]) if len(index)
+                 else np.zeros(0, np.int64))
+        return Frames(**{k: getattr(self, k)[atoms] for k in PER_ATOM},
+                      **{k: getattr(self, k)[index] for k in PER_FRAME + TEXT},
+                      labels={k: v[index] for k, v in self.labels.items()}, attrs=dict(self.attrs))
 
     def translated(self, rng: np.random.Generator) -> "Frames":
         """A copy with each frame shifted by a random fraction of its in-plane cell vectors (an
@@ -68,44 +117,119 @@ class Frames:
         return out
 
     def atoms(self, i: int) -> Atoms:
-        """Frame `i` as ASE Atoms carrying its energy and forces."""
+        """Frame `i` as ASE Atoms carrying its energy, forces and stress where known."""
         a, b = self.offsets[i:i + 2]
         atoms = Atoms(numbers=self.numbers[a:b], positions=self.positions[a:b],
                       cell=self.cell[i], pbc=self.pbc[i])
-        atoms.calc = SinglePointCalculator(atoms, energy=self.energy[i], forces=self.forces[a:b])
+        results = {"energy": self.energy[i], "forces": self.forces[a:b], "stress": self.stress[i]}
+        atoms.calc = SinglePointCalculator(atoms, **{k: v for k, v in results.items()
+                                                     if np.isfinite(v).all()})
         return atoms
 
     @staticmethod
     def concatenate(parts: list["Frames"]) -> "Frames":
-        """One Frames holding all `parts` in order; attrs from the first."""
-        keys = ("numbers", "positions", "forces", "natoms", "energy", "cell", "pbc", "structure",
-                "trajectory")
-        return Frames(**{k: np.concatenate([getattr(p, k) for p in parts]) for k in keys},
+        """One Frames holding all `parts` in order; attrs from the first, labels all parts share."""
+        labels = set.intersection(*(set(p.labels) for p in parts))
+        return Frames(**{k: np.concatenate([getattr(p, k) for p in parts])
+                         for k in PER_ATOM + PER_FRAME + TEXT},
+                      labels={k: np.concatenate([p.labels[k] for p in parts]) for k in labels},
                       attrs=dict(parts[0].attrs))
 
 
-def write_frames(path: str | os.PathLike, frames: Frames, reference: str, provenance: dict) -> None:
-    """Write `frames` to `path` atomically (temporary file + rename)."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with h5py.File(tmp, "w") as f:
-        f.attrs["format"] = FORMAT
-        f.attrs["format_version"] = FORMAT_VERSION
-        f.attrs["units"] = json.dumps(UNITS)
-        f.attrs["reference"] = reference
-        f.attrs["provenance"] = json.dumps(provenance)
-        for key in ("numbers", "positions", "forces", "natoms", "energy", "cell", "pbc", "trajectory"):
-            f.create_dataset(key, data=getattr(frames, key), compression="gzip")
-        f.create_dataset("structure", data=frames.structure.astype(object),
-                         dtype=h5py.string_dtype())
-    os.replace(tmp, path)
+@contextlib.contextmanager
+def _rewrite(path: Path):
+    """An h5py.File on a copy of `path` (or a new file) that replaces `path` on success only.
+    A lock file serialises writers; a killed writer leaves `path` as it was."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        tmp = path.with_name(path.name + ".tmp")
+        if path.exists():
+            _check(path)
+            shutil.copyfile(path, tmp)
+        elif tmp.exists():
+            tmp.unlink()
+        with h5py.File(tmp, "a") as f:
+            yield f
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
 
 
-def read_frames(path: str | os.PathLike) -> Frames:
-    """Read a file written by `write_frames`; refuse anything else with a clear error."""
+def _create(f: h5py.File, frames: Frames) -> None:
+    """Empty, growable datasets shaped like `frames`, and the file's tags."""
+    f.attrs["format"] = FORMAT
+    f.attrs["format_version"] = FORMAT_VERSION
+    f.attrs["units"] = json.dumps(UNITS)
+    f.attrs["provenance"] = json.dumps([])
+    for key in PER_ATOM + PER_FRAME:
+        value = np.asarray(getattr(frames, key))
+        dtype = "S32" if key == "hash" else value.dtype
+        f.create_dataset(key, shape=(0,) + value.shape[1:], maxshape=(None,) + value.shape[1:],
+                         dtype=dtype, chunks=True, compression="gzip", compression_opts=1,
+                         shuffle=True)
+    for key in TEXT:
+        f.create_dataset(key, shape=(0,), maxshape=(None,), dtype=h5py.string_dtype(),
+                         chunks=True, compression="gzip", compression_opts=1)
+    for key in frames.labels:
+        f.create_dataset(f"labels/{key}", shape=(0,), maxshape=(None,), dtype="f8", chunks=True)
+
+
+def _extend(f: h5py.File, frames: Frames) -> None:
+    def put(name: str, value: np.ndarray) -> None:
+        d = f[name]
+        d.resize(len(d) + len(value), axis=0)
+        d[len(d) - len(value):] = value
+
+    for key in PER_ATOM + PER_FRAME:
+        put(key, np.asarray(getattr(frames, key)).astype("S32") if key == "hash"
+            else getattr(frames, key))
+    for key in TEXT:
+        put(key, np.asarray(getattr(frames, key), dtype=object))
+    for key in f.get("labels", {}):
+        put(f"labels/{key}", frames.labels[key])
+
+
+def append_frames(path: str | os.PathLike, frames: Frames, provenance: dict | None = None) -> int:
+    """Add the frames of `frames` whose content hash `path` lacks (creating the file if needed),
+    atomically. Returns how many were added."""
     path = Path(path)
+    with _rewrite(path) as f:
+        if "format" not in f.attrs:
+            _create(f, frames)
+        elif int(f.attrs["format_version"]) < FORMAT_VERSION:
+            raise DataFileError(f"{path}: format version {f.attrs['format_version']} cannot be "
+                                f"appended to; convert it with `cnnas data import {path} -o NEW.h5`")
+        elif set(f.get("labels", {})) - set(frames.labels):
+            raise DataFileError(f"{path}: its frames carry labels {sorted(f['labels'])}, the new "
+                                f"frames only {sorted(frames.labels)}; append to another file")
+        seen = set(f["hash"].asstr()[()])
+        keep = []
+        for i, h in enumerate(frames.hash):
+            if h not in seen:
+                seen.add(h)
+                keep.append(i)
+        if keep:
+            _extend(f, frames.subset(np.array(keep)))
+            if provenance is not None:
+                f.attrs["provenance"] = json.dumps(json.loads(f.attrs["provenance"])
+                                                   + [{**provenance, "added": len(keep)}])
+        return len(keep)
+
+
+def write_frames(path: str | os.PathLike, frames: Frames, provenance: dict | None = None) -> None:
+    """Write `frames` to a new file at `path` (replacing any), atomically."""
+    path = Path(path)
+    if path.exists():
+        path.unlink()
+    append_frames(path, frames, provenance)
+
+
+def _check(path: Path) -> int:
+    """The format version of `path`, or a DataFileError saying what is wrong with it."""
     if not path.is_file():
-        raise DataFileError(f"{path}: no such data file; generate one with `python -m training.generate`")
+        raise DataFileError(f"{path}: no such data file; make one with `cnnas data import` or "
+                            "`cnnas data sheets`")
     try:
         with h5py.File(path, "r") as f:
             if f.attrs.get("format") != FORMAT:
@@ -114,14 +238,82 @@ def read_frames(path: str | os.PathLike) -> Frames:
             if version > FORMAT_VERSION:
                 raise DataFileError(f"{path}: format version {version} is newer than this ase-cnnas "
                                     f"reads ({FORMAT_VERSION}); upgrade ase-cnnas")
-            if json.loads(f.attrs.get("units", "{}")) != UNITS:
+            units = json.loads(f.attrs.get("units", "{}"))
+            if any(units.get(k) != v for k, v in UNITS.items() if k != "stress" or version > 1):
                 raise DataFileError(f"{path}: units missing or not {UNITS}")
-            data = {k: f[k][()] for k in ("numbers", "positions", "forces", "natoms", "energy",
-                                          "cell", "pbc", "trajectory")}
-            data["structure"] = f["structure"].asstr()[()]
-            attrs = {k: f.attrs[k] for k in ("reference", "provenance")}
+            return version
     except KeyError as err:
         raise DataFileError(f"{path}: damaged, {err} is missing; regenerate or re-import it") from err
     except OSError as err:  # h5py's word for a truncated or non-HDF5 file
         raise DataFileError(f"{path}: cannot be read as HDF5 ({err}); regenerate or re-import it") from err
-    return Frames(**data, attrs=attrs)
+
+
+def _read_v1(f: h5py.File, path: Path) -> Frames:
+    data = {k: f[k][()] for k in ("numbers", "positions", "forces", "natoms", "energy", "cell",
+                                  "pbc", "trajectory")}
+    n = len(data["natoms"])
+    return Frames(**data, structure=f["structure"].asstr()[()].astype(object),
+                  source=np.full(n, path.name, dtype=object),
+                  method=np.full(n, f.attrs["reference"], dtype=object),
+                  attrs={"provenance": f.attrs["provenance"]})
+
+
+def frame_count(path: str | os.PathLike) -> int:
+    """How many frames `path` holds (checked like read_frames)."""
+    path = Path(path)
+    _check(path)
+    with h5py.File(path, "r") as f:
+        return len(f["natoms"])
+
+
+def read_frames(path: str | os.PathLike, start: int = 0, stop: int | None = None) -> Frames:
+    """Frames `start`…`stop` (all by default) of a file written here; anything else is refused
+    with a clear error."""
+    path = Path(path)
+    version = _check(path)
+    try:
+        with h5py.File(path, "r") as f:
+            if version == 1:
+                return _read_v1(f, path).subset(np.arange(len(f["natoms"]))[start:stop])
+            natoms = f["natoms"][()]
+            stop = len(natoms) if stop is None else min(stop, len(natoms))
+            off = np.concatenate([[0], np.cumsum(natoms)])
+            a, b = off[start], off[stop]
+            return Frames(**{k: f[k][a:b] for k in PER_ATOM},
+                          **{k: f[k][start:stop] for k in PER_FRAME if k != "hash"},
+                          hash=f["hash"][start:stop].astype(str).astype(object),
+                          **{k: f[k].asstr()[start:stop].astype(object) for k in TEXT},
+                          labels={k: d[start:stop] for k, d in f.get("labels", {}).items()},
+                          attrs={"provenance": f.attrs["provenance"]})
+    except KeyError as err:
+        raise DataFileError(f"{path}: damaged, {err} is missing; regenerate or re-import it") from err
+    except OSError as err:
+        raise DataFileError(f"{path}: cannot be read ({err}); regenerate or re-import it") from err
+
+
+def write_split(path: str | os.PathLike, name: str, parts: dict[str, np.ndarray],
+                settings: dict) -> None:
+    """Store split `name` (frame indices for train, validation, test) in `path`, atomically."""
+    path = Path(path)
+    with _rewrite(path) as f:
+        n = len(f["natoms"])
+        for key in SPLIT_PARTS:
+            index = np.asarray(parts[key], dtype=np.int64)
+            if len(index) and (index.min() < 0 or index.max() >= n):
+                raise ValueError(f"split {name!r}: {key} index outside 0…{n - 1}")
+            if f"splits/{name}/{key}" in f:
+                del f[f"splits/{name}/{key}"]
+            f.create_dataset(f"splits/{name}/{key}", data=index)
+        f[f"splits/{name}"].attrs["settings"] = json.dumps(settings)
+
+
+def read_split(path: str | os.PathLike, name: str) -> dict[str, np.ndarray]:
+    """Split `name` stored in `path`: {"train", "validation", "test"} → frame indices."""
+    path = Path(path)
+    _check(path)
+    with h5py.File(path, "r") as f:
+        if f"splits/{name}" not in f:
+            have = sorted(f.get("splits", {}))
+            raise DataFileError(f"{path}: no split named {name!r} (it has {have or 'none'}); make "
+                                f"one with `cnnas data split {path} --name {name}`")
+        return {k: f[f"splits/{name}/{k}"][()] for k in SPLIT_PARTS}

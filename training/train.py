@@ -24,9 +24,10 @@ from ase_cnnas.model import EnergyModel
 from ase_cnnas.modelfile import save_model
 from ase_cnnas.networks import HEADS, network2_config
 
-from .batches import fit_element_energies, model_inputs, split, to_tensors
+from .batches import fit_element_energies, model_inputs, to_tensors
 from .evaluate import predict
 from .h5data import read_frames
+from .splits import stored_or_random
 
 
 def build_model(frames, train_idx: np.ndarray, grid: tuple[int, ...], **network) -> EnergyModel:
@@ -70,13 +71,14 @@ def _save_atomic(obj, path: Path) -> None:
 def train(data: Path, out: Path, grid: int = 64, epochs: int = 200, batch: int = 32,
           lr: float = 3e-4, activation: str = "silu", reductions: int | None = None,
           head: str = "flatten", padding: str = "zeros", copies: bool = True, counts: bool = False,
-          translate: bool = False, force_weight: float = 0.0, seed: int = 0, device: str = "cpu",
-          max_hours: float | None = None) -> Path:
+          translate: bool = False, force_weight: float = 0.0, seed: int = 0, split: str = "random",
+          device: str = "cpu", max_hours: float | None = None) -> Path:
     """Train (or resume) into `out`; returns the path of the best model file."""
     out.mkdir(parents=True, exist_ok=True)
     settings = {k: str(v) if isinstance(v, Path) else v for k, v in locals().items()}
     frames = read_frames(data)
-    train_idx, val_idx, test_idx = split(len(frames), seed)
+    parts = stored_or_random(data, split, len(frames), seed)
+    train_idx, val_idx, test_idx = parts["train"], parts["validation"], parts["test"]
     if len(val_idx) == 0:
         raise ValueError(f"{data} holds {len(frames)} frames, too few for a validation set; "
                          "generate or import more (at least 10)")
@@ -136,7 +138,7 @@ def train(data: Path, out: Path, grid: int = 64, epochs: int = 200, batch: int =
             model.metadata = {"training": {"settings": settings, "epoch": epoch + 1,
                                            "val_mae_meV_atom": val_mae},
                               "data": {"file": str(data), "frames": len(frames),
-                                       "split": {"seed": seed, "train": len(train_idx),
+                                       "split": {"name": split, "seed": seed, "train": len(train_idx),
                                                  "validation": len(val_idx), "test": len(test_idx)},
                                        **{k: str(v) for k, v in frames.attrs.items()}}}
             save_model(model, best_path)
@@ -175,6 +177,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--translate", action="store_true",
                     help="shift every training frame by a random in-plane translation")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--split", default="random",
+                    help="split stored in the data file (`cnnas data split`); 'random' falls back "
+                    "to the paper's seeded 70/30 split")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--max-hours", type=float, default=None, help="stop (resumably) after this")
     args = ap.parse_args(argv)

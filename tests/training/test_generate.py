@@ -1,139 +1,136 @@
-"""Labelled MD generation with a fast reference (Lennard-Jones): counts, labels, resumption."""
+"""Sheet MD generation with a fast reference (Lennard-Jones): counts, labels, resumption after a
+clean stop and after kill -9, protocol checks."""
 from __future__ import annotations
 
-import shutil
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
-from ase import Atoms
 from ase.calculators.lj import LennardJones
 
-from conftest import LJ
-from training.generate import main
-from training.h5data import read_frames
-from training.structures import STRUCTURE_TYPES
+from conftest import LJ, ROOT
+from training.cli import main
+from training.h5data import frame_count, read_frames
 
 STRUCTURES = ("graphene_pristine", "hbn_vacancy")
 NATOMS = {"graphene_pristine": 60, "hbn_vacancy": 59}
-STEPS, STRIDE, RUNS = 4, 2, 2
-PER_SEGMENT = STEPS // STRIDE + 1  # frames at steps 0, 2, 4
+STEPS, STRIDE, FRAMES, CHAINS = 4, 2, 5, 2  # 2 frames per segment, the last segment cut to 1
 LABEL_ATOL = 1e-10  # eV, eV/Å: stored labels against a fresh LJ evaluation
-RESUME_ATOL = 1e-8  # Å: a regenerated segment against the one that was lost
 
 
-def generate(out, runs=RUNS, structures=STRUCTURES):
-    main(["--out", str(out), "--structures", *structures, "--runs", str(runs), "--steps", str(STEPS),
-          "--stride", str(STRIDE), "--reference", LJ, "--workers", "1", "--seed", "3"])
-    return read_frames(out / "frames.h5")
-
-
-def parts(out) -> dict[str, bytes]:
-    return {str(p.relative_to(out)): p.read_bytes() for p in sorted((out / "parts").rglob("*.npz"))}
+def generate(path, frames=FRAMES, *extra):
+    assert main(["data", "sheets", "-o", str(path), "--structures", *STRUCTURES, "--frames",
+                 str(frames), "--chains", str(CHAINS), "--steps", str(STEPS), "--stride",
+                 str(STRIDE), "--reference", LJ, "--workers", "1", "--seed", "3", *extra]) == 0
+    return read_frames(path)
 
 
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory):
-    out = tmp_path_factory.mktemp("gen") / "data"
-    generate(out)
-    return out
-
-
-@pytest.fixture
-def copy(generated, tmp_path):
-    """A private copy of the generated folder to modify."""
-    out = tmp_path / "data"
-    shutil.copytree(generated, out)
-    return out
+    return generate(tmp_path_factory.mktemp("gen") / "sheets.h5")
 
 
 def test_frame_count_and_layout(generated):
-    frames = read_frames(generated / "frames.h5")
-    assert len(frames) == len(STRUCTURES) * RUNS * PER_SEGMENT
-    assert sorted(parts(generated)) == [f"parts/{s}/run{r:04d}.npz" for s in STRUCTURES for r in range(RUNS)]
-    assert not list(generated.rglob("*.tmp*"))
-    expected = [s for s in STRUCTURES for _ in range(RUNS * PER_SEGMENT)]
-    assert list(frames.structure) == expected
-    assert list(frames.natoms) == [NATOMS[s] for s in expected]
-    assert len(frames.numbers) == frames.natoms.sum()
-    # one trajectory id per segment
-    traj = frames.trajectory.reshape(-1, PER_SEGMENT)
-    assert (traj == traj[:, :1]).all()
-    assert list(traj[:, 0]) == [STRUCTURE_TYPES.index(s) * 100000 + r for s in STRUCTURES for r in range(RUNS)]
-    assert frames.pbc.tolist() == [[True, True, False]] * len(frames)
-    assert frames.attrs["reference"] == LJ
-
-
-def test_atoms_stay_in_plane(generated):
-    frames = read_frames(generated / "frames.h5")
-    assert np.all(frames.positions[:, 2] == 0.0)
-    # while they do move in the plane: consecutive frames of a segment differ
-    first = frames.subset(np.array([0])).positions
-    second = frames.subset(np.array([1])).positions
-    assert np.abs(first - second).max() > 1e-4
-
-
-def test_labels_are_the_reference(generated):
-    frames = read_frames(generated / "frames.h5")
-    off = frames.offsets
-    for i in (0, len(frames) // 2 + 1, len(frames) - 1):
-        atoms = Atoms(numbers=frames.numbers[off[i]:off[i + 1]], positions=frames.positions[off[i]:off[i + 1]],
-                      cell=frames.cell[i], pbc=frames.pbc[i])
-        atoms.calc = LennardJones()
-        assert atoms.get_potential_energy() == pytest.approx(frames.energy[i], abs=LABEL_ATOL, rel=0)
-        np.testing.assert_allclose(atoms.get_forces(), frames.forces[off[i]:off[i + 1]], rtol=0, atol=LABEL_ATOL)
-
-
-def test_more_runs_adds_segments(copy):
-    before, old = parts(copy), read_frames(copy / "frames.h5")
-    frames = generate(copy, runs=RUNS + 1)
-    assert len(frames) == len(STRUCTURES) * (RUNS + 1) * PER_SEGMENT
-    after = parts(copy)
-    assert sorted(set(after) - set(before)) == [f"parts/{s}/run{RUNS:04d}.npz" for s in STRUCTURES]
-    for name, data in before.items():  # earlier parts untouched, byte for byte
-        assert after[name] == data, name
-    # the old frames are all still there, unchanged, in the same order per structure
+    frames = generated
+    assert len(frames) == len(STRUCTURES) * CHAINS * FRAMES
+    assert len(set(frames.hash)) == len(frames)
     for s in STRUCTURES:
-        n_old = RUNS * PER_SEGMENT
-        o, n = old.subset(np.flatnonzero(old.structure == s)), frames.subset(np.flatnonzero(frames.structure == s))
-        np.testing.assert_array_equal(n.subset(np.arange(n_old)).positions, o.positions)
-        np.testing.assert_array_equal(n.energy[:n_old], o.energy)
+        for chain in range(CHAINS):
+            mine = (frames.structure == s) & (frames.trajectory == chain)
+            assert sorted(frames.frame_index[mine]) == list(range(FRAMES))
+            assert set(frames.source[mine]) == {f"sheets/{s}"}
+            assert set(frames.natoms[mine]) == {NATOMS[s]}
+    assert set(frames.method) == {LJ}
+    assert len(frames.numbers) == frames.natoms.sum()
 
 
-def test_rerun_with_everything_done_changes_nothing(copy):
-    before = parts(copy)
-    frames = generate(copy)
-    assert parts(copy) == before
-    assert len(frames) == len(STRUCTURES) * RUNS * PER_SEGMENT
+def test_chains_differ(generated):
+    frames = generated
+    a = frames.energy[(frames.structure == STRUCTURES[0]) & (frames.trajectory == 0)]
+    b = frames.energy[(frames.structure == STRUCTURES[0]) & (frames.trajectory == 1)]
+    assert not np.allclose(a, b)
 
 
-def test_killed_run_resumes(copy):
-    """A job killed mid-segment leaves the last part missing; a rerun makes just that one again,
-    continuing from the end of the previous segment."""
-    lost = copy / "parts" / "hbn_vacancy" / f"run{RUNS - 1:04d}.npz"
-    original = dict(np.load(lost))
-    before = parts(copy)
-    lost.unlink()
-    lost.with_name(lost.stem + ".tmp.npz").write_bytes(b"half-written")  # killed inside np.savez
-    (copy / "frames.h5").unlink()
-    frames = generate(copy)
-    assert len(frames) == len(STRUCTURES) * RUNS * PER_SEGMENT
-    after = parts(copy)
-    assert sorted(after) == sorted(before)  # the stale temporary file is gone too
-    for name in before:
-        if not name.endswith(f"hbn_vacancy/run{RUNS - 1:04d}.npz"):
-            assert after[name] == before[name], name
-    again = np.load(lost)
-    np.testing.assert_array_equal(again["numbers"], original["numbers"])
-    np.testing.assert_allclose(again["positions"], original["positions"], rtol=0, atol=RESUME_ATOL)
-    np.testing.assert_allclose(again["energy"], original["energy"], rtol=0, atol=RESUME_ATOL)
+def test_labels_match_reference(generated):
+    for i in (0, len(generated) - 1):
+        atoms = generated.atoms(i)
+        energy, forces = atoms.get_potential_energy(), atoms.get_forces()
+        atoms.calc = LennardJones()
+        assert abs(atoms.get_potential_energy() - energy) < LABEL_ATOL
+        np.testing.assert_allclose(atoms.get_forces(), forces, atol=LABEL_ATOL)
+    assert np.all(generated.positions[:, 2] == generated.positions[0, 2])  # held in the plane
 
 
-def test_missing_earlier_part_is_regenerated(copy):
-    first = copy / "parts" / "graphene_pristine" / "run0000.npz"
-    later = copy / "parts" / "graphene_pristine" / f"run{RUNS - 1:04d}.npz"
-    kept = later.read_bytes()
-    first.unlink()
-    frames = generate(copy)
-    assert first.is_file()
-    assert later.read_bytes() == kept
-    assert len(frames) == len(STRUCTURES) * RUNS * PER_SEGMENT
+def test_resume_continues_to_the_same_frames(generated, tmp_path):
+    path = tmp_path / "sheets.h5"
+    first = generate(path, 3)
+    assert len(first) == len(STRUCTURES) * CHAINS * 3
+    resumed = generate(path, FRAMES)
+    order = np.lexsort((resumed.frame_index, resumed.trajectory, resumed.structure))
+    ref = np.lexsort((generated.frame_index, generated.trajectory, generated.structure))
+    np.testing.assert_allclose(resumed.energy[order], generated.energy[ref], rtol=0, atol=1e-10)
+    assert generate(path, FRAMES).hash.tolist() == resumed.hash.tolist()  # a third run adds none
+
+
+def test_other_protocol_refused(tmp_path, capsys):
+    path = tmp_path / "sheets.h5"
+    generate(path, 2)
+    assert main(["data", "sheets", "-o", str(path), "--structures", *STRUCTURES, "--frames", "4",
+                 "--steps", str(STEPS), "--stride", str(STRIDE), "--reference", LJ, "--seed", "3",
+                 "--temperature", "300"]) == 2
+    assert "generated with" in capsys.readouterr().err
+    assert frame_count(path) == len(STRUCTURES) * CHAINS * 2
+
+
+def test_steps_not_multiple_of_stride(tmp_path):
+    with pytest.raises(SystemExit, match="multiple of --stride"):
+        main(["data", "sheets", "-o", str(tmp_path / "x.h5"), "--steps", "5", "--stride", "2",
+              "--reference", LJ])
+
+
+def test_kill_9_then_rerun_gives_exact_count(tmp_path):
+    """kill -9 the whole process group mid-job, then rerun: exact count, no repeats, readable."""
+    path, per_chain = tmp_path / "big.h5", 400
+    cmd = [sys.executable, "-m", "training.cli", "data", "sheets", "-o", str(path), "--structures",
+           *STRUCTURES, "--frames", str(per_chain), "--chains", "1", "--steps", "20", "--stride",
+           "1", "--reference", LJ, "--workers", "2", "--flush-seconds", "0"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while not path.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert path.exists(), "the job wrote nothing before it was killed"
+    partial = frame_count(path)  # readable after the kill
+    assert 0 < partial < 2 * per_chain, "the job finished before the kill; make it longer"
+    subprocess.run(cmd, cwd=ROOT, env=env, check=True, capture_output=True)
+    frames = read_frames(path)
+    assert len(frames) == 2 * per_chain
+    assert len(set(frames.hash)) == len(frames)
+    for s in STRUCTURES:
+        assert sorted(frames.frame_index[frames.structure == s]) == list(range(per_chain))
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_reference_failure_keeps_finished_segments(tmp_path, monkeypatch):
+    from training.generate import Protocol, generate as run
+
+    path, protocol = tmp_path / "f.h5", Protocol(steps=4, stride=2, reference="conftest:FailingLJ")
+    monkeypatch.setenv("CNNAS_FAIL_AFTER", "60")
+    with pytest.raises(RuntimeError, match="reference failed"):
+        run(path, list(STRUCTURES), 40, 1, protocol, workers=1, flush_seconds=600)
+    kept = frame_count(path)
+    assert 0 < kept < 80
+    monkeypatch.setenv("CNNAS_FAIL_AFTER", "1000000")
+    assert run(path, list(STRUCTURES), 40, 1, protocol, workers=1) == 80 - kept
+    frames = read_frames(path)
+    for s in STRUCTURES:
+        assert sorted(frames.frame_index[frames.structure == s]) == list(range(40))

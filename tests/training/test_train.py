@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from ase_cnnas.modelfile import load_model
-from training.batches import fit_element_energies, split, to_tensors
+from training.batches import fit_element_energies, to_tensors
+from training.splits import random_split
 from training.evaluate import predict
 from training.h5data import Frames, read_frames
 from training.train import train
@@ -40,9 +41,9 @@ def test_writes_model_and_checkpoint(trained, lj_data):
     assert all(np.isfinite(h["train_mse"]) and h["val_mae_meV_atom"] > 0 for h in history)
     model = load_model(best)
     frames = read_frames(lj_data)
-    train_idx, val_idx, test_idx = split(len(frames), 0)
+    train_idx, val_idx, test_idx = random_split(len(frames), 0).values()
     meta = model.metadata
-    assert meta["data"]["split"] == {"seed": 0, "train": len(train_idx), "validation": len(val_idx),
+    assert meta["data"]["split"] == {"name": "random", "seed": 0, "train": len(train_idx), "validation": len(val_idx),
                                      "test": len(test_idx)}
     assert meta["data"]["frames"] == len(frames) == 18
     assert model.network.config.grid == (GRID, GRID) and model.network.config.activation == "silu"
@@ -107,7 +108,7 @@ def test_interrupted_run_resumes_exactly(lj_data, tmp_path, capsys):
 
 @pytest.mark.parametrize("n", [10, 100, 1001])
 def test_split_proportions(n):
-    train_idx, val_idx, test_idx = split(n, seed=7)
+    train_idx, val_idx, test_idx = random_split(n, seed=7).values()
     together = np.concatenate([train_idx, val_idx, test_idx])
     assert sorted(together) == list(range(n))  # disjoint and complete
     assert len(test_idx) == round(0.3 * n)
@@ -117,10 +118,10 @@ def test_split_proportions(n):
 
 
 def test_split_seeded():
-    a, b = split(200, seed=1), split(200, seed=1)
+    a, b = list(random_split(200, seed=1).values()), list(random_split(200, seed=1).values())
     for x, y in zip(a, b):
         np.testing.assert_array_equal(x, y)
-    c = split(200, seed=2)
+    c = list(random_split(200, seed=2).values())
     assert not np.array_equal(a[2], c[2])
     assert [len(x) for x in a] == [126, 14, 60]
 
@@ -193,7 +194,7 @@ def test_scale_to_data_gives_unit_spread(lj_data):
 def test_force_matching_lowers_the_force_error(lj_data, tmp_path):
     """Twenty epochs with the force loss fit the LJ forces better than the same run without it."""
     frames = read_frames(lj_data)
-    _, _, test_idx = split(len(frames), 0)
+    test_idx = random_split(len(frames), 0)["test"]
     errors = {}
     for weight in (0.0, 1.0):
         best = train(lj_data, tmp_path / f"w{weight}", grid=GRID, epochs=20, batch=BATCH, lr=3e-3,

@@ -17,7 +17,7 @@ from ase.calculators.fd import calculate_numerical_forces
 
 from ase_cnnas import CNNASCalculator, load_model
 
-from ..batches import split
+from ..splits import random_split
 from ..evaluate import BASELINES, mean_energy_baseline, score
 from ..h5data import Frames, read_frames
 from ..report import command, hardware, write_text
@@ -62,7 +62,8 @@ def main() -> None:
     frames = read_frames(args.data)
     moved = frames.translated(np.random.default_rng(1))
     unseen = read_frames(args.unseen) if args.unseen else None
-    train_idx, _, test_idx = split(len(frames), 0)
+    parts = random_split(len(frames), 0)
+    train_idx, test_idx = parts["train"], parts["test"]
     baselines = {by: mean_energy_baseline(frames, train_idx, by) for by in BASELINES}
     lines = [f"# Network 2 variants: same data, grid {args.grid}², {args.epochs} epochs, lr {args.lr}",
              "", f"Regenerate: `{command()}`  ", f"Hardware: {hardware()}  ",

@@ -1,0 +1,58 @@
+"""The `cnnas` command: data import, inspection, splits and generation, training, evaluation.
+
+    cnnas data import OUTCAR vasprun.xml -o data.h5
+    cnnas data info data.h5
+    cnnas data split data.h5 --by trajectory
+    cnnas data sheets -o sheets.h5 --reference tersoff --frames 29900
+    cnnas data dimers -o dimers.h5 --dim 2 --n 500000 --range 1:3
+    cnnas train --data data.h5 --out runs/mine      (python -m training.train --help)
+    cnnas evaluate --model runs/mine/best.pt ...     (python -m training.evaluate --help)
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import dimers, generate, importer, info, splits
+from .h5data import DataFileError
+
+DATA_COMMANDS = {"import": importer, "info": info, "split": splits, "sheets": generate,
+                 "dimers": dimers}
+
+
+def _write_dimers(args: argparse.Namespace) -> None:
+    from .h5data import append_frames
+
+    frames = dimers.run(args)
+    added = append_frames(args.output, frames, {"generator": "dimers", **{
+        k: v for k, v in vars(args).items() if k not in ("func", "output", "command", "data_command")}})
+    print(f"{args.output}: added {added} of {len(frames)} dimers")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] in (["train"], ["evaluate"]):  # their own argument parsers
+        from . import evaluate, train
+
+        return {"train": train, "evaluate": evaluate}[argv[0]].main(argv[1:]) or 0
+    ap = argparse.ArgumentParser(prog="cnnas", description=__doc__.split("\n\n")[0])
+    sub = ap.add_subparsers(dest="command", required=True)
+    data = sub.add_parser("data", help="import, inspect, split and generate labelled frames")
+    sub.add_parser("train", help="train a model (see `cnnas train --help`)")
+    sub.add_parser("evaluate", help="score a model (see `cnnas evaluate --help`)")
+    data_sub = data.add_subparsers(dest="data_command", required=True)
+    for name, module in DATA_COMMANDS.items():
+        p = data_sub.add_parser(name, help=module.__doc__.split("\n")[0],
+                                description=module.__doc__.split("\n\n")[0])
+        module.add_arguments(p)
+        p.set_defaults(func=_write_dimers if module is dimers else module.run)
+    args = ap.parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except (DataFileError, ValueError, ImportError) as err:
+        print(f"cnnas: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -23,7 +23,8 @@ import torch
 from ase_cnnas.raster import rasterize
 from training.generate import Protocol, generate
 from training.h5data import frame_count
-from training.loader import make_loader, to_device
+from training.batches import to_device
+from training.loader import make_loader
 from training.report import command, hardware, write_text
 from training.structures import STRUCTURE_TYPES
 

@@ -7,21 +7,32 @@ import torch
 from .h5data import Frames
 
 
+def batch_tensors(frames: Frames) -> dict[str, torch.Tensor]:
+    """The tensors EnergyModel and the losses need, on the CPU: positions, numbers, cells, frame,
+    n_frames, energy, forces, natoms."""
+    return {"positions": torch.as_tensor(frames.positions, dtype=torch.float64),
+            "numbers": torch.as_tensor(frames.numbers, dtype=torch.long),
+            "cells": torch.as_tensor(frames.cell, dtype=torch.float64),
+            "frame": torch.as_tensor(np.repeat(np.arange(len(frames)), frames.natoms)),
+            "n_frames": len(frames),
+            "energy": torch.as_tensor(frames.energy, dtype=torch.float64),
+            "forces": torch.as_tensor(frames.forces, dtype=torch.float64),
+            "natoms": torch.as_tensor(frames.natoms)}
+
+
+def to_device(batch: dict, device: torch.device | str) -> dict:
+    """`batch` with its tensors on `device` (non-blocking from pinned memory)."""
+    return {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v
+            for k, v in batch.items()}
+
+
 def to_tensors(frames: Frames, index: np.ndarray, device: torch.device | str,
                translate: np.random.Generator | None = None) -> dict[str, torch.Tensor]:
-    """positions, numbers, cells, frame, n_frames, energy, forces for the frames at `index`;
-    with `translate`, each frame is shifted by a random in-plane lattice fraction (augmentation)."""
+    """batch_tensors of the frames at `index` on `device`; with `translate`, each frame is
+    shifted by a random in-plane lattice fraction (augmentation)."""
     sub = frames.subset(np.asarray(index))
-    if translate is not None:
-        sub = sub.translated(translate)
-    frame = np.repeat(np.arange(len(sub)), sub.natoms)
-
-    def t(x, dtype=torch.float64):
-        return torch.as_tensor(x, dtype=dtype, device=device)
-
-    return {"positions": t(sub.positions), "numbers": t(sub.numbers, torch.long),
-            "cells": t(sub.cell), "frame": t(frame, torch.long), "n_frames": len(sub),
-            "energy": t(sub.energy), "forces": t(sub.forces), "natoms": t(sub.natoms)}
+    return to_device(batch_tensors(sub.translated(translate) if translate is not None else sub),
+                     device)
 
 
 def model_inputs(batch: dict) -> tuple:

@@ -12,26 +12,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
+from .batches import batch_tensors
 from .h5data import Frames, read_frames
-
-
-def batch_tensors(frames: Frames) -> dict[str, torch.Tensor]:
-    """The tensors EnergyModel and the losses need, on the CPU: positions, numbers, cells, frame,
-    n_frames, energy, forces, natoms."""
-    return {"positions": torch.as_tensor(frames.positions, dtype=torch.float64),
-            "numbers": torch.as_tensor(frames.numbers, dtype=torch.long),
-            "cells": torch.as_tensor(frames.cell, dtype=torch.float64),
-            "frame": torch.as_tensor(np.repeat(np.arange(len(frames)), frames.natoms)),
-            "n_frames": len(frames),
-            "energy": torch.as_tensor(frames.energy, dtype=torch.float64),
-            "forces": torch.as_tensor(frames.forces, dtype=torch.float64),
-            "natoms": torch.as_tensor(frames.natoms)}
-
-
-def to_device(batch: dict, device: torch.device | str) -> dict:
-    """`batch` with its tensors on `device` (non-blocking from pinned memory)."""
-    return {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v
-            for k, v in batch.items()}
 
 
 class FrameStream(IterableDataset):

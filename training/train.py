@@ -1,8 +1,9 @@
 """Train a CNNAS energy model (Network 2 by default) on an HDF5 frames file, resumably.
 
 Adam on the MSE of the scaled energy (plus, with --force-weight, of the scaled forces), the
-paper's seeded 70/30 split with 10 % of train for validation, cosine learning-rate decay,
-optionally a random in-plane translation of every training frame.
+paper's seeded 70/30 split with 10 % of train for validation (or a split stored in the file),
+cosine learning-rate decay, optionally a random in-plane translation of every training frame.
+Batches stream from the HDF5 file (training/loader.py) and are rasterized on the device.
 Each epoch ends with an atomic checkpoint (a rerun resumes from it) and, when validation
 improves, the best model written as a model file.
 
@@ -24,9 +25,10 @@ from ase_cnnas.model import EnergyModel
 from ase_cnnas.modelfile import save_model
 from ase_cnnas.networks import HEADS, network2_config
 
-from .batches import fit_element_energies, model_inputs, to_tensors
+from .batches import fit_element_energies, model_inputs, to_device, to_tensors
 from .evaluate import predict
 from .h5data import read_frames
+from .loader import make_loader
 from .splits import stored_or_random
 
 
@@ -107,14 +109,13 @@ def train(data: Path, out: Path, grid: int = 64, epochs: int = 200, batch: int =
     natoms_val = frames.natoms[val_idx]
     t0 = time.time()
     bar = tqdm(range(start_epoch, epochs), desc="epochs", initial=start_epoch, total=epochs)
+    loader = make_loader(data, train_idx, batch, device=device, seed=seed, translate=translate)
     for epoch in bar:
-        rng = np.random.default_rng([seed, epoch])
         model.train()
-        order = rng.permutation(train_idx)
+        loader.dataset.set_epoch(epoch)
         losses = []
-        for start in range(0, len(order), batch):
-            b = to_tensors(frames, order[start:start + batch], device,
-                           translate=rng if translate else None)
+        for b in loader:
+            b = to_device(b, device)
             b["positions"].requires_grad_(force_weight > 0)
             pred = model(*model_inputs(b))
             loss = ((pred - b["energy"]) / model.energy_scale).square().mean()

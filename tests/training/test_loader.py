@@ -8,7 +8,8 @@ import torch
 
 from training.batches import model_inputs
 from training.h5data import read_frames
-from training.loader import FrameStream, make_loader, to_device
+from training.batches import to_device
+from training.loader import FrameStream, make_loader
 
 
 def seen(loader) -> list[float]:

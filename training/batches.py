@@ -17,7 +17,8 @@ def batch_tensors(frames: Frames) -> dict[str, torch.Tensor]:
             "n_frames": len(frames),
             "energy": torch.as_tensor(frames.energy, dtype=torch.float64),
             "forces": torch.as_tensor(frames.forces, dtype=torch.float64),
-            "natoms": torch.as_tensor(frames.natoms)}
+            "natoms": torch.as_tensor(frames.natoms),
+            **{f"label_{k}": torch.as_tensor(v, dtype=torch.float64) for k, v in frames.labels.items()}}
 
 
 def to_device(batch: dict, device: torch.device | str) -> dict:

@@ -24,7 +24,14 @@ def make_reference(name: str = DEFAULT_REFERENCE) -> Calculator:
         except ImportError as err:
             raise ImportError("the SevenNet-0 reference needs `pip install sevenn==0.13.0` "
                               "(or `pip install -e .[reference]`)") from err
-        return SevenNetCalculator(model="7net-0", device=name.partition("@")[2] or "cpu")
+        device = name.partition("@")[2] or "cpu"
+        if device.startswith("cuda"):
+            import torch
+
+            if not torch.cuda.is_available():
+                raise ValueError(f"reference {name!r} needs a CUDA GPU and none is visible; "
+                                 "use '7net-0' (CPU)")
+        return SevenNetCalculator(model="7net-0", device=device)
     if name == "tersoff":
         from .tersoff import LammpsTersoff
 

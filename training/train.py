@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from ase_cnnas.model import EnergyModel
 from ase_cnnas.modelfile import save_model
-from ase_cnnas.networks import HEADS, network2_config
+from ase_cnnas.networks import HEADS, network1_config, network2_config
 
 from .batches import fit_element_energies, model_inputs, to_device, to_tensors
 from .evaluate import predict
@@ -32,15 +32,32 @@ from .loader import make_loader
 from .splits import stored_or_random
 
 
-def build_model(frames, train_idx: np.ndarray, grid: tuple[int, ...], **network) -> EnergyModel:
-    """A fresh Network 2 (options `network` as in NetworkConfig, `counts=True` feeds the element
-    counts to the head) whose element references and energy scale are fitted on `train_idx`."""
-    counts = network.pop("counts", False)
-    eps = fit_element_energies(frames, train_idx)
+NETWORKS = {"network1": network1_config, "network2": network2_config}
+
+
+def target_values(frames, target: str) -> np.ndarray:
+    """What a model learns per frame: the energy (eV) or a label such as a dimer's distance."""
+    if target == "energy":
+        return frames.energy
+    if target not in frames.labels:
+        raise ValueError(f"the data has no {target!r} to learn; it has energy"
+                         + "".join(f", {k}" for k in frames.labels))
+    return frames.labels[target]
+
+
+def build_model(frames, train_idx: np.ndarray, grid: tuple[int, ...], target: str = "energy",
+                network: str = "network2", **options) -> EnergyModel:
+    """A fresh Network 1 or 2 (`options` as in NetworkConfig; `counts=True` feeds the element
+    counts to the head) whose references and scale are fitted on `train_idx`: per-element
+    energies for an energy, a plain mean and spread for any other target."""
+    counts = options.pop("counts", False)
+    y = target_values(frames, target)
+    eps = (fit_element_energies(frames, train_idx) if target == "energy"
+           else {int(z): 0.0 for z in np.unique(frames.numbers)})
     off = frames.offsets
-    rest = np.array([frames.energy[i] - sum(eps[z] for z in frames.numbers[off[i]:off[i + 1]])
+    rest = np.array([y[i] - sum(eps[z] for z in frames.numbers[off[i]:off[i + 1]])
                      for i in train_idx])
-    config = network2_config(grid, extra_inputs=len(eps) if counts else 0, **network)
+    config = NETWORKS[network](grid, extra_inputs=len(eps) if counts else 0, **options)
     return EnergyModel(config, cell=frames.cell[train_idx[0]], element_energy=eps,
                        energy_mean=float(rest.mean()), energy_scale=float(rest.std()),
                        image_scale=1.0 / max(eps),  # peak of the heaviest element → 1
@@ -74,7 +91,8 @@ def train(data: Path, out: Path, grid: int = 64, epochs: int = 200, batch: int =
           lr: float = 3e-4, activation: str = "silu", reductions: int | None = None,
           head: str = "flatten", padding: str = "zeros", copies: bool = True, counts: bool = False,
           translate: bool = False, force_weight: float = 0.0, seed: int = 0, split: str = "random",
-          device: str = "cpu", max_hours: float | None = None) -> Path:
+          network: str = "network2", target: str = "energy", device: str = "cpu",
+          max_hours: float | None = None) -> Path:
     """Train (or resume) into `out`; returns the path of the best model file."""
     out.mkdir(parents=True, exist_ok=True)
     settings = {k: str(v) if isinstance(v, Path) else v for k, v in locals().items()}
@@ -85,9 +103,16 @@ def train(data: Path, out: Path, grid: int = 64, epochs: int = 200, batch: int =
         raise ValueError(f"{data} holds {len(frames)} frames, too few for a validation set; "
                          "generate or import more (at least 10)")
     torch.manual_seed(seed)
-    model = build_model(frames, train_idx, (grid, grid), activation=activation,
-                        reductions=reductions, head=head, padding=padding,
-                        periodic_copies=copies, counts=counts).to(device)
+    if target != "energy" and force_weight > 0:
+        raise ValueError(f"force matching needs an energy target, not {target!r}; drop --force-weight")
+    options = {"activation": activation, "head": head, "padding": padding, "counts": counts}
+    if network == "network2":
+        options.update(reductions=reductions, periodic_copies=copies)
+    dim = 3 if frames.pbc[0].all() else 2  # periodic in z too: a 3D image
+    model = build_model(frames, train_idx, (grid,) * dim, target, network, **options).to(device)
+    y = target_values(frames, target)
+    # validation error per atom in meV for energies, in the label's own unit otherwise
+    val_unit = 1e3 / frames.natoms[val_idx] if target == "energy" else 1.0
     init_rng = np.random.default_rng([seed, 999])
     scale_to_data(model, to_tensors(frames, init_rng.choice(train_idx, min(64, len(train_idx))),
                                     device, translate=init_rng if translate else None))
@@ -106,7 +131,6 @@ def train(data: Path, out: Path, grid: int = 64, epochs: int = 200, batch: int =
         history, start_epoch, best = ckpt["history"], ckpt["epoch"], ckpt["best"]
         print(f"resuming {out} at epoch {start_epoch}")
     (out / "settings.json").write_text(json.dumps(settings, indent=1))
-    natoms_val = frames.natoms[val_idx]
     t0 = time.time()
     bar = tqdm(range(start_epoch, epochs), desc="epochs", initial=start_epoch, total=epochs)
     loader = make_loader(data, train_idx, batch, device=device, seed=seed, translate=translate)
@@ -118,7 +142,8 @@ def train(data: Path, out: Path, grid: int = 64, epochs: int = 200, batch: int =
             b = to_device(b, device)
             b["positions"].requires_grad_(force_weight > 0)
             pred = model(*model_inputs(b))
-            loss = ((pred - b["energy"]) / model.energy_scale).square().mean()
+            truth = b["energy"] if target == "energy" else b[f"label_{target}"]
+            loss = ((pred - truth) / model.energy_scale).square().mean()
             if force_weight > 0:  # force matching: −dE/dr through network and rasterizer
                 forces = -torch.autograd.grad(pred.sum(), b["positions"], create_graph=True)[0]
                 loss = loss + force_weight * (
@@ -129,15 +154,17 @@ def train(data: Path, out: Path, grid: int = 64, epochs: int = 200, batch: int =
             losses.append(loss.item())
         sched.step()
         model.eval()
-        err = (predict(model, frames, val_idx, 4 * batch)[0] - frames.energy[val_idx]) / natoms_val
-        val_mae = float(np.abs(err).mean() * 1e3)  # meV/atom
+        err = predict(model, frames, val_idx, 4 * batch)[0] - y[val_idx]
+        val_mae = float(np.abs(err * val_unit).mean())
         history.append({"epoch": epoch + 1, "train_mse": float(np.mean(losses)),
-                        "val_mae_meV_atom": val_mae, "lr": sched.get_last_lr()[0],
-                        "seconds": time.time() - t0})
+                        "val_mae": val_mae, "val_mse": float(np.mean(err ** 2)),
+                        "lr": sched.get_last_lr()[0], "seconds": time.time() - t0})
         if val_mae < best:
             best = val_mae
             model.metadata = {"training": {"settings": settings, "epoch": epoch + 1,
-                                           "val_mae_meV_atom": val_mae},
+                                           "target": target,
+                                           "val_mae": val_mae, "val_mae_unit": (
+                                               "meV/atom" if target == "energy" else "label")},
                               "data": {"file": str(data), "frames": len(frames),
                                        "split": {"name": split, "seed": seed, "train": len(train_idx),
                                                  "validation": len(val_idx), "test": len(test_idx)},
@@ -146,7 +173,7 @@ def train(data: Path, out: Path, grid: int = 64, epochs: int = 200, batch: int =
         _save_atomic({"model": model.state_dict(), "optimizer": opt.state_dict(),
                       "scheduler": sched.state_dict(), "history": history, "epoch": epoch + 1,
                       "best": best}, ckpt_path)
-        bar.set_postfix(loss=f"{history[-1]['train_mse']:.3g}", val=f"{val_mae:.2f} meV/at",
+        bar.set_postfix(loss=f"{history[-1]['train_mse']:.3g}", val=f"{val_mae:.3g}",
                         best=f"{best:.2f}")
         if max_hours and time.time() - t0 > max_hours * 3600:
             print(f"stopping after {max_hours} h at epoch {epoch + 1}; rerun to resume")
@@ -181,6 +208,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--split", default="random",
                     help="split stored in the data file (`cnnas data split`); 'random' falls back "
                     "to the paper's seeded 70/30 split")
+    ap.add_argument("--network", default="network2", choices=sorted(NETWORKS),
+                    help="network1: the paper's dimer network; network2: its sheet network")
+    ap.add_argument("--target", default="energy",
+                    help="what to learn: energy, or a label stored in the file (e.g. distance)")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--max-hours", type=float, default=None, help="stop (resumably) after this")
     args = ap.parse_args(argv)

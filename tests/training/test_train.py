@@ -38,7 +38,7 @@ def test_writes_model_and_checkpoint(trained, lj_data):
     assert (out / "checkpoint.pt").is_file()
     assert not list(out.glob("*.tmp"))
     assert [h["epoch"] for h in history] == [1, 2]
-    assert all(np.isfinite(h["train_mse"]) and h["val_mae_meV_atom"] > 0 for h in history)
+    assert all(np.isfinite(h["train_mse"]) and h["val_mae"] > 0 for h in history)
     model = load_model(best)
     frames = read_frames(lj_data)
     train_idx, val_idx, test_idx = random_split(len(frames), 0).values()
@@ -50,8 +50,8 @@ def test_writes_model_and_checkpoint(trained, lj_data):
     # the stored validation error is the one best.pt really has
     energy, _ = predict(model, frames, val_idx)
     mae = float(np.mean(np.abs(energy - frames.energy[val_idx]) / frames.natoms[val_idx]) * 1e3)
-    assert mae == pytest.approx(meta["training"]["val_mae_meV_atom"], rel=VAL_MAE_RTOL)
-    assert meta["training"]["val_mae_meV_atom"] == pytest.approx(min(h["val_mae_meV_atom"] for h in history))
+    assert mae == pytest.approx(meta["training"]["val_mae"], rel=VAL_MAE_RTOL)
+    assert meta["training"]["val_mae"] == pytest.approx(min(h["val_mae"] for h in history))
     # element references fitted on the training frames only
     eps = fit_element_energies(frames, train_idx)
     assert model.elements == sorted(eps)
@@ -99,7 +99,7 @@ def test_interrupted_run_resumes_exactly(lj_data, tmp_path, capsys):
     assert "resuming" in capsys.readouterr().out
     a = torch.load(straight / "checkpoint.pt", weights_only=False)
     b = torch.load(broken / "checkpoint.pt", weights_only=False)
-    for key in ("train_mse", "val_mae_meV_atom", "lr"):
+    for key in ("train_mse", "val_mae", "lr"):
         assert [h[key] for h in b["history"]] == pytest.approx([h[key] for h in a["history"]],
                                                                rel=RESUME_RTOL), key
     for k, v in a["model"].items():
@@ -203,3 +203,35 @@ def test_force_matching_lowers_the_force_error(lj_data, tmp_path):
         _, forces = predict(load_model(best), frames, np.arange(len(frames)), forces=True)
         errors[weight] = np.abs(forces - frames.forces)[:, :2].mean()
     assert errors[1.0] < 0.8 * errors[0.0]
+
+
+@pytest.fixture(scope="module")
+def dimer_data(tmp_path_factory):
+    from training.dimers import make_dimers
+    from training.h5data import write_frames
+
+    path = tmp_path_factory.mktemp("dimers") / "dimers.h5"
+    write_frames(path, make_dimers(60, 2, [(1.0, 2.0)], seed=1))
+    return path
+
+
+def test_network1_learns_a_label(dimer_data, tmp_path):
+    """A dimer's distance as the target: Network 1, MAE in Å, no element references."""
+    from ase_cnnas.modelfile import load_model
+
+    best = train(dimer_data, tmp_path / "run", grid=16, epochs=2, batch=8, lr=1e-3,
+                 network="network1", target="distance")
+    model = load_model(best)
+    meta = model.metadata["training"]
+    assert meta["target"] == "distance" and meta["val_mae_unit"] == "label"
+    assert 0 < meta["val_mae"] < 1.0  # Å, for distances in 1…2 Å
+    assert model.network.config.reductions is None and not model.network.config.periodic_copies
+    assert model.elements == [1] and model.element_energy[1].item() == 0.0
+
+
+def test_unknown_target_and_forces_without_energy(dimer_data, tmp_path):
+    with pytest.raises(ValueError, match="no 'angle' to learn; it has energy, distance"):
+        train(dimer_data, tmp_path / "a", grid=16, epochs=1, network="network1", target="angle")
+    with pytest.raises(ValueError, match="force matching needs an energy target"):
+        train(dimer_data, tmp_path / "b", grid=16, epochs=1, network="network1",
+              target="distance", force_weight=1.0)

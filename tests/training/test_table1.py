@@ -1,0 +1,65 @@
+"""The Table 1 experiment at smoke scale: rows train and score, out-of-range sets, baselines on
+the same test frames, and the table and plots rebuilt from the stored results."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from training.experiments.table1 import ROWS, dimers, main
+
+
+def test_energy_rows_store_the_pair_energy_as_a_label():
+    frames = dimers("2d-energy-1-0.5", 50, [(-1, -0.5)], seed=0)
+    np.testing.assert_array_equal(frames.labels["U"], frames.energy)
+    assert frames.energy.min() >= -1 and frames.energy.max() <= -0.5
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("table1")
+    main(["--scale", "smoke", "--rows", "2d-distance-1-2", "3d-distance-hole", "--baselines",
+          "--runs", str(tmp / "runs"), "--out", str(tmp / "res" / "table1.md")])
+    return tmp
+
+
+def test_rows_and_out_of_range_sets(smoke):
+    r = json.loads((smoke / "runs/smoke/3d-distance-hole/result.json").read_text())
+    assert r["unit"] == "Å" and r["grid"] == 8 and np.isfinite(r["test_mae"])
+    hole = r["extra"]["hole 1.67–2.33 Å"]
+    assert 1.67 <= hole["true_range"][0] < hole["true_range"][1] <= 2.33
+    assert len(r["points"]["test"][0]) == len(r["points"]["test"][1]) == round(0.3 * 120)
+
+
+def test_baselines_scored_on_the_cnns_test_frames(smoke):
+    b = json.loads((smoke / "runs/smoke/2d-distance-1-2/result.json").read_text())["baselines"]
+    assert (b["train"], b["test"], b["features"]) == (70, 30, 16 * 16)
+    assert {"random forest (200 trees, MSE)", "kernel ridge, linear (alpha 1)",
+            "MLP (2 × 10 ReLU, Adam, lr 1e-3, 200 epochs)", "CNN (Network 1, this row)"} <= set(b)
+    assert all(v > 0 for k, v in b.items())
+
+
+def test_table_and_plots(smoke):
+    text = (smoke / "res/table1.md").read_text()
+    assert text.count("not run yet") == len(ROWS) - 2
+    assert "| 2d-distance-1-2 | 0.000999 Å | **" in text and "Best baseline / CNN" in text
+    for row in ("2d-distance-1-2", "3d-distance-hole"):
+        for kind in ("parity", "loss"):
+            assert (smoke / "res/table1" / f"{row}_{kind}.png").stat().st_size > 5000
+
+
+def test_unknown_row():
+    with pytest.raises(SystemExit):
+        main(["--rows", "2d-distance-9-9", "--table-only"])
+
+
+def test_variants_and_extra_models(tmp_path):
+    main(["--scale", "smoke", "--rows", "2d-harmonic-1-3", "--grid", "8", "--sampling", "energy",
+          "--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "table1.md")])
+    r = json.loads((tmp_path / "runs/smoke/2d-harmonic-1-3@grid8@energy-sampled/result.json")
+                   .read_text())
+    assert r["grid"] == 8 and r["variant"] == "grid8@energy-sampled"
+    train = np.array(r["points"]["train"])
+    assert 0 <= train.min() and train.max() <= 1  # U = (r − 2)² for 1 ≤ r ≤ 3
+    assert "| 2d-harmonic-1-3 (grid8@energy-sampled) | — | **" in (tmp_path / "table1.md").read_text()

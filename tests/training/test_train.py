@@ -235,3 +235,14 @@ def test_unknown_target_and_forces_without_energy(dimer_data, tmp_path):
     with pytest.raises(ValueError, match="force matching needs an energy target"):
         train(dimer_data, tmp_path / "b", grid=16, epochs=1, network="network1",
               target="distance", force_weight=1.0)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_trains_on_cuda(lj_data, dimer_data, tmp_path):
+    """Batches stream from pinned host memory to the GPU; both kinds of target train there."""
+    from ase_cnnas.modelfile import load_model
+
+    for data, options in ((lj_data, {"force_weight": 1.0, "translate": True}),
+                          (dimer_data, {"network": "network1", "target": "distance"})):
+        best = train(data, tmp_path / data.stem, grid=16, epochs=2, batch=8, device="cuda", **options)
+        assert np.isfinite(load_model(best).metadata["training"]["val_mae"])

@@ -25,7 +25,7 @@ def smoke(tmp_path_factory):
 
 
 def test_rows_and_out_of_range_sets(smoke):
-    r = json.loads((smoke / "runs/smoke/3d-distance-hole/result.json").read_text())
+    r = json.loads((smoke / "res/table1/smoke/3d-distance-hole.json").read_text())
     assert r["unit"] == "Å" and r["grid"] == 8 and np.isfinite(r["test_mae"])
     hole = r["extra"]["hole 1.67–2.33 Å"]
     assert 1.67 <= hole["true_range"][0] < hole["true_range"][1] <= 2.33
@@ -33,7 +33,7 @@ def test_rows_and_out_of_range_sets(smoke):
 
 
 def test_baselines_scored_on_the_cnns_test_frames(smoke):
-    b = json.loads((smoke / "runs/smoke/2d-distance-1-2/result.json").read_text())["baselines"]
+    b = json.loads((smoke / "res/table1/smoke/2d-distance-1-2.json").read_text())["baselines"]
     assert (b["train"], b["test"], b["features"]) == (70, 30, 16 * 16)
     assert {"random forest (200 trees, MSE)", "kernel ridge, linear (alpha 1)",
             "MLP (2 × 10 ReLU, Adam, lr 1e-3, 200 epochs)", "CNN (Network 1, this row)"} <= set(b)
@@ -57,8 +57,7 @@ def test_unknown_row():
 def test_variants_and_extra_models(tmp_path):
     main(["--scale", "smoke", "--rows", "2d-harmonic-1-3", "--grid", "8", "--sampling", "energy",
           "--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "table1.md")])
-    r = json.loads((tmp_path / "runs/smoke/2d-harmonic-1-3@grid8@energy-sampled/result.json")
-                   .read_text())
+    r = json.loads((tmp_path / "table1/smoke/2d-harmonic-1-3@grid8@energy-sampled.json").read_text())
     assert r["grid"] == 8 and r["variant"] == "grid8@energy-sampled"
     train = np.array(r["points"]["train"])
     assert 0 <= train.min() and train.max() <= 1  # U = (r − 2)² for 1 ≤ r ≤ 3

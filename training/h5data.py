@@ -275,9 +275,8 @@ def read_frames(path: str | os.PathLike, start: int = 0, stop: int | None = None
         with h5py.File(path, "r") as f:
             if version == 1:
                 return _read_v1(f, path).subset(np.arange(len(f["natoms"]))[start:stop])
-            natoms = f["natoms"][()]
-            stop = len(natoms) if stop is None else min(stop, len(natoms))
-            off = np.concatenate([[0], np.cumsum(natoms)])
+            stop = len(f["natoms"]) if stop is None else min(stop, len(f["natoms"]))
+            off = np.concatenate([[0], np.cumsum(f["natoms"][:stop])])  # only what comes before
             a, b = off[start], off[stop]
             return Frames(**{k: f[k][a:b] for k in PER_ATOM},
                           **{k: f[k][start:stop] for k in PER_FRAME if k != "hash"},

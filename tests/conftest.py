@@ -83,3 +83,11 @@ class FailingLJ:
                 super().calculate(*args, **kwargs)
 
         return Failing()
+
+
+def truncated_copy(path: Path, folder: Path, fraction: float = 0.5) -> Path:
+    """A copy of `path` in `folder`, same name, cut after `fraction` of its bytes."""
+    data = Path(path).read_bytes()
+    out = Path(folder) / Path(path).name
+    out.write_bytes(data[:int(len(data) * fraction)])
+    return out

@@ -10,7 +10,8 @@ import torch
 
 from ase_cnnas.modelfile import (FORMAT, FORMAT_VERSION, ModelFileError, load_model, read_metadata,
                                  save_model)
-from conftest import ELEMENT_ENERGY, ENERGY_MEAN, ENERGY_SCALE, GRID, IMAGE_SCALE, METADATA, make_model
+from conftest import (ELEMENT_ENERGY, ENERGY_MEAN, ENERGY_SCALE, GRID, IMAGE_SCALE, METADATA, make_model,
+                      truncated_copy)
 from training.structures import build_sheet
 
 ROUND_TRIP_ATOL = 1e-12  # eV: same weights, same arithmetic
@@ -103,11 +104,8 @@ def test_empty_or_text_file(tmp_path, content):
 
 
 def test_truncated_file(tmp_path, model_file):
-    data = model_file.read_bytes()
-    path = tmp_path / "truncated.pt"
-    path.write_bytes(data[:len(data) // 2])
     with pytest.raises(ModelFileError, match="truncated or another format"):
-        load_model(path)
+        load_model(truncated_copy(model_file, tmp_path))
 
 
 def test_dict_without_format_tag(tmp_path):

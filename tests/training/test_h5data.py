@@ -7,6 +7,7 @@ import h5py
 import numpy as np
 import pytest
 
+from conftest import truncated_copy
 from training.h5data import (FORMAT_VERSION, UNITS, DataFileError, Frames, append_frames, frame_count,
                              read_frames, read_split, write_frames, write_split)
 
@@ -114,11 +115,9 @@ def test_not_hdf5(tmp_path):
 
 
 def test_truncated(tmp_path, data_file):
-    data = data_file.read_bytes()
-    path = tmp_path / "truncated.h5"
-    path.write_bytes(data[:len(data) // 2])
+    (tmp_path / "cut").mkdir()
     with pytest.raises(DataFileError, match="cannot be read as HDF5"):
-        read_frames(path)
+        read_frames(truncated_copy(data_file, tmp_path / "cut"))
 
 
 def edited(data_file, edit):

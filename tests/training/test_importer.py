@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from ase.calculators.singlepoint import SinglePointCalculator
 
-from conftest import ROOT
+from conftest import ROOT, truncated_copy
 from training.cli import main
 from training.h5data import frame_count, read_frames
 from training.importer import import_files
@@ -82,16 +82,9 @@ def test_energy_only_file_keeps_nan_forces(tmp_path):
     assert np.isnan(read_frames(tmp_path / "e.h5").forces).all()
 
 
-def cut(path, tmp_path, fraction):
-    out = tmp_path / path.name
-    data = path.read_bytes()
-    out.write_bytes(data[:int(len(data) * fraction)])
-    return out
-
-
 def test_bad_files_reported_the_rest_imports(tmp_path, capsys):
-    bad = {cut(OUTCAR, tmp_path, 0.6): "cut short",
-           cut(VASPRUN, tmp_path, 0.5): "cut short",
+    bad = {truncated_copy(OUTCAR, tmp_path, 0.6): "cut short",
+           truncated_copy(VASPRUN, tmp_path): "cut short",
            tmp_path / "notes.txt": "unknown file type",
            tmp_path / "missing_OUTCAR": "no such file"}
     (tmp_path / "notes.txt").write_text("hello\n")
@@ -106,7 +99,7 @@ def test_bad_files_reported_the_rest_imports(tmp_path, capsys):
 
 
 def test_partial_files_on_request(tmp_path):
-    short = cut(OUTCAR, tmp_path, 0.6)
+    short = truncated_copy(OUTCAR, tmp_path, 0.6)
     report = import_files([short], tmp_path / "p.h5", allow_partial=True)[0]
     assert 0 < report.added < 10
     frames = read_frames(tmp_path / "p.h5")

@@ -26,11 +26,14 @@ class EnergyModel(nn.Module):
 
     def __init__(self, network: NetworkConfig, cell: np.ndarray, element_energy: dict[int, float],
                  energy_mean: float = 0.0, energy_scale: float = 1.0, image_scale: float = 1.0,
-                 count_scale: float = 1.0,
+                 count_scale: float = 1.0, upsample: int = 1,
                  sigma: float = SIGMA, cutoff: float = CUTOFF, metadata: dict | None = None):
         super().__init__()
         self.network = CNNAS(network)
         self.dim = len(network.grid)
+        if upsample < 1 or any(n % upsample for n in network.grid):
+            raise ValueError(f"upsample {upsample} must be a whole divisor of the grid {network.grid}")
+        self.upsample = upsample  # rasterize at grid / upsample, then replicate each pixel
         self.cell = np.asarray(cell, dtype=float)  # the one cell this fixed-grid model knows
         self.sigma, self.cutoff, self.image_scale = sigma, cutoff, image_scale
         self.count_scale = count_scale
@@ -48,12 +51,16 @@ class EnergyModel(nn.Module):
 
     def images(self, positions: torch.Tensor, numbers: torch.Tensor, cells: torch.Tensor,
                frame: torch.Tensor, n_frames: int) -> torch.Tensor:
-        """The network's input [F, *grid], in the network's dtype."""
+        """The network's input [F, *grid], in the network's dtype (with `upsample` > 1, a coarser
+        image whose pixels are replicated, the paper's upscaling test)."""
         dtype = next(self.network.parameters()).dtype
-        d = self.dim
-        return self.image_scale * rasterize(
-            positions[:, :d].to(dtype), numbers, cells[:, :d, :d].to(dtype), frame, n_frames,
-            self.network.config.grid, self.sigma, self.cutoff)
+        d, k = self.dim, self.upsample
+        image = rasterize(positions[:, :d].to(dtype), numbers, cells[:, :d, :d].to(dtype), frame,
+                          n_frames, tuple(n // k for n in self.network.config.grid), self.sigma,
+                          self.cutoff)
+        for axis in range(1, d + 1) if k > 1 else ():
+            image = image.repeat_interleave(k, dim=axis)
+        return self.image_scale * image
 
     def counts(self, numbers: torch.Tensor, frame: torch.Tensor, n_frames: int) -> torch.Tensor:
         """Atoms of each model element per frame [F, n_elements], times `count_scale`."""

@@ -41,7 +41,7 @@ def save_model(model: EnergyModel, path: str | os.PathLike) -> None:
     meta = {
         "network": model.network.config.to_dict(),
         "image": {"sigma": model.sigma, "cutoff": model.cutoff, "scale": model.image_scale,
-                  "cell": model.cell.tolist()},
+                  "cell": model.cell.tolist(), "upsample": model.upsample},
         "count_scale": model.count_scale,
         "elements": {str(z): float(model.element_energy[z]) for z in model.elements},
         "energy": {"mean": model.energy_mean, "scale": model.energy_scale, "unit": "eV"},
@@ -71,10 +71,11 @@ def load_model(model: str | os.PathLike = "default", device: str | torch.device 
             element_energy={int(z): e for z, e in meta["elements"].items()},
             energy_mean=meta["energy"]["mean"], energy_scale=meta["energy"]["scale"],
             image_scale=meta["image"]["scale"], count_scale=meta["count_scale"],
+            upsample=meta["image"].get("upsample", 1),
             sigma=meta["image"]["sigma"],
             cutoff=meta["image"]["cutoff"], metadata=extra)
         net.load_state_dict(state)
-    except (KeyError, TypeError, RuntimeError) as err:
+    except (KeyError, TypeError, ValueError, RuntimeError) as err:
         raise ModelFileError(f"{model}: metadata and weights do not fit together ({err}); "
                              "the file is damaged or was edited by hand") from err
     return net.to(device).eval()

@@ -20,15 +20,6 @@ DATA_COMMANDS = {"import": importer, "info": info, "split": splits, "sheets": ge
                  "dimers": dimers}
 
 
-def _write_dimers(args: argparse.Namespace) -> None:
-    from .h5data import append_frames
-
-    frames = dimers.run(args)
-    added = append_frames(args.output, frames, {"generator": "dimers", **{
-        k: v for k, v in vars(args).items() if k not in ("func", "output", "command", "data_command")}})
-    print(f"{args.output}: added {added} of {len(frames)} dimers")
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] in (["train"], ["evaluate"]):  # their own argument parsers
@@ -45,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         p = data_sub.add_parser(name, help=module.__doc__.split("\n")[0],
                                 description=module.__doc__.split("\n\n")[0])
         module.add_arguments(p)
-        p.set_defaults(func=_write_dimers if module is dimers else module.run)
+        p.set_defaults(func=module.run)
     args = ap.parse_args(argv)
     try:
         return args.func(args) or 0

@@ -18,7 +18,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 from tqdm import tqdm
 
-from .h5data import Frames
+from .h5data import Frames, append_frames
 
 R_WINDOW = (1.0, 3.0)  # Å: the distances the paper's energy sets (and extra models) are drawn from
 SPACES = ("distance", "energy")
@@ -291,11 +291,15 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
                     "pair's (0: off)")
 
 
-def run(args: argparse.Namespace) -> Frames:
-    """The dimers `args` ask for (the caller writes them to args.output)."""
+def run(args: argparse.Namespace) -> None:
+    """Make the dimers `args` ask for and append them to args.output."""
     if args.range is None and args.space == "energy":
         raise ValueError("--space energy needs --range, e.g. --range=-1:0")
     n = args.n if args.n is not None else (500_000 if args.dim == 2 else 100_000)
-    return make_dimers(n, args.dim, args.range or [(1.0, 3.0)], space=args.space,
-                       sampling=args.sampling, potential=args.potential, box=args.box,
-                       seed=args.seed, dedupe=args.dedupe)
+    frames = make_dimers(n, args.dim, args.range or [(1.0, 3.0)], space=args.space,
+                         sampling=args.sampling, potential=args.potential, box=args.box,
+                         seed=args.seed, dedupe=args.dedupe)
+    settings = {k: v for k, v in vars(args).items()
+                if k not in ("func", "output", "command", "data_command")}
+    added = append_frames(args.output, frames, {"generator": "dimers", **settings})
+    print(f"{args.output}: added {added} of {len(frames)} dimers")

@@ -30,7 +30,7 @@ from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
 from ase.optimize import FIRE
 from tqdm import tqdm
 
-from .h5data import DataFileError, Frames, append_frames, read_frames
+from .h5data import DataFileError, Frames, append_frames, read_columns, read_frames
 from .reference import DEFAULT_REFERENCE, make_reference
 from .structures import STRUCTURE_TYPES, build_sheet
 
@@ -120,22 +120,23 @@ def chain_state(path: Path, protocol: Protocol) -> dict[tuple[str, int], tuple[i
     chains in `path`; refuses a file whose chains were made with another protocol."""
     if not path.exists():
         return {}
-    frames = read_frames(path)
-    made = [p for p in json.loads(frames.attrs["provenance"]) if p.get("generator") == "sheets"]
+    col = read_columns(path, ("source", "trajectory", "frame_index"))
+    made = [p for p in json.loads(col["provenance"]) if p.get("generator") == "sheets"]
     if made and made[-1]["protocol"] != asdict(protocol):
         raise DataFileError(f"{path}: its sheets were generated with {made[-1]['protocol']}, not "
                             f"{asdict(protocol)}; rerun with those settings or write to another file")
-    state, off = {}, frames.offsets
+    state = {}
     for s in STRUCTURE_TYPES:
-        for chain in np.unique(frames.trajectory[frames.source == chain_source(s)]):
-            mine = np.flatnonzero((frames.source == chain_source(s)) & (frames.trajectory == chain))
-            if sorted(frames.frame_index[mine]) != list(range(len(mine))):
+        ours = col["source"] == chain_source(s)
+        for chain in np.unique(col["trajectory"][ours]):
+            mine = np.flatnonzero(ours & (col["trajectory"] == chain))
+            if sorted(col["frame_index"][mine]) != list(range(len(mine))):
                 raise DataFileError(f"{path}: chain {chain} of {s} has a gap; write to a new file")
             before = len(mine) // protocol.per_segment * protocol.per_segment - 1
             start = None
             if before >= 0:  # the last frame before the segment that comes next
-                i = mine[frames.frame_index[mine] == before][0]
-                start = frames.positions[off[i]:off[i + 1]].copy()
+                i = int(mine[col["frame_index"][mine] == before][0])
+                start = read_frames(path, i, i + 1).positions.copy()
             state[(s, int(chain))] = (len(mine), start)
     return state
 

@@ -290,6 +290,23 @@ def read_frames(path: str | os.PathLike, start: int = 0, stop: int | None = None
         raise DataFileError(f"{path}: cannot be read ({err}); regenerate or re-import it") from err
 
 
+def read_columns(path: str | os.PathLike, names: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """Per-frame columns `names` (of PER_FRAME and TEXT) and the "provenance", without the atoms:
+    what a resuming writer needs from a large file."""
+    path = Path(path)
+    if _check(path) == 1:
+        frames = read_frames(path)
+        return {**{k: getattr(frames, k) for k in names}, **frames.attrs}
+    try:
+        with h5py.File(path, "r") as f:
+            return {**{k: f[k].asstr()[()].astype(object) if k in TEXT else f[k][()] for k in names},
+                    "provenance": f.attrs["provenance"]}
+    except KeyError as err:
+        raise DataFileError(f"{path}: damaged, {err} is missing; regenerate or re-import it") from err
+    except OSError as err:
+        raise DataFileError(f"{path}: cannot be read ({err}); regenerate or re-import it") from err
+
+
 def write_split(path: str | os.PathLike, name: str, parts: dict[str, np.ndarray],
                 settings: dict) -> None:
     """Store split `name` (frame indices for train, validation, test) in `path`, atomically."""

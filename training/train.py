@@ -51,6 +51,7 @@ def build_model(frames, train_idx: np.ndarray, grid: tuple[int, ...], target: st
     counts to the head) whose references and scale are fitted on `train_idx`: per-element
     energies for an energy, a plain mean and spread for any other target."""
     counts = options.pop("counts", False)
+    upsample = options.pop("upsample", 1)
     y = target_values(frames, target)
     eps = (fit_element_energies(frames, train_idx) if target == "energy"
            else {int(z): 0.0 for z in np.unique(frames.numbers)})
@@ -61,7 +62,8 @@ def build_model(frames, train_idx: np.ndarray, grid: tuple[int, ...], target: st
     return EnergyModel(config, cell=frames.cell[train_idx[0]], element_energy=eps,
                        energy_mean=float(rest.mean()), energy_scale=float(rest.std()),
                        image_scale=1.0 / max(eps),  # peak of the heaviest element → 1
-                       count_scale=1.0 / float(frames.natoms[train_idx].mean()))
+                       count_scale=1.0 / float(frames.natoms[train_idx].mean()),
+                       upsample=upsample)
 
 
 def scale_to_data(model: EnergyModel, batch: dict) -> None:
@@ -91,8 +93,8 @@ def train(data: Path, out: Path, grid: int = 64, epochs: int = 200, batch: int =
           lr: float = 3e-4, activation: str = "silu", reductions: int | None = None,
           head: str = "flatten", padding: str = "zeros", copies: bool = True, counts: bool = False,
           translate: bool = False, force_weight: float = 0.0, seed: int = 0, split: str = "random",
-          network: str = "network2", target: str = "energy", device: str = "cpu",
-          max_hours: float | None = None) -> Path:
+          network: str = "network2", target: str = "energy", upsample: int = 1,
+          device: str = "cpu", max_hours: float | None = None) -> Path:
     """Train (or resume) into `out`; returns the path of the best model file."""
     out.mkdir(parents=True, exist_ok=True)
     settings = {k: str(v) if isinstance(v, Path) else v for k, v in locals().items()}
@@ -105,7 +107,8 @@ def train(data: Path, out: Path, grid: int = 64, epochs: int = 200, batch: int =
     torch.manual_seed(seed)
     if target != "energy" and force_weight > 0:
         raise ValueError(f"force matching needs an energy target, not {target!r}; drop --force-weight")
-    options = {"activation": activation, "head": head, "padding": padding, "counts": counts}
+    options = {"activation": activation, "head": head, "padding": padding, "counts": counts,
+               "upsample": upsample}
     if network == "network2":
         options.update(reductions=reductions, periodic_copies=copies)
     dim = 3 if frames.pbc[0].all() else 2  # periodic in z too: a 3D image
@@ -212,6 +215,8 @@ def main(argv: list[str] | None = None) -> None:
                     help="network1: the paper's dimer network; network2: its sheet network")
     ap.add_argument("--target", default="energy",
                     help="what to learn: energy, or a label stored in the file (e.g. distance)")
+    ap.add_argument("--upsample", type=int, default=1,
+                    help="rasterize at grid/UPSAMPLE and replicate each pixel (the paper's test)")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--max-hours", type=float, default=None, help="stop (resumably) after this")
     args = ap.parse_args(argv)

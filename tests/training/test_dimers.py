@@ -210,16 +210,21 @@ def parse(*argv):
     return ap.parse_args(["-o", "dimers.h5", *argv])
 
 
-def test_cli_arguments():
+def test_cli_arguments(tmp_path):
+    def made(*argv):  # run the command into a fresh file, read back what it wrote
+        out = tmp_path / f"d{len(list(tmp_path.iterdir()))}.h5"
+        run(parse(*argv, "-o", str(out)))
+        return read_frames(out)
+
     args = parse("--n", "40", "--range", "1:1.67", "--range", "2.33:3", "--sampling", "energy")
     assert args.range == [(1.0, 1.67), (2.33, 3.0)] and args.output == "dimers.h5"
-    f = run(args)
+    f = made("--n", "40", "--range", "1:1.67", "--range", "2.33:3", "--sampling", "energy")
     assert len(f) == 40 and set(f.structure) == {"dimer-2d"}
     args = parse("--dim", "3", "--n", "30", "--space", "energy", "--range=-1:-0.5")
     assert args.range == [(-1.0, -0.5)]
-    f = run(args)
+    f = made("--dim", "3", "--n", "30", "--space", "energy", "--range=-1:-0.5")
     assert len(f) == 30 and f.energy.max() <= -0.5
-    assert parse().n is None and len(run(parse("--n", "5")).labels["distance"]) == 5
+    assert parse().n is None and len(made("--n", "5").labels["distance"]) == 5
     with pytest.raises(ValueError, match="needs --range"):
         run(parse("--space", "energy", "--n", "5"))
     with pytest.raises(SystemExit):

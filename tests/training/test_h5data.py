@@ -9,7 +9,7 @@ import pytest
 
 from conftest import truncated_copy
 from training.h5data import (FORMAT_VERSION, UNITS, DataFileError, Frames, append_frames, frame_count,
-                             read_frames, read_split, write_frames, write_split)
+                             read_columns, read_frames, read_split, write_frames, write_split)
 
 PROVENANCE = {"generator": "test", "runs": 2}
 
@@ -188,6 +188,15 @@ def test_read_a_range(data_file):
     assert_frames_equal(read_frames(data_file, 1, 3), make_frames().subset(np.array([1, 2])))
 
 
+def test_read_columns_without_the_atoms(data_file):
+    col = read_columns(data_file, ("structure", "trajectory", "energy"))
+    whole = read_frames(data_file)
+    assert set(col) == {"structure", "trajectory", "energy", "provenance"}
+    for key in ("structure", "trajectory", "energy"):
+        np.testing.assert_array_equal(col[key], getattr(whole, key))
+    assert col["provenance"] == whole.attrs["provenance"]
+
+
 def test_append_without_the_files_labels(data_file):
     frames = make_frames((2,), seed=5)
     frames.labels = {}
@@ -234,5 +243,6 @@ def test_reads_version_1(tmp_path):
     np.testing.assert_array_equal(old.energy, frames.energy)
     assert set(old.method) == {"7net-0"} and set(old.source) == {"v1.h5"}
     assert list(read_frames(path, 1, 2).energy) == [frames.energy[1]]
+    np.testing.assert_array_equal(read_columns(path, ("energy",))["energy"], frames.energy)
     with pytest.raises(DataFileError, match="cannot be appended to; convert it"):
         append_frames(path, frames)

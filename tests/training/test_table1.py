@@ -62,3 +62,29 @@ def test_variants_and_extra_models(tmp_path):
     train = np.array(r["points"]["train"])
     assert 0 <= train.min() and train.max() <= 1  # U = (r − 2)² for 1 ≤ r ≤ 3
     assert "| 2d-harmonic-1-3 (grid8@energy-sampled) | — | **" in (tmp_path / "table1.md").read_text()
+
+
+def test_grid_study_at_equal_data_with_upscaled_images(tmp_path):
+    main(["--scale", "smoke", "--study", "grid", "--runs", str(tmp_path / "runs"),
+          "--out", str(tmp_path / "table1.md")])
+    results = {p.stem: json.loads(p.read_text()) for p in (tmp_path / "table1/smoke").glob("*.json")}
+    assert set(results) == {"2d-energy-1-0@grid8@120img", "2d-energy-1-0@grid16@120img",
+                            "2d-energy-1-0@grid16@from8@120img"}
+    up = results["2d-energy-1-0@grid16@from8@120img"]
+    assert (up["grid"], up["upsample"], up["study"]) == (16, 2, "grid")
+    assert all(r["images"] == 120 and np.isfinite(r["test_rmse"]) for r in results.values())
+    text = (tmp_path / "table1.md").read_text()
+    assert "## Grid study" in text and "| smoke | 8² upscaled to 16² | 1.56 | **" in text
+    assert text.count("not run yet") == len(ROWS)  # study runs are not Table 1 rows
+    assert (tmp_path / "table1/grid_study.png").stat().st_size > 5000
+
+
+def test_sampling_study_compares_rmse(tmp_path):
+    for extra in ([], ["--sampling", "energy"]):
+        main(["--scale", "smoke", "--rows", "2d-energy-1-0", *extra, "--runs", str(tmp_path / "runs"),
+              "--out", str(tmp_path / "table1.md")])
+    text = (tmp_path / "table1.md").read_text()
+    plain, sampled = (json.loads((tmp_path / f"table1/smoke/{n}.json").read_text())
+                      for n in ("2d-energy-1-0", "2d-energy-1-0@energy-sampled"))
+    change = 100 * (sampled["test_rmse"] / plain["test_rmse"] - 1)
+    assert f"| 2d-energy-1-0 | smoke | {plain['test_rmse']:.3g} ε | {sampled['test_rmse']:.3g} ε | {change:+.0f} % |" in text

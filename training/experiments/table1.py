@@ -11,7 +11,7 @@ whatever rows are done.
 
     python -m training.experiments.table1 --scale cpu --rows 2d-distance-1-2 --baselines
     python -m training.experiments.table1 --scale paper --rows all     (a GPU; days on a CPU)
-    python -m training.experiments.table1 --scale cpu --rows 2d-energy-1-0 --grid 128   (grid study)
+    python -m training.experiments.table1 --scale cpu --study grid   (32² … 256², and 64² upscaled)
     python -m training.experiments.table1 --scale cpu --rows 2d-energy-1-0 --sampling energy
     python -m training.experiments.table1 --table-only
 """
@@ -82,6 +82,15 @@ SCALES = {
     "smoke": {2: (120, 16, 2, 16, 1e-3), 3: (120, 8, 2, 16, 1e-3)},
 }
 BASELINE_IMAGES = {"paper": 50_000, "cpu": 5_000, "smoke": 100}  # the paper's 50,000
+# the grid study (§3.1): 2D energy at equal data on each grid, and 64² images upscaled to 256² by
+# replicating pixels; images and epochs per scale (the paper does not state its own), and the
+# (grid, upsample) variants. On 2 cores Network 1 trains 1,700 images/s at 32², 600 at 64², 100
+# at 128² and 22 at 256², so the CPU scale stops at 128² and upscales 64² to 128² instead.
+GRID_STUDY_ROW = "2d-energy-1-0"
+GRID_STUDY = {"paper": (100_000, 100), "cpu": (10_000, 12), "smoke": (120, 2)}
+GRID_VARIANTS = {"paper": [(32, 1), (64, 1), (128, 1), (256, 1), (256, 4)],
+                 "cpu": [(32, 1), (64, 1), (128, 1), (128, 2)],
+                 "smoke": [(8, 1), (16, 1), (16, 2)]}
 
 
 def dimers(name: str, n: int, ranges: list, seed: int, sampling: str = "distance") -> Frames:
@@ -103,12 +112,14 @@ def _some(rng: np.random.Generator, *arrays: np.ndarray) -> list[list[float]]:
 
 
 def run_row(name: str, scale: str, folder: Path, device: str, baselines: bool,
-            grid: int | None = None, sampling: str = "distance") -> dict:
-    """Train and score one row (resumable: training resumes from its checkpoint); `grid` and
-    `sampling` make the variants of the grid and sampling studies."""
+            grid: int | None = None, sampling: str = "distance", upsample: int = 1,
+            study: tuple[int, int] | None = None) -> dict:
+    """Train and score one row (resumable: training resumes from its checkpoint); `grid`,
+    `upsample`, `sampling` and `study` (images, epochs) make the variants of the studies."""
     row = ROWS[name]
     label = row.label
     n, scale_grid, epochs, batch, lr = SCALES[scale][row.dim]
+    n, epochs = study or (n, epochs)
     grid = grid or scale_grid
     folder.mkdir(parents=True, exist_ok=True)
     data = folder / "data.h5"
@@ -117,7 +128,8 @@ def run_row(name: str, scale: str, folder: Path, device: str, baselines: bool,
                      {"experiment": "table1", "row": name, "sampling": sampling})
     t0 = time.time()
     best = train(data, folder / "run", grid=grid, epochs=epochs, batch=batch, lr=lr,
-                 network="network1", target=label, activation="relu", device=device)
+                 network="network1", target=label, activation="relu", upsample=upsample,
+                 device=device)
     model = load_model(best, device=device)
     frames = read_frames(data)
     parts = random_split(len(frames), seed=0)
@@ -125,10 +137,12 @@ def run_row(name: str, scale: str, folder: Path, device: str, baselines: bool,
     pred = {k: predict(model, frames, parts[k], 256)[0] for k in ("test", "validation")}
     rng = np.random.default_rng(0)
     result = {"row": name, "variant": folder.name.partition("@")[2], "scale": scale,
+              "study": "grid" if study else None, "sampling": sampling,
               "hardware": hardware(), "command": command(),
-              "images": n, "grid": grid, "epochs": epochs, "batch": batch, "lr": lr,
-              "seconds": time.time() - t0, "unit": UNITS[label],
+              "images": n, "grid": grid, "upsample": upsample, "epochs": epochs, "batch": batch,
+              "lr": lr, "seconds": time.time() - t0, "unit": UNITS[label],
               "test_mae": float(np.abs(pred["test"] - y[parts["test"]]).mean()),
+              "test_rmse": float(np.sqrt(np.square(pred["test"] - y[parts["test"]]).mean())),
               "validation_mse": float(np.square(pred["validation"] - y[parts["validation"]]).mean()),
               "paper_mae": row.paper_mae, "paper_mse": row.paper_mse,
               "history": json.loads((folder / "run" / "history.json").read_text()),
@@ -232,21 +246,22 @@ def plot_row(result: dict, out: Path) -> None:
     plt.close(fig)
 
 
+def _paper(value, unit=""):
+    return f"{value:.3g}{unit}" if value is not None else "—"
+
+
 def table(out: Path) -> str:
     """results/table1.md from every finished row in results/table1/<scale>/, with plots."""
-    done = {}
+    done, grid_study = {}, []
     for path in sorted((out.parent / "table1").glob("*/*.json")):  # <scale>/<row>[@variant].json
         r = json.loads(path.read_text())
-        done.setdefault(r["row"], []).append(r)
+        (grid_study if r.get("study") == "grid" else done.setdefault(r["row"], [])).append(r)
     lines = ["# Table 1: dimer models (Network 1) against the paper", "",
              "Regenerate a row: `python -m training.experiments.table1 --scale cpu --rows ROW` "
              "(`--scale paper` on a GPU); the table: `python -m training.experiments.table1 "
              "--table-only`. Each row states its scale, data, hardware and time.", "",
              "| row | paper test MAE | ours | paper val. MSE | ours | scale: images, grid, epochs | "
              "out of range: MAE (predictions span) | hardware, time |", "|---|---|---|---|---|---|---|---|"]
-    def paper(value, unit=""):
-        return f"{value:.3g}{unit}" if value is not None else "—"
-
     for name, row in ROWS.items():
         unit = f" {UNITS[row.label]}"
         for r in done.get(name, []):
@@ -254,33 +269,110 @@ def table(out: Path) -> str:
                               f" for true {e['true_range'][0]:.2f}…{e['true_range'][1]:.2f})"
                               for t, e in r.get("extra", {}).items()) or "—"
             title = f"{name} ({r['variant']})" if r.get("variant") else name
-            lines.append(f"| {title} | {paper(row.paper_mae, unit)} | **{r['test_mae']:.3g}** | "
-                         f"{paper(row.paper_mse)} | {r['validation_mse']:.3g} | {r['scale']}: "
+            lines.append(f"| {title} | {_paper(row.paper_mae, unit)} | **{r['test_mae']:.3g}** | "
+                         f"{_paper(row.paper_mse)} | {r['validation_mse']:.3g} | {r['scale']}: "
                          f"{r['images']:,}, {r['grid']}^{row.dim}, {r['epochs']} | {extra} | "
                          f"{r['hardware']}, {r['seconds'] / 60:.0f} min |")
             plot_row(r, out.parent / "table1")
         if name not in done:
-            lines.append(f"| {name} | {paper(row.paper_mae, unit)} | not run yet | "
-                         f"{paper(row.paper_mse)} | | | | |")
+            lines.append(f"| {name} | {_paper(row.paper_mae, unit)} | not run yet | "
+                         f"{_paper(row.paper_mse)} | | | | |")
     for r in (r for rs in done.values() for r in rs if "baselines" in r):
-        b = r["baselines"]
-        lines += ["", f"## Classic baselines on the raw images ({r['row']}, {r['scale']} scale)", "",
-                  f"Trained on {b['train']:,} flattened {r['grid']}² images ({b['features']:,} "
-                  f"features), scored on {b['test']:,} of the row's test images, the same ones for "
-                  f"the CNN (which trained on the row's {round(0.63 * r['images']):,} training "
-                  "images). The paper used 50,000 images at 256².", "",
-                  "| model | paper MAE (Å) | ours (Å) |", "|---|---|---|"]
-        for title in (k for k in b if k not in ("images", "train", "test", "features")):
-            paper = PAPER_BASELINES.get(title)
-            lines.append(f"| {title} | {f'{paper:.3g}' if paper else ''} | {b[title]:.3g} |")
-        best = min(v for k, v in b.items() if k not in ("images", "train", "test", "features")
-                   and not k.startswith("CNN"))
-        lines.append(f"\nBest baseline / CNN: **{best / b['CNN (Network 1, this row)']:.1f}×** "
-                     "(the paper: 16.8×).")
+        lines += baseline_section(r)
+    lines += grid_section(grid_study, out.parent / "table1") + sampling_section(done)
     lines += ["", "Plots per row in `results/table1/`: `<row>_parity.png` (test points over the "
               "training labels in light blue, out-of-range points in other colours) and "
               "`<row>_loss.png`."]
     return "\n".join(lines) + "\n"
+
+
+def baseline_section(r: dict) -> list[str]:
+    """The classic regressors beside the CNN on the same test images."""
+    b = r["baselines"]
+    lines = ["", f"## Classic baselines on the raw images ({r['row']}, {r['scale']} scale)", "",
+             f"Trained on {b['train']:,} flattened {r['grid']}² images ({b['features']:,} "
+             f"features), scored on {b['test']:,} of the row's test images, the same ones for "
+             f"the CNN (which trained on the row's {round(0.63 * r['images']):,} training "
+             "images). The paper used 50,000 images at 256².", "",
+             "| model | paper MAE (Å) | ours (Å) |", "|---|---|---|"]
+    models = [k for k in b if k not in ("images", "train", "test", "features")]
+    for title in models:
+        lines.append(f"| {title} | {_paper(PAPER_BASELINES.get(title))} | {b[title]:.3g} |")
+    best = min(b[k] for k in models if not k.startswith("CNN"))
+    lines.append(f"\nBest baseline / CNN: **{best / b['CNN (Network 1, this row)']:.1f}×** "
+                 "(the paper: 16.8×).")
+    return lines
+
+
+PAPER_GRID = {(32, 1): 4.99e-1, (64, 1): 1.70e-3, (128, 1): 1.06e-3, (256, 1): 1.41e-3}
+
+
+def grid_section(results: list[dict], folder: Path) -> list[str]:
+    """The grid study: the same dimers on each grid, and coarse images upscaled."""
+    if not results:
+        return []
+    results = sorted(results, key=lambda r: (r["scale"], r["grid"] // r["upsample"], r["grid"]))
+    lines = ["", f"## Grid study ({GRID_STUDY_ROW}, equal data on every grid)", "",
+             "Command: `python -m training.experiments.table1 --scale SCALE --study grid`. Each grid "
+             "trains on the same dimers; \"upscaled\" images are rasterized on the coarse grid "
+             "and each pixel replicated (the paper's test). The paper's MAEs come from its own "
+             "(unstated) data size.", "",
+             "| scale | image | pixel area (Å²) | test MAE (ε) | test RMSE (ε) | paper MAE (ε) | "
+             "images, epochs | hardware, time |", "|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        coarse = r["grid"] // r["upsample"]
+        image = f"{coarse}² upscaled to {r['grid']}²" if r["upsample"] > 1 else f"{r['grid']}²"
+        paper = PAPER_GRID.get((r["grid"], r["upsample"]))
+        lines.append(f"| {r['scale']} | {image} | {(10 / coarse) ** 2:.3g} | **{r['test_mae']:.3g}**"
+                     f" | {r['test_rmse']:.3g} | {_paper(paper) if r['upsample'] == 1 else 'similar to native'}"
+                     f" | {r['images']:,}, {r['epochs']} | {r['hardware']}, "
+                     f"{r['seconds'] / 60:.0f} min |")
+    plot_grid_study(results, folder)
+    return lines + ["", "Figure: `results/table1/grid_study.png`."]
+
+
+def plot_grid_study(results: list[dict], folder: Path) -> None:
+    """Test MAE against pixels per side, native and upscaled, beside the paper's."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for scale in sorted({r["scale"] for r in results}):
+        native = [r for r in results if r["scale"] == scale and r["upsample"] == 1]
+        ax.loglog([r["grid"] for r in native], [r["test_mae"] for r in native], "o-",
+                  label=f"ours ({scale} scale)")
+        for r in (r for r in results if r["scale"] == scale and r["upsample"] > 1):
+            ax.loglog([r["grid"]], [r["test_mae"]], "s",
+                      label=f"{r['grid'] // r['upsample']}² upscaled to {r['grid']}² ({scale})")
+    ax.loglog([g for g, _ in PAPER_GRID], list(PAPER_GRID.values()), "k^--", label="paper")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("pixels per side (10 Å)")
+    ax.set_ylabel("test MAE (ε)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(folder / "grid_study.png", dpi=110)
+    plt.close(fig)
+
+
+def sampling_section(done: dict) -> list[str]:
+    """The sampling study: uniform in distance (the default) against uniform in energy."""
+    pairs = [(a, b) for rs in done.values() for a in rs for b in rs
+             if a.get("sampling", "distance") == "distance" and b.get("sampling") == "energy"
+             and a["scale"] == b["scale"] and "test_rmse" in a and "test_rmse" in b]
+    if not pairs:
+        return []
+    lines = ["", "## Sampling study: uniform in distance against uniform in energy", "",
+             "Command: add `--sampling energy` to a row's command. Each model is scored on its "
+             "own test split. The paper: 20 % lower RMSE when sampled uniformly in energy.", "",
+             "| row | scale | RMSE, uniform in distance | RMSE, uniform in energy | change |",
+             "|---|---|---|---|---|"]
+    for a, b in pairs:
+        lines.append(f"| {a['row']} | {a['scale']} | {a['test_rmse']:.3g} {a['unit']} | "
+                     f"{b['test_rmse']:.3g} {b['unit']} | "
+                     f"{100 * (b['test_rmse'] / a['test_rmse'] - 1):+.0f} % |")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -289,7 +381,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--rows", nargs="+", default=[], help=f"'all' or some of: {', '.join(ROWS)}")
     ap.add_argument("--baselines", action="store_true",
                     help="also fit the classic baselines on 2d-distance-1-2's images")
-    ap.add_argument("--grid", type=int, help="the grid study: this grid instead of the scale's")
+    ap.add_argument("--grid", type=int, help="this grid instead of the scale's")
+    ap.add_argument("--study", choices=("grid",),
+                    help=f"grid: {GRID_STUDY_ROW} on every grid at equal data, and upscaled")
     ap.add_argument("--sampling", choices=("distance", "energy"), default="distance",
                     help="the sampling study: uniform in distance (the default) or in energy")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -301,12 +395,18 @@ def main(argv: list[str] | None = None) -> None:
     unknown = set(rows) - set(ROWS)
     if unknown:
         ap.error(f"unknown rows {sorted(unknown)}; choose from {', '.join(ROWS)}")
-    variant = "@".join(filter(None, [f"grid{args.grid}" if args.grid else "",
-                                     "energy-sampled" if args.sampling == "energy" else ""]))
-    for name in [] if args.table_only else rows:
+    sampled = "energy-sampled" if args.sampling == "energy" else ""
+    jobs = [(name, args.grid, 1, None) for name in rows]  # row, grid, upsample, study size
+    if args.study == "grid":
+        jobs += [(GRID_STUDY_ROW, g, k, GRID_STUDY[args.scale]) for g, k in GRID_VARIANTS[args.scale]]
+    for name, grid, upsample, study in [] if args.table_only else jobs:
+        variant = "@".join(filter(None, [f"grid{grid}" if grid else "",
+                                         f"from{grid // upsample}" if upsample > 1 else "",
+                                         f"{study[0]}img" if study else "", sampled]))
         folder = args.runs / args.scale / (f"{name}@{variant}" if variant else name)
         result = run_row(name, args.scale, folder, args.device,
-                         args.baselines and name == "2d-distance-1-2", args.grid, args.sampling)
+                         args.baselines and name == "2d-distance-1-2", grid, args.sampling,
+                         upsample, study)
         write_text(args.out.parent / "table1" / args.scale / f"{folder.name}.json", json.dumps(result))
     (args.out.parent / "table1").mkdir(parents=True, exist_ok=True)
     write_text(args.out, table(args.out))

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from ase_cnnas.model import EnergyModel
 from ase_cnnas.modelfile import load_model, save_model
@@ -29,10 +30,11 @@ from .report import command, hardware, write_text
 
 
 def predict(model: EnergyModel, frames: Frames, index: np.ndarray, batch: int = 64,
-            forces: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+            forces: bool = False, progress: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
     """Total energies [F] (eV) and, if asked, forces [A, 3] (eV/Å) of the frames at `index`."""
     energies, grads = [], []
-    for start in range(0, len(index), batch):
+    starts = range(0, len(index), batch)
+    for start in tqdm(starts, desc="predicting", unit="batch", disable=not progress):
         b = to_tensors(frames, index[start:start + batch], model.device)
         b["positions"].requires_grad_(forces)
         with torch.set_grad_enabled(forces):
@@ -101,7 +103,7 @@ def plot_trajectory(result: dict, timestep_fs: float | None, path: Path, title: 
     a.plot(t, pred, "C3.", ms=4, label="CNNAS")
     a.set_ylabel("energy per atom (eV)")
     a.legend()
-    a.set_title(title)
+    a.set_title(title, fontsize=9)
     b.plot(t, (true - pred) * 1e3, "C0-")
     b.axhline(0, color="gray", lw=0.5)
     b.set_ylabel("true − predicted (meV/atom)")

@@ -1,0 +1,109 @@
+"""Shared by md_nve.py and md_nvt.py: a 60-atom sheet on the CNNAS calculator, a log of the run,
+and its report (Markdown table and figure)."""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms, units
+from ase.constraints import FixedPlane
+from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
+from tqdm import tqdm
+
+from ase_cnnas import CNNASCalculator
+from training.report import command, hardware, write_text
+from training.structures import STRUCTURE_TYPES, build_sheet
+
+
+def arguments(doc: str, temperature: float, ps: float) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    ap.add_argument("--structure", default="graphene_pristine", choices=STRUCTURE_TYPES)
+    ap.add_argument("--temperature", type=float, default=temperature, help="K")
+    ap.add_argument("--ps", type=float, default=ps, help="length of the run in ps")
+    ap.add_argument("--timestep", type=float, default=0.5, help="fs")
+    ap.add_argument("--model", default="default", help="a bundled model's name or a model file")
+    ap.add_argument("--device", default=None, help="cpu, cuda… (default: the GPU when there is one)")
+    ap.add_argument("--every", type=int, default=20, help="log every N steps")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", type=Path, default=Path("results"), help="folder for the report")
+    return ap.parse_args()
+
+
+def sheet(args: argparse.Namespace) -> Atoms:
+    """The sheet on the calculator, atoms held in the plane, velocities at the temperature."""
+    atoms = build_sheet(args.structure)
+    atoms.set_constraint(FixedPlane(range(len(atoms)), [0, 0, 1]))  # a 2D model
+    atoms.calc = CNNASCalculator(args.model, device=args.device)
+    MaxwellBoltzmannDistribution(atoms, temperature_K=args.temperature,
+                                 rng=np.random.default_rng(args.seed))
+    Stationary(atoms)
+    return atoms
+
+
+def run(atoms: Atoms, dyn, args: argparse.Namespace) -> dict:
+    """Run `dyn` for args.ps and log time (ps), temperature (K), potential and total energy
+    (eV/atom), the largest force (eV/Å) and the smallest interatomic distance (Å)."""
+    steps = round(args.ps * 1000 / args.timestep)
+    log = {k: [] for k in ("t", "T", "epot", "etot", "fmax", "dmin")}
+    n = len(atoms)
+
+    def record() -> None:
+        d = atoms.get_all_distances(mic=True)
+        log["t"].append(dyn.nsteps * args.timestep / 1000)
+        log["T"].append(atoms.get_temperature())
+        log["epot"].append(atoms.get_potential_energy() / n)
+        log["etot"].append(atoms.get_total_energy() / n)
+        log["fmax"].append(float(np.abs(atoms.get_forces()).max()))
+        log["dmin"].append(float(d[np.triu_indices(n, 1)].min()))
+
+    dyn.attach(record, interval=args.every)  # ASE calls it at step 0 too
+    bar = tqdm(total=steps, desc="MD", unit="step")
+    dyn.attach(lambda: bar.update(dyn.nsteps - bar.n), interval=10)
+    start = time.perf_counter()
+    dyn.run(steps)
+    bar.close()
+    return {**{k: np.array(v) for k, v in log.items()},
+            "ms_per_step": (time.perf_counter() - start) / steps * 1e3, "steps": steps}
+
+
+def report(name: str, title: str, args: argparse.Namespace, log: dict, rows: list[tuple[str, str]]) -> None:
+    """results/<name>.md (the figures in `rows` and the run's settings) and results/<name>.png."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    e0 = log["etot"][0]
+    fig, (a, b) = plt.subplots(2, 1, sharex=True, figsize=(6, 5))
+    a.plot(log["t"], (log["etot"] - e0) * 1e3, label="total energy")
+    a.plot(log["t"], (log["epot"] - e0) * 1e3, label="potential energy", alpha=0.6)
+    a.set_ylabel("E − E_tot(0) (meV/atom)")
+    a.legend(fontsize=8)
+    a.set_title(f"{title}: {args.structure}, {args.timestep} fs", fontsize=9)
+    b.plot(log["t"], log["T"], "C3")
+    b.set_ylabel("temperature (K)")
+    b.set_xlabel("time (ps)")
+    fig.tight_layout()
+    png = args.out / f"{name}.png"
+    args.out.mkdir(parents=True, exist_ok=True)
+    fig.savefig(png, dpi=110)
+    plt.close(fig)
+    common = [("structure", args.structure), ("model", args.model),
+              ("run", f"{args.ps} ps = {log['steps']:,} steps of {args.timestep} fs"),
+              ("largest force", f"{log['fmax'].max():.2f} eV/Å"),
+              ("smallest interatomic distance", f"{log['dmin'].min():.3f} Å"),
+              ("speed", f"{log['ms_per_step']:.1f} ms per step (energy + forces, batch 1, float32)")]
+    lines = [f"# {title}", "", f"Regenerate: `{command()}`  ", f"Hardware: {hardware()}", "",
+             "| quantity | value |", "|---|---|", *[f"| {k} | {v} |" for k, v in rows + common],
+             "", f"Figure: `{png.name}`."]
+    write_text(args.out / f"{name}.md", "\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+def drift(log: dict) -> tuple[float, float]:
+    """Total-energy drift: the slope of a straight-line fit (meV/atom/ps) and the largest
+    excursion from the start (meV/atom)."""
+    slope = np.polyfit(log["t"], log["etot"], 1)[0] * 1e3
+    return float(slope), float(np.abs(log["etot"] - log["etot"][0]).max() * 1e3)
+

@@ -1,0 +1,41 @@
+"""The MD examples run a short stretch on the bundled model and report what they promise: a
+total energy that NVE conserves, a temperature that NVT holds near its target."""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_example(name: str, tmp_path: Path, *argv: str) -> str:
+    subprocess.run([sys.executable, str(ROOT / "examples" / f"{name}.py"), "--out", str(tmp_path),
+                    "--device", "cpu", *argv], check=True, capture_output=True, cwd=ROOT)
+    assert (tmp_path / f"{name}.png").stat().st_size > 10_000
+    return (tmp_path / f"{name}.md").read_text()
+
+
+def test_nve_conserves_the_total_energy(tmp_path):
+    text = run_example("md_nve", tmp_path, "--ps", "0.02", "--every", "5", "--temperature", "300")
+    assert "| run | 0.02 ps = 40 steps of 0.5 fs |" in text
+    excursion = float(re.search(r"largest excursion of the total energy \| ([\d.]+) meV/atom", text)[1])
+    assert excursion < 0.2  # forces are the energy's exact gradient; a 300 K sheet moves little
+    assert 1.2 < float(re.search(r"smallest interatomic distance \| ([\d.]+)", text)[1]) < 1.5
+
+
+def test_nvt_reports_its_temperature(tmp_path):
+    text = run_example("md_nvt", tmp_path, "--ps", "0.02", "--every", "5",
+                       "--structure", "hbn_pristine")
+    mean = float(re.search(r"mean temperature after the first fifth \| (\d+) K", text)[1])
+    assert 100 < mean < 1500
+    assert "| structure | hbn_pristine |" in text
+
+
+def test_bad_structure_is_refused(tmp_path):
+    with pytest.raises(subprocess.CalledProcessError) as err:
+        run_example("md_nve", tmp_path, "--structure", "diamond")
+    assert b"invalid choice: 'diamond'" in err.value.stderr

@@ -1,0 +1,32 @@
+"""The phonon example: the q-path's special points are where the honeycomb's are, and the bundled
+model gives graphene acoustic modes at zero and optical modes where SevenNet-0 puts them (±10 %)."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples"))
+from phonons import POINTS, in_plane, path_q, phonons  # noqa: E402
+
+from ase_cnnas import CNNASCalculator  # noqa: E402
+from training.structures import A_LATTICE  # noqa: E402
+
+
+def test_special_points_of_the_honeycomb():
+    qs, xs, ticks = path_q(n=10)
+    assert len(qs) == 33 and ticks == pytest.approx([xs[0], xs[10], xs[21], xs[32]])
+    # |ΓM| = 1/(√3 a), |MK| = 1/(3a), |KΓ| = 2/(3a) (reciprocal lengths without 2π)
+    assert np.diff(ticks) == pytest.approx([1 / (np.sqrt(3) * A_LATTICE), 1 / (3 * A_LATTICE),
+                                            2 / (3 * A_LATTICE)], rel=1e-9)
+
+
+def test_graphene_in_plane_modes():
+    ph = phonons("graphene", CNNASCalculator(device="cpu"), flat=True)
+    gamma = in_plane(ph, POINTS["Γ"])
+    assert len(gamma) == 4 and np.abs(gamma[:2]).max() < 0.1  # the acoustic sum rule
+    # SevenNet-0 in this cell: 39.40 THz (G mode at Γ), 26.85 THz (lowest in-plane at K)
+    assert gamma[2:] == pytest.approx([39.40, 39.40], rel=0.1)
+    assert in_plane(ph, POINTS["K"])[0] == pytest.approx(26.85, rel=0.1)

@@ -6,19 +6,23 @@ are zero. Gradients are computed only when forces are asked for.
 """
 from __future__ import annotations
 
+import itertools
 import os
 
 import numpy as np
 import torch
 from ase import Atoms
-from ase.calculators.calculator import Calculator, CalculatorSetupError, all_changes
+from ase.calculators.calculator import (Calculator, CalculatorSetupError,
+                                        PropertyNotImplementedError, all_changes)
 from ase.data import chemical_symbols
+from scipy.spatial import cKDTree
 
 from .model import EnergyModel
 from .modelfile import load_model
 
 CELL_TOLERANCE = 1e-3  # Å, how far a cell may differ from the model's
 PLANE_TOLERANCE = 1e-2  # Å, largest spread of z a 2D model accepts
+MIN_DISTANCE = 0.1  # Å, atoms closer than this overlap: the input is broken
 
 
 def _device(device: str | torch.device | None) -> torch.device:
@@ -31,13 +35,38 @@ def _device(device: str | torch.device | None) -> torch.device:
     return device
 
 
+def closest_pair(atoms: Atoms) -> tuple[float, int, int]:
+    """The smallest distance between two atoms (Å), periodic images included, and the pair."""
+    pos = atoms.get_positions(wrap=True)
+    tree = cKDTree(pos)
+    best = (np.inf, -1, -1)
+    for shift in itertools.product(*[(-1, 0, 1) if p else (0,) for p in atoms.pbc]):
+        dist, j = tree.query(pos + np.array(shift) @ atoms.cell.array, k=min(2, len(pos)))
+        dist, j = dist.reshape(len(pos), -1), j.reshape(len(pos), -1)
+        col = 1 if not any(shift) else 0  # with no shift the nearest is the atom itself
+        if col < dist.shape[1]:
+            i = int(np.argmin(dist[:, col]))
+            best = min(best, (float(dist[i, col]), i, int(j[i, col])))
+    return best
+
+
 def check_atoms(model: EnergyModel, atoms: Atoms) -> None:
     """Raise CalculatorSetupError, naming the fix, for atoms this model cannot describe."""
+    if len(atoms) == 0:
+        raise CalculatorSetupError("the Atoms object holds no atoms; give the calculator a "
+                                   "structure, e.g. training.structures.build_sheet('hbn_pristine')")
+    bad = np.flatnonzero(~np.isfinite(atoms.positions).all(axis=1))
+    if len(bad):
+        raise CalculatorSetupError(
+            f"atom {bad[0]} has a non-finite position {atoms.positions[bad[0]].tolist()} "
+            f"({len(bad)} such atoms): the input is broken or an MD run blew up; restart from the "
+            "last good frame, with a smaller time step")
     unknown = sorted(set(atoms.numbers.tolist()) - set(model.elements))
     if unknown:
         known = ", ".join(chemical_symbols[z] for z in model.elements)
         raise CalculatorSetupError(
-            f"the model knows only {known}; these atoms hold {', '.join(chemical_symbols[z] for z in unknown)}")
+            f"the model knows only {known}; these atoms hold "
+            f"{', '.join(chemical_symbols[z] for z in unknown)}: train a model on data that holds them")
     d, axes = model.dim, "xyz"[:model.dim]
     if not all(atoms.pbc[:d]):
         raise CalculatorSetupError(
@@ -49,7 +78,8 @@ def check_atoms(model: EnergyModel, atoms: Atoms) -> None:
             return " × ".join(f"{x:.4f}" for x in np.diag(c[:d, :d])) + " Å"
         raise CalculatorSetupError(
             f"the model was trained for the cell {fmt(model.cell)} (vectors {model.cell[:d, :d].tolist()}) "
-            f"and works only on that cell; these atoms have {fmt(cell)}")
+            f"and works only on that cell; these atoms have {fmt(cell)}: build the structure in "
+            "that cell, or train a model on yours")
     if d == 2:
         spread = np.ptp(atoms.positions[:, 2])
         if spread > PLANE_TOLERANCE:
@@ -57,6 +87,11 @@ def check_atoms(model: EnergyModel, atoms: Atoms) -> None:
                 f"2D model: all atoms must lie in one plane z = const, but z spreads over {spread:.3f} Å; "
                 "keep them there with atoms.set_constraint(ase.constraints.FixedPlane("
                 "range(len(atoms)), [0, 0, 1]))")
+    dist, i, j = closest_pair(atoms)
+    if dist < MIN_DISTANCE:
+        raise CalculatorSetupError(
+            f"atoms {i} and {j} overlap ({dist:.3f} Å apart, closer than {MIN_DISTANCE} Å): the "
+            "structure is broken; check for duplicated atoms or an MD run that blew up")
 
 
 class CNNASCalculator(Calculator):
@@ -72,6 +107,14 @@ class CNNASCalculator(Calculator):
                  **kwargs):
         super().__init__(**kwargs)
         self.model = load_model(model, _device(device))
+
+    def get_property(self, name: str, atoms: Atoms | None = None, allow_calculation: bool = True):
+        if name not in self.implemented_properties:
+            raise PropertyNotImplementedError(
+                f"CNNASCalculator computes {', '.join(self.implemented_properties)}, not {name!r}: "
+                "a fixed-cell CNNAS model has no derivative with respect to the cell or charges; "
+                f"use another calculator (e.g. SevenNet-0) where you need {name!r}")
+        return super().get_property(name, atoms, allow_calculation)
 
     def calculate(self, atoms: Atoms | None = None, properties=("energy",),
                   system_changes=all_changes) -> None:

@@ -83,9 +83,12 @@ def load_model(model: str | os.PathLike = "default", device: str | torch.device 
 
 def _load(path: Path) -> tuple[dict, dict]:
     if not path.is_file():
-        hint = " (reinstall ase-cnnas: the bundled model is missing)" if path.suffix == ".pt" else ""
-        raise ModelFileError(f"{path}: no such model file{hint}")
-    unreadable = f"{path}: not a readable ase-cnnas model file (truncated or another format)"
+        bundled = path.parent == Path(str(resources.files("ase_cnnas") / "models"))
+        fix = ("reinstall ase-cnnas: the bundled model is missing" if bundled else
+               "check the path, or use model='default' for the bundled model")
+        raise ModelFileError(f"{path}: no such model file; {fix}")
+    unreadable = (f"{path}: not a readable ase-cnnas model file (truncated or another format); "
+                  "save or copy it again")
     if not zipfile.is_zipfile(path):  # torch.save always writes a zip
         raise ModelFileError(unreadable)
     try:
@@ -93,7 +96,8 @@ def _load(path: Path) -> tuple[dict, dict]:
     except pickle.UnpicklingError as err:  # weights_only met something it will not build
         if "global" in str(err).lower():
             raise ModelFileError(f"{path}: refused to load: the file holds pickled code, not only "
-                                 "weights; ase-cnnas model files never do") from err
+                                 "weights, which ase-cnnas model files never do; delete it and get the model from a "
+                                 "source you trust") from err
         raise ModelFileError(f"{unreadable}: {str(err).splitlines()[0]}") from err
     except (RuntimeError, EOFError, OSError, IndexError, KeyError, ValueError) as err:
         raise ModelFileError(f"{unreadable}: {str(err).splitlines()[0] if str(err) else type(err).__name__}") from err

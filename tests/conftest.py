@@ -85,6 +85,26 @@ class FailingLJ:
         return Failing()
 
 
+class Payload:
+    """Unpickling this runs `touch <target>`."""
+
+    def __init__(self, target):
+        self.target = str(target)
+
+    def __reduce__(self):
+        import os
+
+        return os.system, (f"touch {self.target}",)
+
+
+def evil_file(path: Path, target: Path) -> None:
+    """A model file, tagged as ours, whose weights are a pickle that would create `target`."""
+    from ase_cnnas.modelfile import FORMAT, FORMAT_VERSION
+
+    torch.save({"format": FORMAT, "format_version": FORMAT_VERSION, "metadata": "{}",
+                "state_dict": Payload(target)}, path)
+
+
 def truncated_copy(path: Path, folder: Path, fraction: float = 0.5) -> Path:
     """A copy of `path` in `folder`, same name, cut after `fraction` of its bytes."""
     data = Path(path).read_bytes()

@@ -7,7 +7,7 @@ import torch
 from ase.calculators.calculator import CalculatorSetupError, PropertyNotImplementedError
 from ase.calculators.fd import calculate_numerical_forces
 
-from ase_cnnas.calculator import CNNASCalculator
+from ase_cnnas.calculator import CNNASCalculator, closest_pair
 from conftest import ELEMENT_ENERGY, ENERGY_MEAN, ENERGY_SCALE
 from training.structures import build_sheet
 
@@ -195,3 +195,11 @@ def test_cuda_matches_cpu(tf32, monkeypatch):
     tol_e, tol_f = (3e-4 * natoms, 0.05) if tf32 else (5e-4, 5e-4)  # eV, eV/Å
     assert e_gpu == pytest.approx(e_cpu, abs=tol_e)
     np.testing.assert_allclose(f_gpu, f_cpu, atol=tol_f)
+
+
+def test_closest_pair_sees_periodic_images():
+    atoms = build_sheet("graphene_pristine")
+    assert closest_pair(atoms)[0] == pytest.approx(2.506 / np.sqrt(3))  # the C–C bond
+    atoms.positions[3] = atoms.positions[4] + [atoms.cell[0, 0] - 0.03, 0, 0]  # 0.03 Å via x
+    dist, i, j = closest_pair(atoms)
+    assert dist == pytest.approx(0.03) and {i, j} == {3, 4}

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 
 import numpy as np
 import pytest
@@ -10,8 +9,8 @@ import torch
 
 from ase_cnnas.modelfile import (FORMAT, FORMAT_VERSION, ModelFileError, load_model, read_metadata,
                                  save_model)
-from conftest import (ELEMENT_ENERGY, ENERGY_MEAN, ENERGY_SCALE, GRID, IMAGE_SCALE, METADATA, make_model,
-                      truncated_copy)
+from conftest import (ELEMENT_ENERGY, ENERGY_MEAN, ENERGY_SCALE, GRID, IMAGE_SCALE, METADATA, evil_file,
+                      make_model, truncated_copy)
 from training.structures import build_sheet
 
 ROUND_TRIP_ATOL = 1e-12  # eV: same weights, same arithmetic
@@ -144,21 +143,6 @@ def test_metadata_and_weights_mismatch(tmp_path, model_file):
     torch.save(blob, path)
     with pytest.raises(ModelFileError, match="do not fit together"):
         load_model(path)
-
-
-class Payload:
-    """Unpickling this runs `touch <target>`."""
-
-    def __init__(self, target):
-        self.target = str(target)
-
-    def __reduce__(self):
-        return os.system, (f"touch {self.target}",)
-
-
-def evil_file(path, target):
-    torch.save({"format": FORMAT, "format_version": FORMAT_VERSION, "metadata": "{}",
-                "state_dict": Payload(target)}, path)
 
 
 def test_payload_is_live(tmp_path):

@@ -233,14 +233,15 @@ def _check(path: Path) -> int:
     try:
         with h5py.File(path, "r") as f:
             if f.attrs.get("format") != FORMAT:
-                raise DataFileError(f"{path}: not an ase-cnnas frames file (no format={FORMAT!r})")
+                raise DataFileError(f"{path}: not an ase-cnnas frames file (no format={FORMAT!r}); "
+                                    "make one from the source files with `cnnas data import`")
             version = int(f.attrs["format_version"])
             if version > FORMAT_VERSION:
                 raise DataFileError(f"{path}: format version {version} is newer than this ase-cnnas "
                                     f"reads ({FORMAT_VERSION}); upgrade ase-cnnas")
             units = json.loads(f.attrs.get("units", "{}"))
             if any(units.get(k) != v for k, v in UNITS.items() if k != "stress" or version > 1):
-                raise DataFileError(f"{path}: units missing or not {UNITS}")
+                raise DataFileError(f"{path}: units missing or not {UNITS}; regenerate or re-import it")
             return version
     except KeyError as err:
         raise DataFileError(f"{path}: damaged, {err} is missing; regenerate or re-import it") from err

@@ -70,7 +70,14 @@ def _read_atoms(path: Path, fmt: str) -> list[Atoms]:
     try:
         images = ase.io.read(path, index=":", format=fmt)
     except Exception as err:  # parsers raise anything from IndexError to ParseError
-        raise ImportFileError(f"{path}: cannot be read as {fmt} ({type(err).__name__}: {err})") from err
+        if fmt == "vasp-out" and b"TOTAL-FORCE" not in path.read_bytes():
+            fix = ("it has no TOTAL-FORCE block, where each ionic step's positions and forces "
+                   "are printed: the run ended before its first ionic step; import a file of a "
+                   "run that has steps")
+        else:
+            fix = "check that the file is complete, or name its format with --format"
+        raise ImportFileError(f"{path}: cannot be read as {fmt} ({type(err).__name__}: {err}); "
+                              f"{fix}") from err
     if not images:
         raise ImportFileError(f"{path}: holds no frames")
     return images

@@ -41,7 +41,7 @@ def target_values(frames, target: str) -> np.ndarray:
         return frames.energy
     if target not in frames.labels:
         raise ValueError(f"the data has no {target!r} to learn; it has energy"
-                         + "".join(f", {k}" for k in frames.labels))
+                         + "".join(f", {k}" for k in frames.labels) + "; choose one with --target")
     return frames.labels[target]
 
 

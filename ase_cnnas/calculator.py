@@ -75,11 +75,14 @@ def check_atoms(model: EnergyModel, atoms: Atoms) -> None:
     cell = atoms.cell.array
     if np.abs(cell[:d, :d] - model.cell[:d, :d]).max() > CELL_TOLERANCE:
         def fmt(c):
-            return " × ".join(f"{x:.4f}" for x in np.diag(c[:d, :d])) + " Å"
+            c = np.round(c[:d, :d], 4)
+            if np.count_nonzero(c - np.diag(np.diag(c))):
+                return f"the vectors {c.tolist()} Å (not orthogonal)"
+            return " × ".join(f"{x:.4f}" for x in np.diag(c)) + " Å"
         raise CalculatorSetupError(
-            f"the model was trained for the cell {fmt(model.cell)} (vectors {model.cell[:d, :d].tolist()}) "
-            f"and works only on that cell; these atoms have {fmt(cell)}: build the structure in "
-            "that cell, or train a model on yours")
+            f"the model was trained for the cell {fmt(model.cell)} and works only on that cell; "
+            f"these atoms have {fmt(cell)}: build the structure in that cell, or train a model "
+            "on yours")
     if d == 2:
         spread = np.ptp(atoms.positions[:, 2])
         if spread > PLANE_TOLERANCE:

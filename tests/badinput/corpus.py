@@ -113,7 +113,8 @@ def _(tmp):
 
 
 @case("non-orthogonal cell", "the sheet's cell sheared by 1 Å", CalculatorSetupError,
-      r"trained for the cell .*vectors \[\[12.53, 0.0\], \[0.0, 13.02",
+      r"trained for the cell 12.5300 × 13.0216 Å .*these atoms have the vectors \[\[12.53, 0.0\], "
+      r"\[1.0, 13.0216\]\] Å \(not orthogonal\)",
       "build the structure in that cell, or train a model on yours")
 def _(tmp):
     atoms = sheet()

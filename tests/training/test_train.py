@@ -4,7 +4,13 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -104,6 +110,38 @@ def test_interrupted_run_resumes_exactly(lj_data, tmp_path, capsys):
                                                                rel=RESUME_RTOL), key
     for k, v in a["model"].items():
         torch.testing.assert_close(b["model"][k], v, rtol=RESUME_RTOL, atol=1e-9, equal_nan=True, msg=k)
+
+
+def test_kill_9_mid_training_then_rerun(lj_data, tmp_path):
+    """kill -9 training after a few epochs: checkpoint and best model stay readable, the rerun
+    loses at most the epoch that was running and ends with every epoch once."""
+    out, epochs = tmp_path / "run", 400
+    cmd = [sys.executable, "-m", "training.cli", "train", "--data", str(lj_data), "--out", str(out),
+           "--grid", str(GRID), "--batch", str(BATCH), "--epochs", str(epochs)]
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.Popen(cmd, cwd=root, start_new_session=True, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    ckpt, deadline = out / "checkpoint.pt", time.time() + 120
+
+    def done() -> int:
+        with contextlib.suppress(FileNotFoundError, RuntimeError, EOFError):
+            return torch.load(ckpt, weights_only=True)["epoch"]
+        return 0
+
+    while done() < 3 and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    saved = torch.load(ckpt, weights_only=True)  # readable: written to a temporary file, renamed
+    assert 3 <= saved["epoch"] < epochs, "training ended before the kill; make it longer"
+    assert len(saved["history"]) == saved["epoch"]
+    load_model(out / "best.pt")
+    shorter = [*cmd[:-1], str(saved["epoch"] + 2)]  # two more epochs after the kill
+    result = subprocess.run(shorter, cwd=root, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert f"resuming {out} at epoch {saved['epoch']}" in result.stdout
+    history = json.loads((out / "history.json").read_text())
+    assert [h["epoch"] for h in history] == list(range(1, saved["epoch"] + 3))
 
 
 @pytest.mark.parametrize("n", [10, 100, 1001])

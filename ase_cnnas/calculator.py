@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import warnings
 
 import numpy as np
 import torch
@@ -23,6 +24,11 @@ from .modelfile import load_model
 CELL_TOLERANCE = 1e-3  # Å, how far a cell may differ from the model's
 PLANE_TOLERANCE = 1e-2  # Å, largest spread of z a 2D model accepts
 MIN_DISTANCE = 0.1  # Å, atoms closer than this overlap: the input is broken
+MARGIN = 0.05  # beyond the training range by more than this fraction of it: warn
+
+
+class OutOfDistributionWarning(UserWarning):
+    """A structure outside what the model was trained on: its result is an extrapolation."""
 
 
 def _device(device: str | torch.device | None) -> torch.device:
@@ -50,8 +56,9 @@ def closest_pair(atoms: Atoms) -> tuple[float, int, int]:
     return best
 
 
-def check_atoms(model: EnergyModel, atoms: Atoms) -> None:
-    """Raise CalculatorSetupError, naming the fix, for atoms this model cannot describe."""
+def check_atoms(model: EnergyModel, atoms: Atoms) -> float:
+    """Raise CalculatorSetupError, naming the fix, for atoms this model cannot describe; return
+    the closest distance between two atoms (Å, inf for one atom)."""
     if len(atoms) == 0:
         raise CalculatorSetupError("the Atoms object holds no atoms; give the calculator a "
                                    "structure, e.g. training.structures.build_sheet('hbn_pristine')")
@@ -95,6 +102,7 @@ def check_atoms(model: EnergyModel, atoms: Atoms) -> None:
         raise CalculatorSetupError(
             f"atoms {i} and {j} overlap ({dist:.3f} Å apart, closer than {MIN_DISTANCE} Å): the "
             "structure is broken; check for duplicated atoms or an MD run that blew up")
+    return dist
 
 
 class CNNASCalculator(Calculator):
@@ -110,6 +118,28 @@ class CNNASCalculator(Calculator):
                  **kwargs):
         super().__init__(**kwargs)
         self.model = load_model(model, _device(device))
+        self.seen = self.model.metadata.get("distribution", {})  # training ranges, if recorded
+        self.outside = 0  # calculations outside the training distribution so far
+
+    def _check_distribution(self, values: dict[str, float]) -> None:
+        """Warn (once per calculator) when a value lies beyond the training range."""
+        units = {"energy_per_atom": "eV/atom above the element references",
+                 "closest_distance": "Å", "image_peak": "(image units)"}
+        for key, value in values.items():
+            if key not in self.seen:
+                continue
+            lo, hi = self.seen[key]
+            pad = MARGIN * (hi - lo)
+            if lo - pad <= value <= hi + pad:
+                continue
+            if not self.outside:
+                warnings.warn(OutOfDistributionWarning(
+                    f"{key.replace('_', ' ')} {value:.4g} {units[key]} lies outside the training "
+                    f"range {lo:.4g}…{hi:.4g}: the model extrapolates here; check such frames "
+                    "against the reference (cnnas compare) or add them to the training data "
+                    "(warned once; calc.outside counts them)"), stacklevel=4)
+            self.outside += 1
+            return
 
     def get_property(self, name: str, atoms: Atoms | None = None, allow_calculation: bool = True):
         if name not in self.implemented_properties:
@@ -122,7 +152,7 @@ class CNNASCalculator(Calculator):
     def calculate(self, atoms: Atoms | None = None, properties=("energy",),
                   system_changes=all_changes) -> None:
         super().calculate(atoms, properties, system_changes)
-        check_atoms(self.model, self.atoms)
+        closest = check_atoms(self.model, self.atoms)
         dev = self.model.device
         want_forces = "forces" in properties
         positions = torch.tensor(self.atoms.positions, dtype=torch.float64, device=dev,
@@ -131,8 +161,13 @@ class CNNASCalculator(Calculator):
         cell = torch.tensor(self.atoms.cell.array, dtype=torch.float64, device=dev)[None]
         frame = torch.zeros(len(self.atoms), dtype=torch.long, device=dev)
         with torch.set_grad_enabled(want_forces):
-            energy = self.model(positions, numbers, cell, frame, 1)[0]
+            images = self.model.images(positions, numbers, cell, frame, 1)
+            energy = self.model.energy(images, numbers, frame, 1)[0]
             if want_forces:
                 (grad,) = torch.autograd.grad(energy, positions)
                 self.results["forces"] = -grad.cpu().numpy()
         self.results["energy"] = self.results["free_energy"] = float(energy.detach())
+        reference = float(self.model.element_energy[numbers].sum())
+        self._check_distribution({
+            "energy_per_atom": (self.results["energy"] - reference) / len(self.atoms),
+            "closest_distance": closest, "image_peak": float(images.detach().max())})

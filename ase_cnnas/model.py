@@ -70,8 +70,14 @@ class EnergyModel(nn.Module):
 
     def forward(self, positions: torch.Tensor, numbers: torch.Tensor, cells: torch.Tensor,
                 frame: torch.Tensor, n_frames: int) -> torch.Tensor:
+        return self.energy(self.images(positions, numbers, cells, frame, n_frames), numbers, frame,
+                           n_frames)
+
+    def energy(self, images: torch.Tensor, numbers: torch.Tensor, frame: torch.Tensor,
+               n_frames: int) -> torch.Tensor:
+        """Total energies [F] (eV) of frames whose images are `images` (from `images()`)."""
         extra = self.counts(numbers, frame, n_frames) if self.network.config.extra_inputs else None
-        out = self.network(self.images(positions, numbers, cells, frame, n_frames), extra)
+        out = self.network(images, extra)
         reference = torch.zeros(n_frames, dtype=torch.float64, device=self.device)
         reference = reference.index_add(0, frame, self.element_energy[numbers])
         return reference + self.energy_mean + self.energy_scale * out.double()

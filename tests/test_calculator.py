@@ -1,13 +1,15 @@
 """CNNASCalculator on a tiny random-weight sheet model: energies, forces, and set-up errors."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
 from ase.calculators.calculator import CalculatorSetupError, PropertyNotImplementedError
 from ase.calculators.fd import calculate_numerical_forces
 
-from ase_cnnas.calculator import CNNASCalculator, closest_pair
+from ase_cnnas.calculator import CNNASCalculator, OutOfDistributionWarning, closest_pair
 from conftest import ELEMENT_ENERGY, ENERGY_MEAN, ENERGY_SCALE
 from training.structures import build_sheet
 
@@ -203,3 +205,25 @@ def test_closest_pair_sees_periodic_images():
     atoms.positions[3] = atoms.positions[4] + [atoms.cell[0, 0] - 0.03, 0, 0]  # 0.03 Å via x
     dist, i, j = closest_pair(atoms)
     assert dist == pytest.approx(0.03) and {i, j} == {3, 4}
+
+
+def test_warns_once_outside_the_training_distribution():
+    calc = CNNASCalculator(device="cpu")  # the bundled model records its training ranges
+    assert set(calc.seen) >= {"energy_per_atom", "closest_distance", "image_peak"}
+    atoms = build_sheet("hbn_vacancy")
+    atoms.calc = calc
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # inside the distribution: no warning
+        atoms.get_potential_energy()
+    assert calc.outside == 0
+    squeezed = build_sheet("graphene_pristine")
+    squeezed.positions[3] = squeezed.positions[4] + [0.8, 0, 0]
+    squeezed.calc = calc
+    with pytest.warns(OutOfDistributionWarning, match=r"closest distance 0.8 Å lies outside the "
+                      r"training range 1.2\d*…1.4\d*: the model extrapolates"):
+        squeezed.get_potential_energy()
+    squeezed.positions[3, 0] += 0.01
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # warned once per calculator; counted after that
+        squeezed.get_potential_energy()
+    assert calc.outside == 2

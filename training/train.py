@@ -26,6 +26,7 @@ from ase_cnnas.modelfile import save_model
 from ase_cnnas.networks import HEADS, network1_config, network2_config
 
 from .batches import fit_element_energies, model_inputs, to_device, to_tensors
+from .distribution import distribution
 from .evaluate import predict
 from .h5data import read_frames
 from .loader import make_loader
@@ -119,6 +120,7 @@ def train(data: Path, out: Path, grid: int = 64, epochs: int = 200, batch: int =
     init_rng = np.random.default_rng([seed, 999])
     scale_to_data(model, to_tensors(frames, init_rng.choice(train_idx, min(64, len(train_idx))),
                                     device, translate=init_rng if translate else None))
+    seen = distribution(model, frames, train_idx, energy=target == "energy")
     dim = model.dim
     force_scale = float(np.sqrt((frames.forces[:, :dim] ** 2).mean()))  # eV/Å
     opt = torch.optim.Adam(model.network.parameters(), lr=lr)
@@ -171,7 +173,8 @@ def train(data: Path, out: Path, grid: int = 64, epochs: int = 200, batch: int =
                               "data": {"file": str(data), "frames": len(frames),
                                        "split": {"name": split, "seed": seed, "train": len(train_idx),
                                                  "validation": len(val_idx), "test": len(test_idx)},
-                                       **{k: str(v) for k, v in frames.attrs.items()}}}
+                                       **{k: str(v) for k, v in frames.attrs.items()}},
+                              "distribution": seen}
             save_model(model, best_path)
         _save_atomic({"model": model.state_dict(), "optimizer": opt.state_dict(),
                       "scheduler": sched.state_dict(), "history": history, "epoch": epoch + 1,

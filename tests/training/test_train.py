@@ -58,6 +58,13 @@ def test_writes_model_and_checkpoint(trained, lj_data):
     mae = float(np.mean(np.abs(energy - frames.energy[val_idx]) / frames.natoms[val_idx]) * 1e3)
     assert mae == pytest.approx(meta["training"]["val_mae"], rel=VAL_MAE_RTOL)
     assert meta["training"]["val_mae"] == pytest.approx(min(h["val_mae"] for h in history))
+    # the training distribution the calculator warns by, over the training frames
+    seen = meta["distribution"]
+    assert seen["frames"] == len(train_idx)
+    per_atom = [(frames.energy[i] - sum(float(model.element_energy[z]) for z in frames.atoms(i).numbers))
+                / frames.natoms[i] for i in train_idx]
+    assert seen["energy_per_atom"] == pytest.approx([min(per_atom), max(per_atom)])
+    assert 0.5 < seen["closest_distance"][0] <= seen["closest_distance"][1] < 3
     # element references fitted on the training frames only
     eps = fit_element_energies(frames, train_idx)
     assert model.elements == sorted(eps)

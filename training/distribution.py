@@ -1,0 +1,70 @@
+"""The training distribution a model records, so that the calculator can warn when a structure
+leaves it: over the training frames, the ranges of the energy per atom above the element
+references (eV/atom), of the closest distance between two atoms (Å) and of the image's highest
+pixel (what the network sees).
+
+    python -m training.distribution --model ase_cnnas/models/default.pt --data datasets/sheets_1000K.h5
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ase_cnnas.calculator import closest_pair
+from ase_cnnas.model import EnergyModel
+from ase_cnnas.modelfile import load_model, save_model
+
+from .batches import model_inputs, to_tensors
+from .h5data import Frames, read_frames
+from .splits import stored_or_random
+
+MAX_FRAMES = 10_000  # a random sample of the training frames beyond this
+
+
+def distribution(model: EnergyModel, frames: Frames, index: np.ndarray, energy: bool = True,
+                 batch: int = 64, seed: int = 0) -> dict:
+    """{"frames", "closest_distance", "image_peak", and with `energy` "energy_per_atom"}, each
+    [lo, hi], over the frames at `index` (at most MAX_FRAMES of them)."""
+    index = np.asarray(index)
+    if len(index) > MAX_FRAMES:
+        index = np.sort(np.random.default_rng(seed).choice(index, MAX_FRAMES, replace=False))
+    peaks = []
+    for start in range(0, len(index), batch):
+        b = to_tensors(frames, index[start:start + batch], model.device)
+        with torch.no_grad():
+            peaks.append(model.images(*model_inputs(b)).flatten(1).amax(1).cpu().numpy())
+    values = {"image_peak": np.concatenate(peaks),
+              "closest_distance": np.array([closest_pair(frames.atoms(i))[0] for i in index])}
+    if energy:
+        reference = model.element_energy.cpu().numpy()
+        off = frames.offsets
+        values["energy_per_atom"] = np.array([
+            (frames.energy[i] - reference[frames.numbers[off[i]:off[i + 1]]].sum()) / frames.natoms[i]
+            for i in index])
+    values = {k: v[np.isfinite(v)] for k, v in values.items()}  # one atom: no closest distance
+    return {"frames": len(index),
+            **{k: [float(v.min()), float(v.max())] for k, v in values.items() if len(v)}}
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", required=True, help="model file to add the distribution to")
+    ap.add_argument("--data", type=Path, required=True, help="the frames it was trained on")
+    ap.add_argument("--out", type=Path, help="where to write the model (default: over --model)")
+    args = ap.parse_args(argv)
+    model = load_model(args.model)
+    frames = read_frames(args.data)
+    split = model.metadata["data"]["split"]
+    train_idx = stored_or_random(args.data, split.get("name", "random"), len(frames),
+                                 split["seed"])["train"]
+    target = model.metadata.get("training", {}).get("target", "energy")
+    model.metadata["distribution"] = distribution(model, frames, train_idx, target == "energy")
+    save_model(model, args.out or args.model)
+    print(f"{args.out or args.model}: distribution {model.metadata['distribution']}")
+
+
+if __name__ == "__main__":
+    main()

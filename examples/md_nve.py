@@ -6,9 +6,9 @@
 from ase import units
 from ase.md.verlet import VelocityVerlet
 
-from sheet_md import arguments, drift, report, run, sheet
+from sheet_md import drift, parser, report, run, sheet
 
-args = arguments(__doc__, temperature=1000, ps=10)
+args = parser(__doc__, temperature=1000, ps=10).parse_args()
 atoms = sheet(args)
 log = run(atoms, VelocityVerlet(atoms, timestep=args.timestep * units.fs), args)
 slope, excursion = drift(log)

@@ -7,9 +7,9 @@ temperature it holds and the potential energy.
 from ase import units
 from ase.md.nose_hoover_chain import NoseHooverChainNVT
 
-from sheet_md import arguments, report, run, sheet
+from sheet_md import parser, report, run, sheet
 
-args = arguments(__doc__, temperature=1000, ps=10)
+args = parser(__doc__, temperature=1000, ps=10).parse_args()
 atoms = sheet(args)
 dyn = NoseHooverChainNVT(atoms, timestep=args.timestep * units.fs, temperature_K=args.temperature,
                          tdamp=100 * args.timestep * units.fs)

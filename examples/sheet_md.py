@@ -17,7 +17,8 @@ from training.report import command, hardware, write_text
 from training.structures import STRUCTURE_TYPES, build_sheet
 
 
-def arguments(doc: str, temperature: float, ps: float) -> argparse.Namespace:
+def parser(doc: str, temperature: float, ps: float) -> argparse.ArgumentParser:
+    """The options every sheet MD script takes."""
     ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     ap.add_argument("--structure", default="graphene_pristine", choices=STRUCTURE_TYPES)
     ap.add_argument("--temperature", type=float, default=temperature, help="K")
@@ -28,7 +29,7 @@ def arguments(doc: str, temperature: float, ps: float) -> argparse.Namespace:
     ap.add_argument("--every", type=int, default=20, help="log every N steps")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=Path("results"), help="folder for the report")
-    return ap.parse_args()
+    return ap
 
 
 def sheet(args: argparse.Namespace) -> Atoms:

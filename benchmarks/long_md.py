@@ -1,0 +1,131 @@
+"""Long MD with the bundled model (a benchmark, not a test): 100 ps of NVT at 1500 K on a 60-atom
+sheet, with a stretch of NVE after every NVT segment to measure energy drift. Reports whether
+the sheet stays intact (no atom changes its number of neighbours within 1.85 Å), the largest
+force, the closest approach of two atoms, the drift of each NVE stretch, and how many steps the
+calculator flagged as outside its training distribution. Writes results/long_md.md and .png.
+
+    python benchmarks/long_md.py --ps 100 --temperature 1500
+"""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from ase import units
+from ase.md.nose_hoover_chain import NoseHooverChainNVT
+from ase.md.verlet import VelocityVerlet
+from ase.neighborlist import neighbor_list
+from tqdm import tqdm
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "examples")]
+from sheet_md import drift, parser, sheet  # noqa: E402
+
+from training.report import command, hardware, write_text  # noqa: E402
+
+BOND = 1.85  # Å, neighbours closer than this are bonded (C–C 1.42, B–N 1.45)
+
+
+def coordination(atoms) -> np.ndarray:
+    """Neighbours of each atom within BOND."""
+    return np.bincount(neighbor_list("i", atoms, BOND), minlength=len(atoms))
+
+
+def stretch(dyn, steps: int, t0: float, args, log: dict, start_cn: np.ndarray, bar) -> dict:
+    """Run `dyn` for `steps`, appending to `log` every args.every steps; returns the total
+    energy per atom against time over the stretch."""
+    atoms, first, energies = dyn.atoms, dyn.nsteps, {"t": [], "etot": []}
+
+    def record() -> None:
+        n = len(atoms)
+        t = t0 + (dyn.nsteps - first) * args.timestep / 1000
+        log["t"].append(t)
+        log["T"].append(atoms.get_temperature())
+        log["fmax"].append(float(np.abs(atoms.get_forces()).max()))
+        log["dmin"].append(float(atoms.get_all_distances(mic=True)[np.triu_indices(n, 1)].min()))
+        log["changed"].append(int((coordination(atoms) != start_cn).sum()))
+        energies["t"].append(t)
+        energies["etot"].append(atoms.get_total_energy() / n)
+        bar.update(dyn.nsteps - first - (bar.n - bar_start))
+
+    bar_start = bar.n
+    dyn.observers.clear()
+    dyn.attach(record, interval=args.every)
+    dyn.run(steps)
+    return {k: np.array(v) for k, v in energies.items()}
+
+
+def main() -> None:
+    ap = parser(__doc__, temperature=1500, ps=100)
+    ap.add_argument("--segment-ps", type=float, default=10.0, help="NVT between NVE stretches")
+    ap.add_argument("--nve-ps", type=float, default=1.0, help="length of each NVE stretch")
+    args = ap.parse_args()
+    atoms = sheet(args)
+    start_cn = coordination(atoms)
+    dt = args.timestep * units.fs
+    nvt = NoseHooverChainNVT(atoms, timestep=dt, temperature_K=args.temperature, tdamp=100 * dt)
+    nve = VelocityVerlet(atoms, timestep=dt)
+    n_nvt, n_nve = (round(ps * 1000 / args.timestep) for ps in (args.segment_ps, args.nve_ps))
+    segments = max(1, round(args.ps / args.segment_ps))
+    log = {k: [] for k in ("t", "T", "fmax", "dmin", "changed")}
+    stretches, t = [], 0.0
+    bar = tqdm(total=segments * (n_nvt + n_nve), desc="MD", unit="step")
+    clock = time.perf_counter()
+    for segment in range(1, segments + 1):
+        stretch(nvt, n_nvt, t, args, log, start_cn, bar)
+        t += n_nvt * args.timestep / 1000
+        energies = stretch(nve, n_nve, t, args, log, start_cn, bar)
+        t += n_nve * args.timestep / 1000
+        stretches.append((segment, energies, *drift(energies)))
+    bar.close()
+    ms = (time.perf_counter() - clock) / (segments * (n_nvt + n_nve)) * 1e3
+    report(args, {k: np.array(v) for k, v in log.items()}, stretches, atoms.calc.outside,
+           segments * (n_nvt + n_nve), ms)
+
+
+def report(args, log: dict, stretches: list, outside: int, steps: int, ms: float) -> None:
+    """results/long_md.md and long_md.png."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(3, 1, sharex=True, figsize=(6.5, 6))
+    axes[0].plot(log["t"], log["T"], lw=0.5)
+    axes[0].set_ylabel("T (K)")
+    axes[1].plot(log["t"], log["fmax"], lw=0.5, color="C1")
+    axes[1].set_ylabel("largest force (eV/Å)")
+    axes[2].plot(log["t"], log["dmin"], lw=0.5, color="C2")
+    axes[2].set_ylabel("closest pair (Å)")
+    axes[2].set_xlabel("time (ps)")
+    axes[0].set_title(f"{args.structure}, NVT at {args.temperature:.0f} K with NVE stretches",
+                      fontsize=9)
+    fig.tight_layout()
+    args.out.mkdir(parents=True, exist_ok=True)
+    fig.savefig(args.out / "long_md.png", dpi=110)
+    plt.close(fig)
+    intact = log["changed"].max() == 0
+    rows = [("run", f"{args.ps:g} ps NVT (Nosé–Hoover chain, {args.temperature:.0f} K) in "
+                    f"{len(stretches)} segments, each followed by {args.nve_ps:g} ps NVE; "
+                    f"{args.timestep} fs"),
+            ("sheet intact", f"{'yes' if intact else 'no'}: at most {log['changed'].max()} atoms "
+                             f"changed their number of neighbours within {BOND} Å"),
+            ("largest force", f"{log['fmax'].max():.2f} eV/Å"),
+            ("closest approach of two atoms", f"{log['dmin'].min():.3f} Å"),
+            ("mean temperature", f"{log['T'].mean():.0f} K"),
+            ("steps outside the training distribution", f"{outside} of {steps:,} (the "
+                                                         "calculator's warning)"),
+            ("speed", f"{ms:.1f} ms per step (energy + forces, batch 1, float32)")]
+    lines = ["# Long MD", "", f"Regenerate: `{command()}`  ", f"Hardware: {hardware()}", "",
+             "| quantity | value |", "|---|---|", *[f"| {k} | {v} |" for k, v in rows], "",
+             "| NVE stretch after segment | drift (meV/atom/ps) | largest excursion (meV/atom) |",
+             "|---|---|---|",
+             *[f"| {s} | {slope:+.3f} | {exc:.3f} |" for s, _, slope, exc in stretches],
+             "", "Figure: `long_md.png`."]
+    write_text(args.out / "long_md.md", "\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

@@ -116,6 +116,23 @@ class Frames:
         out.positions[:, :2] += np.einsum("fi,fij->fj", shift, self.cell[:, :2, :2])[frame]
         return out
 
+    def mirrored(self, rng: np.random.Generator) -> "Frames":
+        """A copy with each frame reflected at random through x = 0, y = 0, both (a 180°
+        rotation) or neither: the symmetries that map a rectangular cell onto itself, exact for
+        energies; forces and stress are reflected with the positions."""
+        cells = self.cell[:, :2, :2]
+        if np.abs(cells - cells * np.eye(2)).max() > 1e-9:
+            raise ValueError("mirror augmentation needs rectangular cells (in-plane vectors along "
+                             "x and y); train without --mirror")
+        flip = rng.choice([-1.0, 1.0], (len(self), 2))
+        out = self.subset(np.arange(len(self)))
+        per_atom = np.repeat(flip, self.natoms, axis=0)
+        out.positions[:, :2] *= per_atom
+        out.forces[:, :2] *= per_atom
+        sx, sy = flip.T  # Voigt xx yy zz yz xz xy: off-diagonal terms change sign with their axes
+        out.stress[:, 3:] *= np.column_stack([sy, sx, sx * sy])
+        return out
+
     def atoms(self, i: int) -> Atoms:
         """Frame `i` as ASE Atoms carrying its energy, forces and stress where known."""
         a, b = self.offsets[i:i + 2]

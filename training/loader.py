@@ -16,20 +16,28 @@ from .batches import batch_tensors
 from .h5data import Frames, read_frames
 
 
+AUGMENTATIONS = {"translate": Frames.translated, "mirror": Frames.mirrored}
+
+
 class FrameStream(IterableDataset):
     """One epoch of batches of the frames at `index` of an HDF5 file, in random order.
 
     The sorted index is cut into chunks of about `chunk` consecutive frames; each chunk is one
     contiguous read. Chunks come in random order, `pool` at a time, and their frames are shuffled
-    together before batching. Each DataLoader worker takes every n-th pool. With `translate`, each
-    frame is shifted by a random in-plane lattice fraction.
+    together before batching. Each DataLoader worker takes every n-th pool. `augment` names the
+    exact symmetries applied at random to every frame: "translate" (a random in-plane lattice
+    fraction) and "mirror" (the reflections of a rectangular cell).
     """
 
     def __init__(self, path: str | Path, index: np.ndarray, batch: int, seed: int = 0,
-                 chunk: int = 2048, pool: int = 4, translate: bool = False, shuffle: bool = True):
+                 chunk: int = 2048, pool: int = 4, augment: tuple[str, ...] = (),
+                 shuffle: bool = True):
+        unknown = set(augment) - set(AUGMENTATIONS)
+        if unknown:
+            raise ValueError(f"unknown augmentation {sorted(unknown)}; choose from {sorted(AUGMENTATIONS)}")
         self.path, self.index, self.batch = Path(path), np.sort(np.asarray(index)), batch
         self.seed, self.chunk, self.pool = seed, chunk, pool
-        self.translate, self.shuffle, self.epoch = translate, shuffle, 0
+        self.augment, self.shuffle, self.epoch = tuple(augment), shuffle, 0
 
     def set_epoch(self, epoch: int) -> None:
         """Reshuffle differently in the next iteration."""
@@ -57,8 +65,8 @@ class FrameStream(IterableDataset):
                 parts.append(block.subset(want - want[0]))
             frames = Frames.concatenate(parts)
             order_in = rng.permutation(len(frames)) if self.shuffle else np.arange(len(frames))
-            if self.translate:
-                frames = frames.translated(rng)
+            for name in self.augment:
+                frames = AUGMENTATIONS[name](frames, rng)
             for start in range(0, len(frames), self.batch):
                 yield batch_tensors(frames.subset(order_in[start:start + self.batch]))
 

@@ -93,7 +93,7 @@ def _save_atomic(obj, path: Path) -> None:
 def train(data: Path, out: Path, grid: int = 64, epochs: int = 200, batch: int = 32,
           lr: float = 3e-4, activation: str = "silu", reductions: int | None = None,
           head: str = "flatten", padding: str = "zeros", copies: bool = True, counts: bool = False,
-          translate: bool = False, force_weight: float = 0.0, seed: int = 0, split: str = "random",
+          translate: bool = False, mirror: bool = False, force_weight: float = 0.0, seed: int = 0, split: str = "random",
           network: str = "network2", target: str = "energy", upsample: int = 1,
           device: str = "cpu", max_hours: float | None = None) -> Path:
     """Train (or resume) into `out`; returns the path of the best model file."""
@@ -138,7 +138,8 @@ def train(data: Path, out: Path, grid: int = 64, epochs: int = 200, batch: int =
     (out / "settings.json").write_text(json.dumps(settings, indent=1))
     t0 = time.time()
     bar = tqdm(range(start_epoch, epochs), desc="epochs", initial=start_epoch, total=epochs)
-    loader = make_loader(data, train_idx, batch, device=device, seed=seed, translate=translate)
+    augment = tuple(name for name, on in (("translate", translate), ("mirror", mirror)) if on)
+    loader = make_loader(data, train_idx, batch, device=device, seed=seed, augment=augment)
     for epoch in bar:
         model.train()
         loader.dataset.set_epoch(epoch)
@@ -208,6 +209,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--force-weight", type=float, default=0.0,
                     help="weight of the force loss beside the energy loss (0: energies only, "
                     "as in the paper)")
+    ap.add_argument("--mirror", action="store_true",
+                    help="reflect every training frame at random through x, y or both (rectangular "
+                    "cells: the reflections that map the cell onto itself)")
     ap.add_argument("--translate", action="store_true",
                     help="shift every training frame by a random in-plane translation")
     ap.add_argument("--seed", type=int, default=0)

@@ -52,10 +52,36 @@ def test_shuffled_per_epoch_and_seeded(lj_data):
 
 def test_translate_moves_frames_not_labels(lj_data):
     plain = next(iter(FrameStream(lj_data, np.arange(18), batch=18, seed=2)))
-    moved = next(iter(FrameStream(lj_data, np.arange(18), batch=18, seed=2, translate=True)))
+    moved = next(iter(FrameStream(lj_data, np.arange(18), batch=18, seed=2, augment=("translate",))))
     assert torch.equal(plain["energy"], moved["energy"])
     shift = moved["positions"] - plain["positions"]
     assert shift[:, :2].abs().max() > 0.1 and shift[:, 2].abs().max() == 0
+
+
+def test_mirrored_frames_keep_their_labels_exactly(lj_data):
+    """Reflections of the rectangular cell are symmetries: the reference gives the mirrored frame
+    the same energy and the mirrored forces."""
+    from ase.calculators.lj import LennardJones
+
+    frames = read_frames(lj_data)
+    flipped = frames.mirrored(np.random.default_rng(3))
+    moved = 0
+    for i in range(len(frames)):
+        atoms = flipped.atoms(i)
+        moved += not np.allclose(atoms.positions, frames.atoms(i).positions)
+        atoms.calc = LennardJones()
+        assert atoms.get_potential_energy() == pytest.approx(frames.energy[i], rel=1e-10)
+        np.testing.assert_allclose(atoms.get_forces(), flipped.atoms(i).get_forces(), atol=1e-9)
+    assert moved >= len(frames) // 2  # three of the four choices move a frame
+
+
+def test_augmentations_checked(lj_data):
+    with pytest.raises(ValueError, match=r"unknown augmentation \['rotate'\]; choose from"):
+        FrameStream(lj_data, np.arange(18), batch=4, augment=("rotate",))
+    frames = read_frames(lj_data)
+    frames.cell[:, 1, 0] = 1.0
+    with pytest.raises(ValueError, match="needs rectangular cells"):
+        frames.mirrored(np.random.default_rng(0))
 
 
 def test_feeds_the_model(lj_data, model_file):

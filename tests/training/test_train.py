@@ -291,3 +291,11 @@ def test_trains_on_cuda(lj_data, dimer_data, tmp_path):
                           (dimer_data, {"network": "network1", "target": "distance"})):
         best = train(data, tmp_path / data.stem, grid=16, epochs=2, batch=8, device="cuda", **options)
         assert np.isfinite(load_model(best).metadata["training"]["val_mae"])
+
+
+def test_trains_with_both_augmentations(lj_data, tmp_path):
+    best = train(lj_data, tmp_path / "aug", grid=GRID, epochs=1, batch=BATCH, translate=True,
+                 mirror=True)
+    settings = load_model(best).metadata["training"]["settings"]
+    assert settings["translate"] and settings["mirror"]
+    assert np.isfinite(load_model(best).metadata["training"]["val_mae"])

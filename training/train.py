@@ -95,7 +95,7 @@ def train(data: Path, out: Path, grid: int = 64, epochs: int = 200, batch: int =
           head: str = "flatten", padding: str = "zeros", copies: bool = True, counts: bool = False,
           translate: bool = False, mirror: bool = False, force_weight: float = 0.0, seed: int = 0, split: str = "random",
           network: str = "network2", target: str = "energy", upsample: int = 1,
-          device: str = "cpu", max_hours: float | None = None) -> Path:
+          device: str = "cpu", max_hours: float | None = None, patience: int | None = None) -> Path:
     """Train (or resume) into `out`; returns the path of the best model file."""
     out.mkdir(parents=True, exist_ok=True)
     settings = {k: str(v) if isinstance(v, Path) else v for k, v in locals().items()}
@@ -106,6 +106,8 @@ def train(data: Path, out: Path, grid: int = 64, epochs: int = 200, batch: int =
         raise ValueError(f"{data} holds {len(frames)} frames, too few for a validation set; "
                          "generate or import more (at least 10)")
     torch.manual_seed(seed)
+    if patience is not None and patience < 1:
+        raise ValueError(f"--patience {patience}: give at least 1 epoch")
     if target != "energy" and force_weight > 0:
         raise ValueError(f"force matching needs an energy target, not {target!r}; drop --force-weight")
     options = {"activation": activation, "head": head, "padding": padding, "counts": counts,
@@ -185,6 +187,10 @@ def train(data: Path, out: Path, grid: int = 64, epochs: int = 200, batch: int =
         if max_hours and time.time() - t0 > max_hours * 3600:
             print(f"stopping after {max_hours} h at epoch {epoch + 1}; rerun to resume")
             break
+        since_best = len(history) - 1 - int(np.argmin([h["val_mae"] for h in history]))
+        if patience and since_best >= patience:
+            print(f"early stop at epoch {epoch + 1}: no better validation for {patience} epochs")
+            break
     (out / "history.json").write_text(json.dumps(history, indent=1))
     return best_path
 
@@ -226,6 +232,8 @@ def main(argv: list[str] | None = None) -> None:
                     help="rasterize at grid/UPSAMPLE and replicate each pixel (the paper's test)")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--max-hours", type=float, default=None, help="stop (resumably) after this")
+    ap.add_argument("--patience", type=int, default=None,
+                    help="stop when validation has not improved for this many epochs")
     args = ap.parse_args(argv)
     path = train(**{k.replace("-", "_"): v for k, v in vars(args).items()})
     print(f"best model: {path}")

@@ -299,3 +299,16 @@ def test_trains_with_both_augmentations(lj_data, tmp_path):
     settings = load_model(best).metadata["training"]["settings"]
     assert settings["translate"] and settings["mirror"]
     assert np.isfinite(load_model(best).metadata["training"]["val_mae"])
+
+
+def test_early_stopping(lj_data, tmp_path, capsys):
+    """With patience 1, training stops at the first epoch that does not improve validation."""
+    out = tmp_path / "patient"
+    with pytest.raises(ValueError, match="at least 1 epoch"):
+        train(lj_data, out, grid=GRID, epochs=30, batch=BATCH, patience=0)
+    train(lj_data, out, grid=GRID, epochs=30, batch=BATCH, lr=3e-2, patience=1)
+    history = json.loads((out / "history.json").read_text())
+    maes = [h["val_mae"] for h in history]
+    assert len(history) < 30 and maes[-1] >= min(maes[:-1])
+    assert all(b < a for a, b in zip(maes[:-2], maes[1:-1]))  # improved every epoch until then
+    assert f"early stop at epoch {len(history)}" in capsys.readouterr().out

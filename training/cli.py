@@ -6,6 +6,7 @@
     cnnas data sheets -o sheets.h5 --reference tersoff --frames 29900
     cnnas data dimers -o dimers.h5 --dim 2 --n 500000 --range 1:3
     cnnas compare OUTCAR --model default --out results/compare
+    cnnas scan md.traj -o md_cnnas.extxyz --forces
     cnnas train --data data.h5 --out runs/mine      (python -m training.train --help)
     cnnas evaluate --model runs/mine/best.pt ...     (python -m training.evaluate --help)
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import compare, dimers, generate, importer, info, splits
+from . import compare, dimers, generate, importer, info, scan, splits
 from .h5data import DataFileError
 
 DATA_COMMANDS = {"import": importer, "info": info, "split": splits, "sheets": generate,
@@ -30,10 +31,11 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="cnnas", description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="command", required=True)
     data = sub.add_parser("data", help="import, inspect, split and generate labelled frames")
-    p = sub.add_parser("compare", help=compare.__doc__.split("\n")[0],
-                       description=compare.__doc__.split("\n\n")[0])
-    compare.add_arguments(p)
-    p.set_defaults(func=compare.run)
+    for name, module in {"compare": compare, "scan": scan}.items():
+        p = sub.add_parser(name, help=module.__doc__.split("\n")[0],
+                           description=module.__doc__.split("\n\n")[0])
+        module.add_arguments(p)
+        p.set_defaults(func=module.run)
     sub.add_parser("train", help="train a model (see `cnnas train --help`)")
     sub.add_parser("evaluate", help="score a model (see `cnnas evaluate --help`)")
     data_sub = data.add_subparsers(dest="data_command", required=True)

@@ -17,13 +17,11 @@ import json
 from pathlib import Path
 
 import numpy as np
-import torch
-from tqdm import tqdm
 
 from ase_cnnas.model import EnergyModel
 from ase_cnnas.modelfile import load_model, save_model
+from ase_cnnas.scan import predict_arrays
 
-from .batches import model_inputs, to_tensors
 from .h5data import Frames, read_frames
 from .splits import stored_or_random
 from .report import command, hardware, write_text
@@ -32,17 +30,9 @@ from .report import command, hardware, write_text
 def predict(model: EnergyModel, frames: Frames, index: np.ndarray, batch: int = 64,
             forces: bool = False, progress: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
     """Total energies [F] (eV) and, if asked, forces [A, 3] (eV/Å) of the frames at `index`."""
-    energies, grads = [], []
-    starts = range(0, len(index), batch)
-    for start in tqdm(starts, desc="predicting", unit="batch", disable=not progress):
-        b = to_tensors(frames, index[start:start + batch], model.device)
-        b["positions"].requires_grad_(forces)
-        with torch.set_grad_enabled(forces):
-            e = model(*model_inputs(b))
-            if forces:
-                grads.append(-torch.autograd.grad(e.sum(), b["positions"])[0].cpu().numpy())
-        energies.append(e.detach().cpu().numpy())
-    return np.concatenate(energies), (np.concatenate(grads) if forces else None)
+    sub = frames.subset(np.asarray(index))
+    return predict_arrays(model, sub.positions, sub.numbers, sub.cell, sub.natoms, batch, forces,
+                          progress)
 
 
 def compositions(frames: Frames) -> np.ndarray:

@@ -1,0 +1,52 @@
+"""Batched scanning gives what the calculator gives frame by frame, whatever the batch size and
+however many atoms each frame has; bad frames are named."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from ase.calculators.calculator import CalculatorSetupError
+
+from ase_cnnas import CNNASCalculator
+from ase_cnnas.modelfile import load_model
+from ase_cnnas.scan import scan
+from training.structures import build_sheet
+
+
+@pytest.fixture(scope="module")
+def frames():
+    rng = np.random.default_rng(0)
+    out = []
+    for name in ("graphene_vacancy", "hbn_pristine", "heterostructure_stone_wales", "hbn_vacancy"):
+        atoms = build_sheet(name)
+        atoms.positions[:, :2] += rng.normal(0, 0.05, (len(atoms), 2))
+        out.append(atoms)
+    return out
+
+
+@pytest.mark.parametrize("batch", [1, 3, 64])
+def test_scan_matches_the_calculator(frames, batch):
+    model = load_model("default")
+    energies, forces = scan(frames, model, forces=True, batch=batch, progress=False)
+    calc = CNNASCalculator(device="cpu")
+    for atoms, e, f in zip(frames, energies, forces):
+        atoms = atoms.copy()
+        atoms.calc = calc
+        assert e == pytest.approx(atoms.get_potential_energy(), abs=1e-5)
+        np.testing.assert_allclose(f, atoms.get_forces(), atol=1e-5)
+    assert [len(f) for f in forces] == [59, 60, 60, 59]
+
+
+def test_energies_only_and_empty(frames):
+    energies, forces = scan(frames[:2], progress=False)
+    assert energies.shape == (2,) and forces is None
+    e, f = scan([], forces=True)
+    assert e.shape == (0,) and f == []
+
+
+def test_bad_frame_and_batch_named(frames):
+    broken = [f.copy() for f in frames]
+    broken[2].numbers[0] = 14
+    with pytest.raises(CalculatorSetupError, match="frame 2: the model knows only B, C, N"):
+        scan(broken, progress=False)
+    with pytest.raises(ValueError, match="batch 0: give at least 1"):
+        scan(frames, batch=0)

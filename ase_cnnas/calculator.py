@@ -56,6 +56,38 @@ def closest_pair(atoms: Atoms) -> tuple[float, int, int]:
     return best
 
 
+def _fmt_cell(cell: np.ndarray, d: int) -> str:
+    c = np.round(cell[:d, :d], 4)
+    if np.count_nonzero(c - np.diag(np.diag(c))):
+        return f"the vectors {c.tolist()} Å (not orthogonal)"
+    return " × ".join(f"{x:.4f}" for x in np.diag(c)) + " Å"
+
+
+def _check_cell(model: EnergyModel, cell: np.ndarray) -> None:
+    """A fixed-cell model takes its training cell; an extensive model any orthogonal cell whose
+    sides are whole multiples of `multiple` pixels of its spacing."""
+    d = model.dim
+    if not model.extensive:
+        if np.abs(cell[:d, :d] - model.cell[:d, :d]).max() > CELL_TOLERANCE:
+            raise CalculatorSetupError(
+                f"the model was trained for the cell {_fmt_cell(model.cell, d)} and works only on "
+                f"that cell; these atoms have {_fmt_cell(cell, d)}: build the structure in that "
+                "cell, use model='extensive' for larger cells, or train a model on yours")
+        return
+    step = model.spacing * model.multiple  # Å: the sides must be whole multiples of this
+    sides = np.diag(cell)[:d]
+    off_diagonal = np.abs(cell[:d, :d] - np.diag(sides)).max()
+    whole = np.round(sides / step)
+    if off_diagonal > CELL_TOLERANCE or (whole < 1).any() or \
+            np.abs(sides - whole * step).max() > CELL_TOLERANCE:
+        raise CalculatorSetupError(
+            f"this extensive model takes orthogonal cells whose sides are whole multiples of "
+            f"{' × '.join(f'{x:.4f}' for x in step)} Å (its training cell "
+            f"{_fmt_cell(model.cell, d)} and its supercells, e.g. atoms.repeat((2, 2, 1))); these "
+            f"atoms have {_fmt_cell(cell, d)}: build an orthogonal supercell of such a size "
+            "(ase.build.make_supercell)")
+
+
 def check_atoms(model: EnergyModel, atoms: Atoms) -> float:
     """Raise CalculatorSetupError, naming the fix, for atoms this model cannot describe; return
     the closest distance between two atoms (Å, inf for one atom)."""
@@ -79,17 +111,7 @@ def check_atoms(model: EnergyModel, atoms: Atoms) -> float:
         raise CalculatorSetupError(
             f"the model needs periodic boundaries along {', '.join(axes)}; set "
             f"atoms.pbc = {tuple([True] * d + [False] * (3 - d))} and a cell that spans the sheet")
-    cell = atoms.cell.array
-    if np.abs(cell[:d, :d] - model.cell[:d, :d]).max() > CELL_TOLERANCE:
-        def fmt(c):
-            c = np.round(c[:d, :d], 4)
-            if np.count_nonzero(c - np.diag(np.diag(c))):
-                return f"the vectors {c.tolist()} Å (not orthogonal)"
-            return " × ".join(f"{x:.4f}" for x in np.diag(c)) + " Å"
-        raise CalculatorSetupError(
-            f"the model was trained for the cell {fmt(model.cell)} and works only on that cell; "
-            f"these atoms have {fmt(cell)}: build the structure in that cell, or train a model "
-            "on yours")
+    _check_cell(model, atoms.cell.array)
     if d == 2:
         spread = np.ptp(atoms.positions[:, 2])
         if spread > PLANE_TOLERANCE:

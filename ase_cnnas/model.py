@@ -3,7 +3,10 @@
     E = Σ_i ε(Z_i) + μ + s · CNN(V / v₀, c · n)
 
 ε are per-element reference energies (eV), μ and s the mean and spread of the remaining energy
-over the training frames, V the image of Eq. (1) and v₀ a fixed input scale; n, the number of
+over the training frames, V the image of Eq. (1) and v₀ a fixed input scale. An extensive model
+(per-pixel head, circular padding) keeps the training cell's pixel spacing on any cell whose
+sides are whole multiples of it, so its image, and its summed energy, grow with the cell; its μ
+is scaled by the atom count (N / N_train). n, the number of
 atoms of each element scaled by c, reaches the dense head when the network takes extra inputs
 (a vacancy's formation energy is not linear in the counts, and a CNN learns it only slowly).
 The reference sum and the scale are applied in float64, so totals of ~−550 eV keep their meV
@@ -26,7 +29,7 @@ class EnergyModel(nn.Module):
 
     def __init__(self, network: NetworkConfig, cell: np.ndarray, element_energy: dict[int, float],
                  energy_mean: float = 0.0, energy_scale: float = 1.0, image_scale: float = 1.0,
-                 count_scale: float = 1.0, upsample: int = 1,
+                 count_scale: float = 1.0, upsample: int = 1, extensive: bool = False,
                  sigma: float = SIGMA, cutoff: float = CUTOFF, metadata: dict | None = None):
         super().__init__()
         self.network = CNNAS(network)
@@ -34,7 +37,16 @@ class EnergyModel(nn.Module):
         if upsample < 1 or any(n % upsample for n in network.grid):
             raise ValueError(f"upsample {upsample} must be a whole divisor of the grid {network.grid}")
         self.upsample = upsample  # rasterize at grid / upsample, then replicate each pixel
-        self.cell = np.asarray(cell, dtype=float)  # the one cell this fixed-grid model knows
+        self.cell = np.asarray(cell, dtype=float)  # the cell it was trained on
+        d = self.dim
+        if extensive and (network.head != "pixel" or network.padding != "circular"
+                          or network.extra_inputs or upsample != 1
+                          or np.count_nonzero(self.cell[:d, :d] - np.diag(np.diag(self.cell[:d, :d])))):
+            raise ValueError("an extensive model needs the per-pixel head, circular padding, no "
+                             "extra inputs, no upsampling and an orthogonal training cell")
+        self.extensive = extensive
+        self.spacing = np.diag(self.cell)[:d] / np.array(network.grid)  # Å per pixel, per axis
+        self.multiple = 2 ** (network.reductions or 0)  # pixels per side must divide by this
         self.sigma, self.cutoff, self.image_scale = sigma, cutoff, image_scale
         self.count_scale = count_scale
         self.energy_mean, self.energy_scale = energy_mean, energy_scale
@@ -56,11 +68,23 @@ class EnergyModel(nn.Module):
         dtype = next(self.network.parameters()).dtype
         d, k = self.dim, self.upsample
         image = rasterize(positions[:, :d].to(dtype), numbers, cells[:, :d, :d].to(dtype), frame,
-                          n_frames, tuple(n // k for n in self.network.config.grid), self.sigma,
+                          n_frames, tuple(n // k for n in self.grid_for(cells)), self.sigma,
                           self.cutoff)
         for axis in range(1, d + 1) if k > 1 else ():
             image = image.repeat_interleave(k, dim=axis)
         return self.image_scale * image
+
+    def grid_for(self, cells: torch.Tensor) -> tuple[int, ...]:
+        """The image grid for a batch: the trained grid, or for an extensive model the cells'
+        sides in pixels of the trained spacing (the same for every frame of the batch)."""
+        if not self.extensive:
+            return self.network.config.grid
+        sides = torch.diagonal(cells[:, :self.dim, :self.dim], dim1=-2, dim2=-1).detach().cpu()
+        pixels = torch.round(sides / torch.as_tensor(self.spacing)).long()
+        if (pixels != pixels[0]).any():
+            raise ValueError("an extensive model evaluates one cell size per batch; batch frames "
+                             "by cell")
+        return tuple(int(n) for n in pixels[0])
 
     def counts(self, numbers: torch.Tensor, frame: torch.Tensor, n_frames: int) -> torch.Tensor:
         """Atoms of each model element per frame [F, n_elements], times `count_scale`."""
@@ -80,4 +104,6 @@ class EnergyModel(nn.Module):
         out = self.network(images, extra)
         reference = torch.zeros(n_frames, dtype=torch.float64, device=self.device)
         reference = reference.index_add(0, frame, self.element_energy[numbers])
-        return reference + self.energy_mean + self.energy_scale * out.double()
+        mean = (self.energy_mean * self.count_scale * torch.bincount(frame, minlength=n_frames)
+                if self.extensive else self.energy_mean)
+        return reference + mean + self.energy_scale * out.double()

@@ -22,7 +22,7 @@ from .networks import NetworkConfig
 
 FORMAT = "ase-cnnas-model"
 FORMAT_VERSION = 1
-BUNDLED = ("default",)
+BUNDLED = ("default", "extensive")
 
 
 class ModelFileError(ValueError):
@@ -41,7 +41,8 @@ def save_model(model: EnergyModel, path: str | os.PathLike) -> None:
     meta = {
         "network": model.network.config.to_dict(),
         "image": {"sigma": model.sigma, "cutoff": model.cutoff, "scale": model.image_scale,
-                  "cell": model.cell.tolist(), "upsample": model.upsample},
+                  "cell": model.cell.tolist(), "upsample": model.upsample,
+                  "extensive": model.extensive},
         "count_scale": model.count_scale,
         "elements": {str(z): float(model.element_energy[z]) for z in model.elements},
         "energy": {"mean": model.energy_mean, "scale": model.energy_scale, "unit": "eV"},
@@ -72,6 +73,7 @@ def load_model(model: str | os.PathLike = "default", device: str | torch.device 
             energy_mean=meta["energy"]["mean"], energy_scale=meta["energy"]["scale"],
             image_scale=meta["image"]["scale"], count_scale=meta["count_scale"],
             upsample=meta["image"].get("upsample", 1),
+            extensive=meta["image"].get("extensive", False),
             sigma=meta["image"]["sigma"],
             cutoff=meta["image"]["cutoff"], metadata=extra)
         net.load_state_dict(state)

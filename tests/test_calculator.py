@@ -10,7 +10,7 @@ from ase.calculators.calculator import CalculatorSetupError, PropertyNotImplemen
 from ase.calculators.fd import calculate_numerical_forces
 
 from ase_cnnas.calculator import CNNASCalculator, OutOfDistributionWarning, closest_pair
-from conftest import ELEMENT_ENERGY, ENERGY_MEAN, ENERGY_SCALE
+from conftest import ELEMENT_ENERGY, ENERGY_MEAN, ENERGY_SCALE, GRID as GRID_16
 from training.structures import build_sheet
 
 FD_STEP = 1e-3  # Å
@@ -227,3 +227,38 @@ def test_warns_once_outside_the_training_distribution():
         warnings.simplefilter("error")  # warned once per calculator; counted after that
         squeezed.get_potential_energy()
     assert calc.outside == 2
+
+
+def test_extensive_model_on_supercells():
+    """The bundled extensive model: a periodic crystal's 2×2 and 3×2 supercells have exactly the
+    energy of their copies and the same forces; cells off its pixel spacing are refused."""
+    atoms = build_sheet("hbn_vacancy")
+    atoms.positions[:, :2] += np.random.default_rng(1).normal(0, 0.03, (len(atoms), 2))
+    calc = CNNASCalculator("extensive", device="cpu")
+    atoms.calc = calc
+    e1, f1 = atoms.get_potential_energy(), atoms.get_forces()
+    fixed = atoms.copy()
+    fixed.calc = CNNASCalculator(device="cpu")
+    assert e1 == pytest.approx(fixed.get_potential_energy(), abs=1e-3)  # μ per atom: 59/59.67 μ
+    for reps in ((2, 2, 1), (3, 2, 1)):
+        big = atoms.repeat(reps)
+        big.calc = calc
+        assert big.get_potential_energy() == pytest.approx(np.prod(reps) * e1, abs=5e-4)  # float32
+        np.testing.assert_allclose(big.get_forces()[:len(atoms)], f1, atol=1e-4)
+        with pytest.raises(CalculatorSetupError, match="use model='extensive' for larger cells"):
+            fixed.calc.get_potential_energy(big)
+    odd = atoms.repeat((2, 2, 1))
+    odd.set_cell(odd.cell.array + np.diag([0.7, 0, 0]))
+    odd.calc = calc
+    with pytest.raises(CalculatorSetupError, match=r"whole multiples of 1.5662 × 1.6277 Å .* "
+                       r"build an orthogonal supercell"):
+        odd.get_potential_energy()
+
+
+def test_extensive_needs_a_local_periodic_network():
+    from ase_cnnas.model import EnergyModel
+    from ase_cnnas.networks import network2_config
+
+    with pytest.raises(ValueError, match="extensive model needs the per-pixel head"):
+        EnergyModel(network2_config(GRID_16), cell=np.diag([12.53, 13.02, 10]),
+                    element_energy=ELEMENT_ENERGY, extensive=True)

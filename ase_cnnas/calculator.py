@@ -1,8 +1,9 @@
 """CNNASCalculator: a trained CNNAS model as an ASE calculator.
 
-Energy E(r) from the model (eV, on the reference's absolute scale); forces F = −∂E/∂r (eV/Å) by
-autograd through the network and the rasterizer. A 2D model sees only x and y, so its z-forces
-are zero. Gradients are computed only when forces are asked for.
+Energy E(r) from the model (eV, on the reference's absolute scale); forces F = −∂E/∂r (eV/Å) and
+stress σ = (1/V) ∂E/∂ε (eV/Å³, ε a homogeneous strain of positions and cell) by autograd
+through the network and the rasterizer. A 2D model sees only x and y, so its z-forces and the
+stress components along z are zero. Gradients are computed only when asked for.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import torch
 from ase import Atoms
 from ase.calculators.calculator import (Calculator, CalculatorSetupError,
                                         PropertyNotImplementedError, all_changes)
+from ase.stress import full_3x3_to_voigt_6_stress
 from ase.data import chemical_symbols
 from scipy.spatial import cKDTree
 
@@ -134,7 +136,7 @@ class CNNASCalculator(Calculator):
     device: ``"cpu"``, ``"cuda"``…; None picks the GPU when there is one.
     """
 
-    implemented_properties = ["energy", "free_energy", "forces"]
+    implemented_properties = ["energy", "free_energy", "forces", "stress"]
 
     def __init__(self, model: str | os.PathLike = "default", device: str | torch.device | None = None,
                  **kwargs):
@@ -167,8 +169,8 @@ class CNNASCalculator(Calculator):
         if name not in self.implemented_properties:
             raise PropertyNotImplementedError(
                 f"CNNASCalculator computes {', '.join(self.implemented_properties)}, not {name!r}: "
-                "a fixed-cell CNNAS model has no derivative with respect to the cell or charges; "
-                f"use another calculator (e.g. SevenNet-0) where you need {name!r}")
+                "a CNNAS model knows energies of nuclear positions only (no charges, spins or "
+                f"fields); use another calculator (e.g. SevenNet-0) where you need {name!r}")
         return super().get_property(name, atoms, allow_calculation)
 
     def calculate(self, atoms: Atoms | None = None, properties=("energy",),
@@ -176,18 +178,24 @@ class CNNASCalculator(Calculator):
         super().calculate(atoms, properties, system_changes)
         closest = check_atoms(self.model, self.atoms)
         dev = self.model.device
-        want_forces = "forces" in properties
+        want_forces, want_stress = "forces" in properties, "stress" in properties
         positions = torch.tensor(self.atoms.positions, dtype=torch.float64, device=dev,
                                  requires_grad=want_forces)
+        strain = torch.zeros(3, 3, dtype=torch.float64, device=dev, requires_grad=want_stress)
         numbers = torch.tensor(self.atoms.numbers, device=dev)
-        cell = torch.tensor(self.atoms.cell.array, dtype=torch.float64, device=dev)[None]
+        cell = torch.tensor(self.atoms.cell.array, dtype=torch.float64, device=dev)
         frame = torch.zeros(len(self.atoms), dtype=torch.long, device=dev)
-        with torch.set_grad_enabled(want_forces):
-            images = self.model.images(positions, numbers, cell, frame, 1)
+        with torch.set_grad_enabled(want_forces or want_stress):
+            deform = torch.eye(3, dtype=torch.float64, device=dev) + (strain + strain.T) / 2
+            images = self.model.images(positions @ deform, numbers, (cell @ deform)[None], frame, 1)
             energy = self.model.energy(images, numbers, frame, 1)[0]
+            wrt = [t for t, want in ((positions, want_forces), (strain, want_stress)) if want]
+            grads = list(torch.autograd.grad(energy, wrt)) if wrt else []
             if want_forces:
-                (grad,) = torch.autograd.grad(energy, positions)
-                self.results["forces"] = -grad.cpu().numpy()
+                self.results["forces"] = -grads.pop(0).cpu().numpy()
+            if want_stress:
+                self.results["stress"] = full_3x3_to_voigt_6_stress(
+                    grads.pop(0).cpu().numpy() / self.atoms.get_volume())
         self.results["energy"] = self.results["free_energy"] = float(energy.detach())
         reference = float(self.model.element_energy[numbers].sum())
         self._check_distribution({

@@ -124,6 +124,15 @@ def _(tmp):
     energy_of(atoms)
 
 
+@case("cell an extensive model cannot take", "a 2 × 2 sheet 0.7 Å wider, on model='extensive'",
+      CalculatorSetupError, r"takes orthogonal cells whose sides are whole multiples of 1.5662",
+      "build an orthogonal supercell of such a size")
+def _(tmp):
+    atoms = sheet().repeat((2, 2, 1))
+    atoms.set_cell(atoms.cell.array + np.diag([0.7, 0, 0]))
+    energy_of(atoms, "extensive")
+
+
 @case("overlapping atoms", "two atoms 0.05 Å apart", CalculatorSetupError,
       r"atoms \d+ and \d+ overlap \(0.050 Å apart", "check for duplicated atoms")
 def _(tmp):
@@ -132,12 +141,12 @@ def _(tmp):
     energy_of(atoms)
 
 
-@case("property not implemented", "atoms.get_stress()", PropertyNotImplementedError,
-      "computes energy, free_energy, forces, not 'stress'", "use another calculator")
+@case("property not implemented", "atoms.get_dipole_moment()", PropertyNotImplementedError,
+      "computes energy, free_energy, forces, stress, not 'dipole'", "use another calculator")
 def _(tmp):
     atoms = sheet()
     atoms.calc = CNNASCalculator(device="cpu")
-    atoms.get_stress()
+    atoms.get_dipole_moment()
 
 
 @case("CUDA without a GPU", "CNNASCalculator(device='cuda') on a machine without one",

@@ -26,10 +26,12 @@ from ase_cnnas.modelfile import save_model
 from ase_cnnas.networks import HEADS, network1_config, network2_config
 
 from .batches import fit_element_energies, model_inputs, to_device, to_tensors
+from . import distributed
 from .distribution import distribution
 from .evaluate import predict
 from .h5data import read_frames
 from .loader import make_loader
+from .report import write_text
 from .splits import stored_or_random
 
 
@@ -96,9 +98,12 @@ def train(data: Path, out: Path, grid: int = 64, epochs: int = 200, batch: int =
           translate: bool = False, mirror: bool = False, force_weight: float = 0.0, seed: int = 0, split: str = "random",
           network: str = "network2", target: str = "energy", upsample: int = 1,
           device: str = "cpu", max_hours: float | None = None, patience: int | None = None) -> Path:
-    """Train (or resume) into `out`; returns the path of the best model file."""
-    out.mkdir(parents=True, exist_ok=True)
+    """Train (or resume) into `out`; returns the path of the best model file. Under torchrun,
+    each rank trains on its shard of the frames (training/distributed.py)."""
     settings = {k: str(v) if isinstance(v, Path) else v for k, v in locals().items()}
+    rank, world, device = distributed.setup(device)
+    writer = rank == 0  # rank 0 alone writes files
+    out.mkdir(parents=True, exist_ok=True)
     frames = read_frames(data)
     parts = stored_or_random(data, split, len(frames), seed)
     train_idx, val_idx, test_idx = parts["train"], parts["validation"], parts["test"]
@@ -137,11 +142,15 @@ def train(data: Path, out: Path, grid: int = 64, epochs: int = 200, batch: int =
         sched.T_max = epochs  # a rerun may extend the run: decay over the new length
         history, start_epoch, best = ckpt["history"], ckpt["epoch"], ckpt["best"]
         print(f"resuming {out} at epoch {start_epoch}")
-    (out / "settings.json").write_text(json.dumps(settings, indent=1))
+    if writer:
+        write_text(out / "settings.json", json.dumps({**settings, "ranks": world}, indent=1))
     t0 = time.time()
-    bar = tqdm(range(start_epoch, epochs), desc="epochs", initial=start_epoch, total=epochs)
+    bar = tqdm(range(start_epoch, epochs), desc="epochs", initial=start_epoch, total=epochs,
+               disable=not writer)
     augment = tuple(name for name, on in (("translate", translate), ("mirror", mirror)) if on)
-    loader = make_loader(data, train_idx, batch, device=device, seed=seed, augment=augment)
+    loader = make_loader(data, distributed.shard(train_idx, rank, world), batch, device=device,
+                         seed=seed, augment=augment)
+    net = distributed.wrap(model)  # DDP under torchrun: gradients averaged over the ranks
     for epoch in bar:
         model.train()
         loader.dataset.set_epoch(epoch)
@@ -149,7 +158,7 @@ def train(data: Path, out: Path, grid: int = 64, epochs: int = 200, batch: int =
         for b in loader:
             b = to_device(b, device)
             b["positions"].requires_grad_(force_weight > 0)
-            pred = model(*model_inputs(b))
+            pred = net(*model_inputs(b))
             truth = b["energy"] if target == "energy" else b[f"label_{target}"]
             loss = ((pred - truth) / model.energy_scale).square().mean()
             if force_weight > 0:  # force matching: −dE/dr through network and rasterizer
@@ -178,20 +187,24 @@ def train(data: Path, out: Path, grid: int = 64, epochs: int = 200, batch: int =
                                                  "validation": len(val_idx), "test": len(test_idx)},
                                        **{k: str(v) for k, v in frames.attrs.items()}},
                               "distribution": seen}
-            save_model(model, best_path)
-        _save_atomic({"model": model.state_dict(), "optimizer": opt.state_dict(),
-                      "scheduler": sched.state_dict(), "history": history, "epoch": epoch + 1,
-                      "best": best}, ckpt_path)
+            if writer:
+                save_model(model, best_path)
+        if writer:
+            _save_atomic({"model": model.state_dict(), "optimizer": opt.state_dict(),
+                          "scheduler": sched.state_dict(), "history": history, "epoch": epoch + 1,
+                          "best": best}, ckpt_path)
         bar.set_postfix(loss=f"{history[-1]['train_mse']:.3g}", val=f"{val_mae:.3g}",
                         best=f"{best:.2f}")
-        if max_hours and time.time() - t0 > max_hours * 3600:
+        if distributed.from_rank0(bool(max_hours) and time.time() - t0 > max_hours * 3600):
             print(f"stopping after {max_hours} h at epoch {epoch + 1}; rerun to resume")
             break
         since_best = len(history) - 1 - int(np.argmin([h["val_mae"] for h in history]))
         if patience and since_best >= patience:
             print(f"early stop at epoch {epoch + 1}: no better validation for {patience} epochs")
             break
-    (out / "history.json").write_text(json.dumps(history, indent=1))
+    if writer:
+        write_text(out / "history.json", json.dumps(history, indent=1))
+    distributed.finish(model)
     return best_path
 
 

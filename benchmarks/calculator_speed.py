@@ -18,9 +18,10 @@ from training.report import command, hardware, write_text
 from training.structures import build_sheet
 
 
-def time_calls(calc, repeats: int, forces: bool) -> float:
-    """Median seconds per call on a rattled graphene–hBN sheet."""
-    atoms = build_sheet("heterostructure_pristine")
+def time_calls(calc, repeats: int, forces: bool, atoms=None) -> float:
+    """Median seconds per call on `atoms` (a graphene–hBN sheet by default), rattled anew for
+    every call."""
+    atoms = build_sheet("heterostructure_pristine") if atoms is None else atoms.copy()
     atoms.calc = calc
     rng = np.random.default_rng(0)
     times = []

@@ -1,0 +1,167 @@
+"""Speed against the alternatives, measured side by side in one run: results/performance.md.
+
+1. One MD step's worth of work (energy + forces, one 60-atom sheet per call, batch 1): CNNAS
+   default and extensive, SevenNet-0, CHGNet and LAMMPS Tersoff B–N–C, whichever are installed.
+2. Scanning many frames, energies only: CNNAS in batches (ase_cnnas.scan), the others frame by
+   frame (CHGNet in its own batches).
+3. The extensive model's energy + forces time against the atom count (square supercells of the
+   60-atom cell up to --max-atoms), with a log-log plot and its slope.
+
+    python benchmarks/performance.py                       # 2-core CPU: ~10 min
+    python benchmarks/performance.py --device cuda --max-atoms 2000000 --out results/performance_gpu.md
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
+from calculator_speed import time_calls  # noqa: E402
+
+from ase_cnnas import CNNASCalculator  # noqa: E402
+from ase_cnnas.modelfile import load_model  # noqa: E402
+from ase_cnnas.scan import scan  # noqa: E402
+from training.report import command, hardware, write_text  # noqa: E402
+from training.structures import build_sheet  # noqa: E402
+
+
+def competitors() -> dict:
+    """The other calculators that are installed, by name."""
+    out = {}
+    try:
+        from training.reference import make_reference
+        out["SevenNet-0 (7net-0, float32)"] = make_reference("7net-0")
+    except ImportError as err:
+        print(f"skipping SevenNet-0: {err}")
+    try:
+        from chgnet.model.dynamics import CHGNetCalculator
+        out["CHGNet 0.3.0 (pretrained)"] = CHGNetCalculator(use_device="cpu", on_isolated_atoms="ignore")
+    except ImportError:
+        print("skipping CHGNet: pip install chgnet")
+    try:
+        from training.tersoff import LammpsTersoff
+        out["LAMMPS Tersoff B–N–C"] = LammpsTersoff()
+    except ImportError as err:
+        print(f"skipping Tersoff: {err}")
+    return out
+
+
+def frames(n: int, seed: int = 0) -> list:
+    """n rattled 60-atom sheets of the nine structure types."""
+    rng = np.random.default_rng(seed)
+    names = ["graphene_pristine", "hbn_vacancy", "heterostructure_stone_wales"]
+    out = []
+    for i in range(n):
+        atoms = build_sheet(names[i % len(names)])
+        atoms.positions[:, :2] += rng.normal(0, 0.03, (len(atoms), 2))
+        out.append(atoms)
+    return out
+
+
+def scan_rate(calc, batch_frames: list) -> float:
+    """Frames per second, energies only, one frame per call."""
+    start = time.perf_counter()
+    for atoms in batch_frames:
+        atoms = atoms.copy()
+        atoms.calc = calc
+        atoms.get_potential_energy()
+    return len(batch_frames) / (time.perf_counter() - start)
+
+
+def scaling(device: str, max_atoms: int, repeats: int) -> list[tuple[int, float]]:
+    """(atoms, seconds per energy + forces call) of the extensive model on square supercells."""
+    calc = CNNASCalculator("extensive", device=device)
+    out, r = [], 1
+    while 60 * r * r <= max_atoms:
+        atoms = build_sheet("hbn_pristine").repeat((r, r, 1))
+        atoms.positions[:, :2] += np.random.default_rng(r).normal(0, 0.02, (len(atoms), 2))
+        try:
+            seconds = time_calls(calc, repeats, True, atoms)
+        except (RuntimeError, MemoryError) as err:  # out of memory: the largest size is reached
+            print(f"{len(atoms)} atoms: {str(err).splitlines()[0]}")
+            break
+        out.append((len(atoms), seconds))
+        print(f"{len(atoms)} atoms: {seconds * 1e3:.1f} ms", flush=True)
+        r *= 2
+    return out
+
+
+def plot(sizes: list[tuple[int, float]], slope: float, path: Path, device: str) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n, t = np.array(sizes).T
+    fig, ax = plt.subplots(figsize=(5, 3.8))
+    ax.loglog(n, t, "o-", label=f"extensive model, {device} (slope {slope:.2f} above 10³ atoms)")
+    ax.loglog(n, t[-1] * n / n[-1], "k--", lw=0.7, label="linear")
+    ax.set_xlabel("atoms")
+    ax.set_ylabel("energy + forces per call (s)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--repeats", type=int, default=10)
+    ap.add_argument("--scan-frames", type=int, default=256)
+    ap.add_argument("--max-atoms", type=int, default=100_000)
+    ap.add_argument("--out", type=Path, default=ROOT / "results" / "performance.md")
+    args = ap.parse_args()
+    cnn = {name: CNNASCalculator(name, device=args.device) for name in ("default", "extensive")}
+    others = competitors() if args.device == "cpu" else {}
+    grid = "×".join(map(str, cnn["default"].model.network.config.grid))
+    step = {f"CNNAS {name} ({grid} grid for 60 atoms, float32, {args.device})": time_calls(
+        calc, args.repeats, True) for name, calc in cnn.items()}
+    step.update({name: time_calls(calc, max(3, args.repeats // 3), True)
+                 for name, calc in others.items()})
+    test = frames(args.scan_frames)
+    model = load_model("default", args.device)
+    scan(test[:64], model, progress=False)  # warm-up
+    start = time.perf_counter()
+    scan(test, model, batch=64, progress=False)
+    rates = {f"CNNAS default, batches of 64 ({args.device})":
+             len(test) / (time.perf_counter() - start)}
+    rates.update({name: scan_rate(calc, test[:max(5, len(test) // 32)])
+                  for name, calc in others.items()})
+    sizes = scaling(args.device, args.max_atoms, max(2, args.repeats // 3))
+    big = [(n, t) for n, t in sizes if n >= 1000]
+    slope = float(np.polyfit(*np.log(np.array(big if len(big) > 1 else sizes)).T, 1)[0])
+    png = args.out.with_suffix(".png")
+    png.parent.mkdir(parents=True, exist_ok=True)
+    plot(sizes, slope, png, args.device)
+    sevennet = next((v for k, v in step.items() if k.startswith("SevenNet")), None)
+    sevennet_rate = next((v for k, v in rates.items() if k.startswith("SevenNet")), None)
+    lines = ["# Performance", "", f"Regenerate: `{command()}`  ", f"Hardware: {hardware()}", "",
+             "## One 60-atom sheet per call: energy + forces (an MD step)", "",
+             f"Median of {args.repeats} calls (3 or more for the slow ones), after 2 warm-up calls.",
+             "", "| calculator | ms per call | CNNAS default is … × faster |", "|---|---|---|"]
+    ours = step[next(iter(step))]
+    lines += [f"| {k} | {v * 1e3:.1f} | {v / ours:.3g} |" for k, v in step.items()]
+    lines += ["", f"## Scanning {len(test)} frames, energies only", "",
+              "| calculator | frames/s | CNNAS is … × faster |", "|---|---|---|"]
+    ours_rate = rates[next(iter(rates))]
+    lines += [f"| {k} | {v:,.0f} | {ours_rate / v:.3g} |" for k, v in rates.items()]
+    lines += ["", "## The extensive model against the atom count (energy + forces, one call)", "",
+              "| atoms | ms per call | µs per atom |", "|---|---|---|",
+              *[f"| {n:,} | {t * 1e3:.1f} | {t / n * 1e6:.1f} |" for n, t in sizes],
+              "", f"Log-log slope above 10³ atoms: **{slope:.2f}** (linear: 1). Figure: "
+              f"`{png.name}`."]
+    if sevennet:
+        lines += ["", f"Against SevenNet-0: MD step **{sevennet / ours:.0f}×** faster (goal ≥ 30×), "
+                  f"scan **{ours_rate / sevennet_rate:.0f}×** faster (goal ≥ 100×)."]
+    write_text(args.out, "\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

@@ -16,8 +16,8 @@ import torch
 from ase import Atoms
 from ase.calculators.calculator import (Calculator, CalculatorSetupError,
                                         PropertyNotImplementedError, all_changes)
-from ase.stress import full_3x3_to_voigt_6_stress
 from ase.data import chemical_symbols
+from ase.stress import full_3x3_to_voigt_6_stress
 from scipy.spatial import cKDTree
 
 from .model import EnergyModel
@@ -33,7 +33,8 @@ class OutOfDistributionWarning(UserWarning):
     """A structure outside what the model was trained on: its result is an extrapolation."""
 
 
-def _device(device: str | torch.device | None) -> torch.device:
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """`device`, or the GPU when there is one for None; a clear error for CUDA without a GPU."""
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(device)
@@ -141,7 +142,7 @@ class CNNASCalculator(Calculator):
     def __init__(self, model: str | os.PathLike = "default", device: str | torch.device | None = None,
                  **kwargs):
         super().__init__(**kwargs)
-        self.model = load_model(model, _device(device))
+        self.model = load_model(model, resolve_device(device))
         self.seen = self.model.metadata.get("distribution", {})  # training ranges, if recorded
         self.outside = 0  # calculations outside the training distribution so far
 

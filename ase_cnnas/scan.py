@@ -16,7 +16,7 @@ from ase import Atoms
 from ase.calculators.calculator import CalculatorSetupError
 from tqdm import tqdm
 
-from .calculator import _device, check_atoms
+from .calculator import check_atoms, resolve_device
 from .model import EnergyModel
 from .modelfile import load_model
 
@@ -54,7 +54,7 @@ def scan(frames: Sequence[Atoms], model: str | os.PathLike | EnergyModel = "defa
     if batch < 1:
         raise ValueError(f"batch {batch}: give at least 1 frame per batch")
     if not isinstance(model, EnergyModel):
-        model = load_model(model, _device(device))
+        model = load_model(model, resolve_device(device))
     if len(frames) == 0:
         return np.zeros(0), ([] if forces else None)
     for i, atoms in enumerate(frames):

@@ -133,16 +133,28 @@ def check_atoms(model: EnergyModel, atoms: Atoms) -> float:
 class CNNASCalculator(Calculator):
     """ASE calculator for a CNNAS model: ``atoms.calc = CNNASCalculator()``.
 
-    model: ``"default"`` (the bundled graphene/hBN sheet model) or the path of a model file.
+    model: ``"default"`` (the bundled graphene/hBN sheet model), ``"extensive"`` (the same for
+    supercells of its cell), the path of a model file, or a list of them: an ensemble, whose
+    mean is the result and whose spread of energies (eV) is ``calc.results["energy_std"]``.
     device: ``"cpu"``, ``"cuda"``…; None picks the GPU when there is one.
     """
 
     implemented_properties = ["energy", "free_energy", "forces", "stress"]
 
-    def __init__(self, model: str | os.PathLike = "default", device: str | torch.device | None = None,
-                 **kwargs):
+    def __init__(self, model: str | os.PathLike | list = "default",
+                 device: str | torch.device | None = None, **kwargs):
         super().__init__(**kwargs)
-        self.model = load_model(model, resolve_device(device))
+        names = model if isinstance(model, (list, tuple)) else [model]
+        if not names:
+            raise CalculatorSetupError("an empty list of models; give at least one")
+        self.models = [load_model(m, resolve_device(device)) for m in names]
+        self.model = self.models[0]  # its checks and training ranges stand for the ensemble
+        for name, other in zip(names[1:], self.models[1:]):
+            if (other.elements != self.model.elements or other.extensive != self.model.extensive
+                    or not np.allclose(other.cell, self.model.cell)):
+                raise CalculatorSetupError(
+                    f"ensemble member {name} knows other elements or another cell than "
+                    f"{names[0]}; an ensemble needs models trained on the same kind of data")
         self.seen = self.model.metadata.get("distribution", {})  # training ranges, if recorded
         self.outside = 0  # calculations outside the training distribution so far
 
@@ -188,8 +200,14 @@ class CNNASCalculator(Calculator):
         frame = torch.zeros(len(self.atoms), dtype=torch.long, device=dev)
         with torch.set_grad_enabled(want_forces or want_stress):
             deform = torch.eye(3, dtype=torch.float64, device=dev) + (strain + strain.T) / 2
-            images = self.model.images(positions @ deform, numbers, (cell @ deform)[None], frame, 1)
-            energy = self.model.energy(images, numbers, frame, 1)[0]
+            energies = []
+            for model in self.models:
+                images = model.images(positions @ deform, numbers, (cell @ deform)[None], frame, 1)
+                energies.append(model.energy(images, numbers, frame, 1)[0])
+                if model is self.model:
+                    peak = float(images.detach().max())
+            energies = torch.stack(energies)
+            energy = energies.mean()
             wrt = [t for t, want in ((positions, want_forces), (strain, want_stress)) if want]
             grads = list(torch.autograd.grad(energy, wrt)) if wrt else []
             if want_forces:
@@ -198,7 +216,9 @@ class CNNASCalculator(Calculator):
                 self.results["stress"] = full_3x3_to_voigt_6_stress(
                     grads.pop(0).cpu().numpy() / self.atoms.get_volume())
         self.results["energy"] = self.results["free_energy"] = float(energy.detach())
+        if len(self.models) > 1:
+            self.results["energy_std"] = float(energies.detach().std(unbiased=False))
         reference = float(self.model.element_energy[numbers].sum())
         self._check_distribution({
             "energy_per_atom": (self.results["energy"] - reference) / len(self.atoms),
-            "closest_distance": closest, "image_peak": float(images.detach().max())})
+            "closest_distance": closest, "image_peak": peak})

@@ -10,7 +10,8 @@ from ase.calculators.calculator import CalculatorSetupError, PropertyNotImplemen
 from ase.calculators.fd import calculate_numerical_forces
 
 from ase_cnnas.calculator import CNNASCalculator, OutOfDistributionWarning, closest_pair
-from conftest import ELEMENT_ENERGY, ENERGY_MEAN, ENERGY_SCALE, GRID as GRID_16
+from ase_cnnas.modelfile import save_model
+from conftest import ELEMENT_ENERGY, ENERGY_MEAN, ENERGY_SCALE, GRID as GRID_16, make_model
 from training.structures import build_sheet
 
 FD_STEP = 1e-3  # Å
@@ -290,3 +291,26 @@ def test_stress_is_the_strain_derivative(model):
         numeric = (energy(strain) - energy(-strain)) / (2 * h) / volume
         assert stress[i, j] == pytest.approx(numeric, rel=1e-5, abs=1e-9)
     assert abs(stress[0, 0]) > 1e-4 and np.all(stress[2] == 0)  # nothing along z for a 2D model
+
+
+def test_ensemble_mean_and_spread(tmp_path):
+    """A list of models is an ensemble: energy, forces and stress are the members' means, and
+    the spread of their energies is results["energy_std"]."""
+    paths = []
+    for seed in (0, 1, 2):
+        paths.append(tmp_path / f"m{seed}.pt")
+        save_model(make_model(seed), paths[-1])
+    atoms = rattled(seed=3)
+    members = []
+    for path in paths:
+        atoms.calc = CNNASCalculator(path, device="cpu")
+        members.append((atoms.get_potential_energy(), atoms.get_forces(), atoms.get_stress()))
+    energies = np.array([m[0] for m in members])
+    atoms.calc = ens = CNNASCalculator([str(p) for p in paths], device="cpu")
+    assert atoms.get_potential_energy() == pytest.approx(energies.mean(), abs=1e-6)
+    np.testing.assert_allclose(atoms.get_forces(), np.mean([m[1] for m in members], axis=0), atol=1e-6)
+    np.testing.assert_allclose(atoms.get_stress(), np.mean([m[2] for m in members], axis=0), atol=1e-9)
+    assert ens.results["energy_std"] == pytest.approx(energies.std(), rel=1e-6)
+    assert ens.results["energy_std"] > 1e-4  # different random weights disagree
+    with pytest.raises(CalculatorSetupError, match="an ensemble needs models trained on the same"):
+        CNNASCalculator([paths[0], "extensive"], device="cpu")

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # GPU checks in one go on a lent H100/H200 (see ../.library/device): the test suite with its
-# CUDA-only tests, then the data throughput on the GPU. Wheels missing there (ase, sevenn and its
+# CUDA-only tests, the numeric paths for scanning (float32, TF32, bf16, channels_last, compile),
+# the extensive model's cost against atom count, then the data throughput on the GPU. Wheels missing there (ase, sevenn and its
 # needs) travel in .whl/. Results land in $OUT.
 set -o pipefail
 export PYTHONUNBUFFERED=1
@@ -28,6 +29,10 @@ for name in ("fp32", "tf32"):
     df = np.abs(out[name][1] - out["cpu"][1]).max() * 1e3
     print(f"{name} on GPU vs CPU: energy {de:.4f} meV/atom, largest force difference {df:.3f} meV/A")
 PY
+python3 -W ignore benchmarks/numeric_paths.py --device cuda --frames 16384 --batch 1024 \
+  --out "$OUT/numeric_paths_gpu.md" 2>&1 | tail -9
+python3 -W ignore benchmarks/performance.py --device cuda --max-atoms 4000000 \
+  --out "$OUT/performance_gpu.md" 2>&1 | tail -25
 python3 -W ignore benchmarks/data_throughput.py --device cuda --workers "${WORKERS:-8}" \
   --references 7net-0@cuda ase.calculators.lj:LennardJones --seconds 10 \
   --out "$OUT/data_throughput_gpu.md" 2>&1 | grep -v "frame/s\]" | tee "$OUT/throughput_gpu.log" | tail -20

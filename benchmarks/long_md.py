@@ -14,14 +14,13 @@ from pathlib import Path
 
 import numpy as np
 from ase import units
-from ase.md.nose_hoover_chain import NoseHooverChainNVT
 from ase.md.verlet import VelocityVerlet
 from ase.neighborlist import neighbor_list
 from tqdm import tqdm
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "examples")]
-from sheet_md import drift, parser, sheet  # noqa: E402
+from sheet_md import drift, nose_hoover, parser, sheet  # noqa: E402
 
 from training.report import command, hardware, write_text  # noqa: E402
 
@@ -65,7 +64,7 @@ def main() -> None:
     atoms = sheet(args)
     start_cn = coordination(atoms)
     dt = args.timestep * units.fs
-    nvt = NoseHooverChainNVT(atoms, timestep=dt, temperature_K=args.temperature, tdamp=100 * dt)
+    nvt = nose_hoover(atoms, args)
     nve = VelocityVerlet(atoms, timestep=dt)
     n_nvt, n_nve = (round(ps * 1000 / args.timestep) for ps in (args.segment_ps, args.nve_ps))
     segments = max(1, round(args.ps / args.segment_ps))

@@ -4,16 +4,11 @@ temperature it holds and the potential energy.
 
     python examples/md_nvt.py --structure hbn_pristine --temperature 1000 --ps 10
 """
-from ase import units
-from ase.md.nose_hoover_chain import NoseHooverChainNVT
-
-from sheet_md import parser, report, run, sheet
+from sheet_md import nose_hoover, parser, report, run, sheet
 
 args = parser(__doc__, temperature=1000, ps=10).parse_args()
 atoms = sheet(args)
-dyn = NoseHooverChainNVT(atoms, timestep=args.timestep * units.fs, temperature_K=args.temperature,
-                         tdamp=100 * args.timestep * units.fs)
-log = run(atoms, dyn, args)
+log = run(atoms, nose_hoover(atoms, args), args)
 settled = log["t"] >= log["t"][-1] / 5  # after the first fifth of the run
 report("md_nvt", "NVT molecular dynamics (Nosé–Hoover chain)", args, log, [
     ("target temperature", f"{args.temperature:.0f} K"),

@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "examples")]
-from sheet_md import drift, nose_hoover, parser, sheet  # noqa: E402
+from sheet_md import drift, nose_hoover, parser, run, sheet  # noqa: E402
 
 from training.report import command, hardware, write_text  # noqa: E402
 
@@ -32,30 +32,6 @@ def coordination(atoms) -> np.ndarray:
     return np.bincount(neighbor_list("i", atoms, BOND), minlength=len(atoms))
 
 
-def stretch(dyn, steps: int, t0: float, args, log: dict, start_cn: np.ndarray, bar) -> dict:
-    """Run `dyn` for `steps`, appending to `log` every args.every steps; returns the total
-    energy per atom against time over the stretch."""
-    atoms, first, energies = dyn.atoms, dyn.nsteps, {"t": [], "etot": []}
-
-    def record() -> None:
-        n = len(atoms)
-        t = t0 + (dyn.nsteps - first) * args.timestep / 1000
-        log["t"].append(t)
-        log["T"].append(atoms.get_temperature())
-        log["fmax"].append(float(np.abs(atoms.get_forces()).max()))
-        log["dmin"].append(float(atoms.get_all_distances(mic=True)[np.triu_indices(n, 1)].min()))
-        log["changed"].append(int((coordination(atoms) != start_cn).sum()))
-        energies["t"].append(t)
-        energies["etot"].append(atoms.get_total_energy() / n)
-        bar.update(dyn.nsteps - first - (bar.n - bar_start))
-
-    bar_start = bar.n
-    dyn.observers.clear()
-    dyn.attach(record, interval=args.every)
-    dyn.run(steps)
-    return {k: np.array(v) for k, v in energies.items()}
-
-
 def main() -> None:
     ap = parser(__doc__, temperature=1500, ps=100)
     ap.add_argument("--segment-ps", type=float, default=10.0, help="NVT between NVE stretches")
@@ -63,25 +39,22 @@ def main() -> None:
     args = ap.parse_args()
     atoms = sheet(args)
     start_cn = coordination(atoms)
-    dt = args.timestep * units.fs
-    nvt = nose_hoover(atoms, args)
-    nve = VelocityVerlet(atoms, timestep=dt)
+    changed = {"changed": lambda: int((coordination(atoms) != start_cn).sum())}
+    nvt, nve = nose_hoover(atoms, args), VelocityVerlet(atoms, timestep=args.timestep * units.fs)
     n_nvt, n_nve = (round(ps * 1000 / args.timestep) for ps in (args.segment_ps, args.nve_ps))
     segments = max(1, round(args.ps / args.segment_ps))
-    log = {k: [] for k in ("t", "T", "fmax", "dmin", "changed")}
-    stretches, t = [], 0.0
+    parts, stretches, t = [], [], 0.0
     bar = tqdm(total=segments * (n_nvt + n_nve), desc="MD", unit="step")
     clock = time.perf_counter()
     for segment in range(1, segments + 1):
-        stretch(nvt, n_nvt, t, args, log, start_cn, bar)
-        t += n_nvt * args.timestep / 1000
-        energies = stretch(nve, n_nve, t, args, log, start_cn, bar)
-        t += n_nve * args.timestep / 1000
-        stretches.append((segment, energies, *drift(energies)))
+        for dyn, steps in ((nvt, n_nvt), (nve, n_nve)):
+            parts.append(run(dyn, args, steps, t, changed, bar))
+            t += steps * args.timestep / 1000
+        stretches.append((segment, *drift(parts[-1])))
     bar.close()
     ms = (time.perf_counter() - clock) / (segments * (n_nvt + n_nve)) * 1e3
-    report(args, {k: np.array(v) for k, v in log.items()}, stretches, atoms.calc.outside,
-           segments * (n_nvt + n_nve), ms)
+    log = {k: np.concatenate([p[k] for p in parts]) for k in ("t", "T", "fmax", "dmin", "changed")}
+    report(args, log, stretches, atoms.calc.outside, segments * (n_nvt + n_nve), ms)
 
 
 def report(args, log: dict, stretches: list, outside: int, steps: int, ms: float) -> None:
@@ -120,7 +93,7 @@ def report(args, log: dict, stretches: list, outside: int, steps: int, ms: float
              "| quantity | value |", "|---|---|", *[f"| {k} | {v} |" for k, v in rows], "",
              "| NVE stretch after segment | drift (meV/atom/ps) | largest excursion (meV/atom) |",
              "|---|---|---|",
-             *[f"| {s} | {slope:+.3f} | {exc:.3f} |" for s, _, slope, exc in stretches],
+             *[f"| {s} | {slope:+.3f} | {exc:.3f} |" for s, slope, exc in stretches],
              "", "Figure: `long_md.png`."]
     write_text(args.out / "long_md.md", "\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -10,7 +10,7 @@ from sheet_md import drift, parser, report, run, sheet
 
 args = parser(__doc__, temperature=1000, ps=10).parse_args()
 atoms = sheet(args)
-log = run(atoms, VelocityVerlet(atoms, timestep=args.timestep * units.fs), args)
+log = run(VelocityVerlet(atoms, timestep=args.timestep * units.fs), args)
 slope, excursion = drift(log)
 report("md_nve", "NVE molecular dynamics", args, log, [
     ("start temperature", f"{args.temperature:.0f} K"),

@@ -8,7 +8,7 @@ from sheet_md import nose_hoover, parser, report, run, sheet
 
 args = parser(__doc__, temperature=1000, ps=10).parse_args()
 atoms = sheet(args)
-log = run(atoms, nose_hoover(atoms, args), args)
+log = run(nose_hoover(atoms, args), args)
 settled = log["t"] >= log["t"][-1] / 5  # after the first fifth of the run
 report("md_nvt", "NVT molecular dynamics (Nosé–Hoover chain)", args, log, [
     ("target temperature", f"{args.temperature:.0f} K"),

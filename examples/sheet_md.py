@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -54,28 +55,36 @@ def nose_hoover(atoms: Atoms, args: argparse.Namespace) -> NoseHooverChainNVT:
                               tdamp=100 * dt)
 
 
-def run(atoms: Atoms, dyn, args: argparse.Namespace) -> dict:
-    """Run `dyn` for args.ps and log time (ps), temperature (K), potential and total energy
-    (eV/atom), the largest force (eV/Å) and the smallest interatomic distance (Å)."""
-    steps = round(args.ps * 1000 / args.timestep)
-    log = {k: [] for k in ("t", "T", "epot", "etot", "fmax", "dmin")}
-    n = len(atoms)
+def run(dyn, args: argparse.Namespace, steps: int | None = None, t0: float = 0.0,
+        extra: dict[str, Callable[[], float]] | None = None, bar: tqdm | None = None) -> dict:
+    """Run `dyn` for `steps` (args.ps by default) and log, every args.every steps, the time (ps,
+    from t0), temperature (K), potential and total energy (eV/atom), the largest force (eV/Å),
+    the smallest interatomic distance (Å) and the `extra` columns."""
+    atoms, first, n = dyn.atoms, dyn.nsteps, len(dyn.atoms)
+    steps = round(args.ps * 1000 / args.timestep) if steps is None else steps
+    columns = {"T": atoms.get_temperature,
+               "epot": lambda: atoms.get_potential_energy() / n,
+               "etot": lambda: atoms.get_total_energy() / n,
+               "fmax": lambda: float(np.abs(atoms.get_forces()).max()),
+               "dmin": lambda: float(atoms.get_all_distances(mic=True)[np.triu_indices(n, 1)].min()),
+               **(extra or {})}
+    log = {"t": [], **{k: [] for k in columns}}
 
     def record() -> None:
-        d = atoms.get_all_distances(mic=True)
-        log["t"].append(dyn.nsteps * args.timestep / 1000)
-        log["T"].append(atoms.get_temperature())
-        log["epot"].append(atoms.get_potential_energy() / n)
-        log["etot"].append(atoms.get_total_energy() / n)
-        log["fmax"].append(float(np.abs(atoms.get_forces()).max()))
-        log["dmin"].append(float(d[np.triu_indices(n, 1)].min()))
+        log["t"].append(t0 + (dyn.nsteps - first) * args.timestep / 1000)
+        for key, value in columns.items():
+            log[key].append(value())
 
+    own_bar = bar is None
+    bar = tqdm(total=steps, desc="MD", unit="step") if own_bar else bar
+    bar_start = bar.n
+    dyn.observers.clear()
     dyn.attach(record, interval=args.every)  # ASE calls it at step 0 too
-    bar = tqdm(total=steps, desc="MD", unit="step")
-    dyn.attach(lambda: bar.update(dyn.nsteps - bar.n), interval=10)
+    dyn.attach(lambda: bar.update(dyn.nsteps - first - (bar.n - bar_start)), interval=10)
     start = time.perf_counter()
     dyn.run(steps)
-    bar.close()
+    if own_bar:
+        bar.close()
     return {**{k: np.array(v) for k, v in log.items()},
             "ms_per_step": (time.perf_counter() - start) / steps * 1e3, "steps": steps}
 

@@ -8,7 +8,7 @@ batches on the model's device, with a progress bar. The Python API behind `cnnas
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import torch
@@ -45,6 +45,15 @@ def predict_arrays(model: EnergyModel, positions: np.ndarray, numbers: np.ndarra
     return np.concatenate(energies), (np.concatenate(grads) if forces else None)
 
 
+def check_frames(model: EnergyModel, frames: Iterable[Atoms]) -> None:
+    """check_atoms on every frame; the error names the first frame the model cannot take."""
+    for i, atoms in enumerate(frames):
+        try:
+            check_atoms(model, atoms)
+        except CalculatorSetupError as err:
+            raise CalculatorSetupError(f"frame {i}: {err}") from err
+
+
 def scan(frames: Sequence[Atoms], model: str | os.PathLike | EnergyModel = "default",
          forces: bool = False, batch: int = 64, device: str | torch.device | None = None,
          progress: bool = True) -> tuple[np.ndarray, list[np.ndarray] | None]:
@@ -57,11 +66,7 @@ def scan(frames: Sequence[Atoms], model: str | os.PathLike | EnergyModel = "defa
         model = load_model(model, resolve_device(device))
     if len(frames) == 0:
         return np.zeros(0), ([] if forces else None)
-    for i, atoms in enumerate(frames):
-        try:
-            check_atoms(model, atoms)
-        except CalculatorSetupError as err:
-            raise CalculatorSetupError(f"frame {i}: {err}") from err
+    check_frames(model, frames)
     natoms = np.array([len(a) for a in frames])
     energies, f = predict_arrays(model, np.concatenate([a.positions for a in frames]),
                                  np.concatenate([a.numbers for a in frames]),

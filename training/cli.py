@@ -15,6 +15,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ase.calculators.calculator import CalculatorSetupError
+
 from . import compare, dimers, generate, importer, info, scan, splits
 from .h5data import DataFileError
 
@@ -47,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     try:
         return args.func(args) or 0
-    except (DataFileError, ValueError, ImportError) as err:
+    except (DataFileError, ValueError, ImportError, CalculatorSetupError) as err:
         print(f"cnnas: error: {err}", file=sys.stderr)
         return 2
 

@@ -14,10 +14,8 @@ import re
 from pathlib import Path
 
 import numpy as np
-from ase.calculators.calculator import CalculatorSetupError
-
-from ase_cnnas.calculator import check_atoms
 from ase_cnnas.modelfile import load_model
+from ase_cnnas.scan import check_frames
 
 from .evaluate import frame_interval, plot_trajectory, predict
 from .h5data import Frames
@@ -34,15 +32,6 @@ def vasp_interval(path: Path) -> float | None:
         return None
     return float(next(filter(None, potim.groups()))) * (
         int(next(filter(None, nblock.groups()))) if nblock else 1)
-
-
-def check_frames(model, frames: Frames) -> None:
-    """Refuse, naming the first frame and the fix, frames the model cannot describe."""
-    for i in range(len(frames)):
-        try:
-            check_atoms(model, frames.atoms(i))
-        except CalculatorSetupError as err:
-            raise ValueError(f"frame {i}: {err}") from err
 
 
 def compare(model, frames: Frames, batch: int = 64) -> dict:
@@ -119,7 +108,7 @@ def run(args: argparse.Namespace) -> None:
                                  else vasp_interval(args.trajectory))
     frames = frames.subset(np.arange(0, len(frames), args.every))
     interval = interval * args.every if interval else None
-    check_frames(model, frames)
+    check_frames(model, (frames.atoms(i) for i in range(len(frames))))
     result = compare(model, frames, args.batch)
     name = args.trajectory.name
     reference = frames.method[0]

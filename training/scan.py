@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import ase.io
-from ase.calculators.calculator import CalculatorSetupError
 from ase.calculators.singlepoint import SinglePointCalculator
 
 from ase_cnnas.scan import scan
@@ -39,11 +38,8 @@ def run(args: argparse.Namespace) -> None:
                          "check the file, or name its format with --format") from err
     frames = frames if isinstance(frames, list) else [frames]
     start = time.perf_counter()
-    try:
-        energies, forces = scan(frames, args.model, forces=args.forces, batch=args.batch,
-                                device=args.device)
-    except CalculatorSetupError as err:
-        raise ValueError(str(err)) from err
+    energies, forces = scan(frames, args.model, forces=args.forces, batch=args.batch,
+                            device=args.device)
     seconds = time.perf_counter() - start
     for i, atoms in enumerate(frames):
         atoms.calc = SinglePointCalculator(atoms, energy=float(energies[i]),

@@ -41,6 +41,13 @@ def model_inputs(batch: dict) -> tuple:
     return batch["positions"], batch["numbers"], batch["cells"], batch["frame"], batch["n_frames"]
 
 
+def reference_sums(frames: Frames, index: np.ndarray, element_energy: dict[int, float]) -> np.ndarray:
+    """Σ_i ε(Z_i) over the atoms of each frame at `index` (eV)."""
+    off = frames.offsets
+    return np.array([sum(element_energy[int(z)] for z in frames.numbers[off[i]:off[i + 1]])
+                     for i in index])
+
+
 def fit_element_energies(frames: Frames, index: np.ndarray) -> dict[int, float]:
     """Least-squares per-element energies ε_Z with E ≈ Σ_i ε(Z_i) over the frames at `index`."""
     elements = np.unique(frames.numbers)

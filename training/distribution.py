@@ -17,7 +17,7 @@ from ase_cnnas.calculator import closest_pair
 from ase_cnnas.model import EnergyModel
 from ase_cnnas.modelfile import load_model, save_model
 
-from .batches import model_inputs, to_tensors
+from .batches import model_inputs, reference_sums, to_tensors
 from .h5data import Frames, read_frames
 from .splits import stored_or_random
 
@@ -39,11 +39,9 @@ def distribution(model: EnergyModel, frames: Frames, index: np.ndarray, energy: 
     values = {"image_peak": np.concatenate(peaks),
               "closest_distance": np.array([closest_pair(frames.atoms(i))[0] for i in index])}
     if energy:
-        reference = model.element_energy.cpu().numpy()
-        off = frames.offsets
-        values["energy_per_atom"] = np.array([
-            (frames.energy[i] - reference[frames.numbers[off[i]:off[i + 1]]].sum()) / frames.natoms[i]
-            for i in index])
+        eps = {z: float(model.element_energy[z]) for z in model.elements}
+        values["energy_per_atom"] = ((frames.energy[index] - reference_sums(frames, index, eps))
+                                     / frames.natoms[index])
     values = {k: v[np.isfinite(v)] for k, v in values.items()}  # one atom: no closest distance
     return {"frames": len(index),
             **{k: [float(v.min()), float(v.max())] for k, v in values.items() if len(v)}}

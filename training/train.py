@@ -25,7 +25,7 @@ from ase_cnnas.model import EnergyModel
 from ase_cnnas.modelfile import save_model
 from ase_cnnas.networks import HEADS, network1_config, network2_config
 
-from .batches import fit_element_energies, model_inputs, to_device, to_tensors
+from .batches import fit_element_energies, model_inputs, reference_sums, to_device, to_tensors
 from . import distributed
 from .distribution import distribution
 from .evaluate import predict
@@ -58,9 +58,7 @@ def build_model(frames, train_idx: np.ndarray, grid: tuple[int, ...], target: st
     y = target_values(frames, target)
     eps = (fit_element_energies(frames, train_idx) if target == "energy"
            else {int(z): 0.0 for z in np.unique(frames.numbers)})
-    off = frames.offsets
-    rest = np.array([y[i] - sum(eps[z] for z in frames.numbers[off[i]:off[i + 1]])
-                     for i in train_idx])
+    rest = y[train_idx] - reference_sums(frames, train_idx, eps)
     config = NETWORKS[network](grid, extra_inputs=len(eps) if counts else 0, **options)
     return EnergyModel(config, cell=frames.cell[train_idx[0]], element_energy=eps,
                        energy_mean=float(rest.mean()), energy_scale=float(rest.std()),

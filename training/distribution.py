@@ -19,7 +19,7 @@ from ase_cnnas.modelfile import load_model, save_model
 
 from .batches import model_inputs, reference_sums, to_tensors
 from .h5data import Frames, read_frames
-from .splits import stored_or_random
+from .splits import split_of
 
 MAX_FRAMES = 10_000  # a random sample of the training frames beyond this
 
@@ -55,9 +55,7 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     model = load_model(args.model)
     frames = read_frames(args.data)
-    split = model.metadata["data"]["split"]
-    train_idx = stored_or_random(args.data, split.get("name", "random"), len(frames),
-                                 split["seed"])["train"]
+    train_idx = split_of(model.metadata, args.data, len(frames))["train"]
     target = model.metadata.get("training", {}).get("target", "energy")
     model.metadata["distribution"] = distribution(model, frames, train_idx, target == "energy")
     save_model(model, args.out or args.model)

@@ -23,7 +23,7 @@ from ase_cnnas.modelfile import load_model, save_model
 from ase_cnnas.scan import predict_arrays
 
 from .h5data import Frames, read_frames
-from .splits import stored_or_random
+from .splits import split_of
 from .report import command, hardware, write_text
 
 
@@ -114,9 +114,8 @@ def main(argv: list[str] | None = None) -> None:
 
     model = load_model(args.model)
     frames = read_frames(args.data)
-    split = model.metadata["data"]["split"]
-    seed = split["seed"]
-    parts = stored_or_random(args.data, split.get("name", "random"), len(frames), seed)
+    seed = model.metadata["data"]["split"]["seed"]
+    parts = split_of(model.metadata, args.data, len(frames))
     train_idx, test_idx = parts["train"], parts["test"]
     baselines = {by: mean_energy_baseline(frames, train_idx, by) for by in BASELINES}
     results = {"test split": score(model, frames, test_idx, baselines)}

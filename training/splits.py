@@ -92,3 +92,9 @@ def run(args: argparse.Namespace) -> None:
     if args.by == "trajectory" and not len(parts["test"]):
         print("no test frames: every structure has a single trajectory; generate more chains "
               "(`cnnas data sheets --chains 3`) or import more runs")
+
+
+def split_of(metadata: dict, path: str | Path, n: int) -> dict[str, np.ndarray]:
+    """The split a model was trained with (from its metadata) over the n frames in `path`."""
+    split = metadata["data"]["split"]
+    return stored_or_random(path, split.get("name", "random"), n, split["seed"])

@@ -20,6 +20,7 @@ from ase.data import chemical_symbols
 from ase.stress import full_3x3_to_voigt_6_stress
 from scipy.spatial import cKDTree
 
+from .memory import keep_freed_memory
 from .model import EnergyModel
 from .modelfile import load_model
 
@@ -149,6 +150,8 @@ class CNNASCalculator(Calculator):
             raise CalculatorSetupError("an empty list of models; give at least one")
         self.models = [load_model(m, resolve_device(device)) for m in names]
         self.model = self.models[0]  # its checks and training ranges stand for the ensemble
+        if self.model.device.type == "cpu":
+            keep_freed_memory()  # large cells: activations reused, not faulted in every call
         for name, other in zip(names[1:], self.models[1:]):
             if (other.elements != self.model.elements or other.extensive != self.model.extensive
                     or not np.allclose(other.cell, self.model.cell)):

@@ -11,6 +11,7 @@ atom count, on whatever device and dtype the positions have.
 """
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 
@@ -20,15 +21,27 @@ SIGMA = 0.2  # Å, the paper's γ
 CUTOFF = 5.5  # in units of σ
 
 
-def window_half_widths(cells: torch.Tensor, grid: tuple[int, ...], sigma: float, cutoff: float) -> list[int]:
-    """Pixels each side of an atom needed to reach `cutoff`·σ along every cell axis.
+def window_half_widths(inverse: torch.Tensor, grid: tuple[int, ...], sigma: float, cutoff: float
+                       ) -> list[int]:
+    """Pixels each side of an atom needed to reach `cutoff`·σ along every cell axis, from the
+    cells' inverses [F, D, D].
 
     The perpendicular height of axis k is 1/|b_k| (b_k the k-th reciprocal column), so a pixel
     step along k moves 1/(n_k |b_k|) Å across it; the widest cell of the batch decides.
     """
     with torch.no_grad():
-        recip = torch.linalg.inv(cells).norm(dim=-2).amax(dim=0)  # [D] max |b_k| over frames
-    return [math.ceil(cutoff * sigma * n * float(b)) for n, b in zip(grid, recip)]
+        recip = inverse.norm(dim=-2).amax(dim=0).tolist()  # [D] max |b_k| over frames
+    return [math.ceil(cutoff * sigma * n * b) for n, b in zip(grid, recip)]
+
+
+@functools.lru_cache(maxsize=64)
+def _window(widths: tuple[int, ...], grid: tuple[int, ...], device: torch.device
+            ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Pixel offsets of an atom's window [W, D], the grid [D] and its flat strides [D]: made
+    once per shape, not on every call (they cost more than the Gaussians on small cells)."""
+    offsets = torch.tensor(list(itertools.product(*(range(-w, w + 1) for w in widths))))
+    strides = [math.prod(grid[k + 1:]) for k in range(len(grid))]
+    return offsets.to(device), torch.tensor(grid, device=device), torch.tensor(strides, device=device)
 
 
 def rasterize(positions: torch.Tensor, weights: torch.Tensor, cells: torch.Tensor,
@@ -43,21 +56,16 @@ def rasterize(positions: torch.Tensor, weights: torch.Tensor, cells: torch.Tenso
     if positions.shape[-1] != dim or cells.shape[-2:] != (dim, dim):
         raise ValueError(f"a {dim}D grid needs positions [A, {dim}] and cells [F, {dim}, {dim}], "
                          f"got {tuple(positions.shape)} and {tuple(cells.shape)}")
-    device, dtype = positions.device, positions.dtype
-    n = torch.tensor(grid, device=device)
+    inverse = torch.linalg.inv(cells)  # [F, D, D]
+    widths = window_half_widths(inverse, grid, sigma, cutoff)
+    offsets, n, strides = _window(tuple(widths), tuple(grid), positions.device)
     atom_cell = cells[frame]  # [A, D, D]
-    frac = torch.einsum("ad,ade->ae", positions, torch.linalg.inv(atom_cell))  # [A, D]
+    frac = (positions[:, None, :] @ inverse[frame])[:, 0]  # [A, D]
     base = torch.floor(frac.detach() * n).long()  # [A, D] pixel at or below each atom
-    widths = window_half_widths(cells, grid, sigma, cutoff)
-    offsets = torch.tensor(list(itertools.product(*(range(-w, w + 1) for w in widths))),
-                           device=device)  # [W, D]
-    pixel = base[:, None, :] + offsets[None]  # [A, W, D], unwrapped
-    delta = pixel.to(dtype) / n - frac[:, None, :]  # fractional pixel - atom
-    dist2 = torch.einsum("awd,ade->awe", delta, atom_cell).square().sum(-1)  # [A, W] Å²
-    values = weights.to(dtype)[:, None] * torch.exp(-dist2 / (2 * sigma**2))
-    wrapped = pixel % n  # periodic images fold onto the grid
-    strides = torch.tensor([math.prod(grid[k + 1:]) for k in range(dim)], device=device)
-    flat = frame[:, None] * math.prod(grid) + (wrapped * strides).sum(-1)  # [A, W]
-    image = torch.zeros(n_frames * math.prod(grid), device=device, dtype=dtype)
-    image = image.index_add(0, flat.reshape(-1), values.reshape(-1))
-    return image.reshape(n_frames, *grid)
+    pixel = base[:, None, :] + offsets  # [A, W, D], unwrapped
+    delta = pixel.to(positions.dtype) / n - frac[:, None, :]  # fractional pixel - atom
+    dist2 = (delta @ atom_cell).square().sum(-1)  # [A, W] Å²
+    values = weights.to(positions.dtype)[:, None] * torch.exp(dist2 / (-2 * sigma**2))
+    flat = frame[:, None] * math.prod(grid) + ((pixel % n) * strides).sum(-1)  # periodic fold
+    image = torch.zeros(n_frames * math.prod(grid), device=positions.device, dtype=positions.dtype)
+    return image.index_add(0, flat.reshape(-1), values.reshape(-1)).reshape(n_frames, *grid)

@@ -17,6 +17,7 @@ from ase.calculators.calculator import CalculatorSetupError
 from tqdm import tqdm
 
 from .calculator import check_atoms, resolve_device
+from .memory import keep_freed_memory
 from .model import EnergyModel
 from .modelfile import load_model
 
@@ -28,6 +29,8 @@ def predict_arrays(model: EnergyModel, positions: np.ndarray, numbers: np.ndarra
     concatenated positions [A, 3] (Å) and numbers [A], cells [F, 3, 3] (Å), atoms per frame [F]."""
     off = np.concatenate([[0], np.cumsum(natoms)])
     dev = model.device
+    if dev.type == "cpu":
+        keep_freed_memory()
     energies, grads = [], []
     for start in tqdm(range(0, len(natoms), batch), desc="frames", unit="batch", disable=not progress):
         stop = min(start + batch, len(natoms))

@@ -256,6 +256,21 @@ def test_extensive_model_on_supercells():
         odd.get_potential_energy()
 
 
+def test_large_cells_in_bands_give_the_same_energy_forces_and_stress(monkeypatch):
+    """A 3×3 sheet (192² pixels) through the extensive model whole and in bands of 16 rows
+    (each recomputed in the backward pass): the same energy, forces and stress."""
+    atoms = build_sheet("heterostructure_vacancy").repeat((3, 3, 1))
+    atoms.positions[:, :2] += np.random.default_rng(2).normal(0, 0.05, (len(atoms), 2))
+    calc = CNNASCalculator("extensive", device="cpu")
+    whole = [calc.get_property(p, atoms) for p in ("energy", "forces", "stress")]
+    monkeypatch.setattr(calc.model.network, "band_pixels", 16 * 192)
+    calc.reset()
+    banded = [calc.get_property(p, atoms) for p in ("energy", "forces", "stress")]
+    assert banded[0] == pytest.approx(whole[0], abs=2e-4)  # float32 sums in another order
+    np.testing.assert_allclose(banded[1], whole[1], atol=2e-5)
+    np.testing.assert_allclose(banded[2], whole[2], atol=1e-7)
+
+
 def test_extensive_needs_a_local_periodic_network():
     from ase_cnnas.model import EnergyModel
     from ase_cnnas.networks import network2_config

@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import itertools
+import math
 
 import pytest
 import torch
+from torch import nn
+from torch.nn import functional as F
 
-from ase_cnnas.networks import (ACTIVATIONS, CNNAS, NetworkConfig, network1_config,
-                                network2_config)
+from ase_cnnas.networks import (ACTIVATIONS, CNNAS, NetworkConfig, circular_pad,
+                                network1_config, network2_config)
 
 DENSE = 16
 EQUIVARIANCE_ATOL = 1e-12  # float64 trunk, circular padding: rolls commute exactly
@@ -200,3 +203,42 @@ def test_extra_inputs_change_the_value(head):
 def test_bad_head_raises():
     with pytest.raises(ValueError, match="head one of"):
         CNNAS(network2_config((16, 16), head="global"))
+
+
+@pytest.mark.parametrize("pad", [[0, 1, 0, 1], [1, 2, 1, 2], [1, 1, 2, 0, 0, 1]])
+def test_circular_pad_matches_torch_and_differentiates_twice(pad):
+    """circular_pad gives F.pad(mode="circular")'s values, and its first and second derivatives
+    pass torch's finite-difference checks (force training differentiates through it twice)."""
+    spatial = len(pad) // 2  # torch pads 1, 2 or 3 trailing dimensions of [B, C, ...]
+    x = torch.randn(2, 3, *[5, 6, 7][:spatial], dtype=torch.float64, requires_grad=True)
+    assert torch.equal(circular_pad(x, pad), F.pad(x, pad, mode="circular"))
+    small = torch.randn(1, 2, *[4, 5, 3][:spatial], dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda t: circular_pad(t, pad), small)
+    assert torch.autograd.gradgradcheck(lambda t: circular_pad(t, pad), small)
+
+
+def test_receptive_field_of_the_bundled_network2():
+    net = CNNAS(network2_config((64, 64), padding="circular", head="pixel"))
+    assert net.receptive_field == (147, 8)
+
+
+@pytest.mark.parametrize("grid, extra", [((48, 40), 0), ((32, 16, 16), 2)])
+def test_bands_give_the_whole_image_energy_and_gradient(grid, extra, monkeypatch):
+    """A pixel-head network evaluated in bands of rows (each with its halo, recomputed in the
+    backward pass) gives the energy and image gradient of the whole image: bands of 8 rows
+    and a halo of 152 rows, i.e. wrapped several times around these small images."""
+    torch.manual_seed(0)
+    net = CNNAS(NetworkConfig(grid=grid, reductions=2, padding="circular", head="pixel",
+                              activation="silu", dense=16, extra_inputs=extra)).double()
+    for layer in net.head:  # the head starts at zero; make the energy depend on the image
+        if isinstance(layer, (nn.Conv2d, nn.Conv3d)):
+            nn.init.normal_(layer.weight, std=0.1)
+    images = torch.rand(2, *grid, dtype=torch.float64, requires_grad=True)
+    counts = torch.rand(2, extra, dtype=torch.float64) if extra else None
+    whole = net(images, counts)
+    grad = torch.autograd.grad(whole.sum(), images)[0]
+    monkeypatch.setattr(net, "band_pixels", 8 * math.prod(grid[1:]))
+    banded = net(images, counts)
+    assert torch.allclose(banded, whole, rtol=1e-10, atol=1e-10)
+    assert torch.allclose(torch.autograd.grad(banded.sum(), images)[0], grad, rtol=1e-9, atol=1e-12)
+    assert not torch.allclose(grad, torch.zeros_like(grad))

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from ase_cnnas.memory import keep_freed_memory
 from ase_cnnas.model import EnergyModel
 from ase_cnnas.modelfile import save_model
 from ase_cnnas.networks import HEADS, network1_config, network2_config
@@ -100,6 +101,8 @@ def train(data: Path, out: Path, grid: int = 64, epochs: int = 200, batch: int =
     each rank trains on its shard of the frames (training/distributed.py)."""
     settings = {k: str(v) if isinstance(v, Path) else v for k, v in locals().items()}
     rank, world, device = distributed.setup(device)
+    if torch.device(device).type == "cpu":
+        keep_freed_memory()
     writer = rank == 0  # rank 0 alone writes files
     out.mkdir(parents=True, exist_ok=True)
     frames = read_frames(data)

@@ -14,6 +14,7 @@ from importlib import metadata
 from pathlib import Path
 
 import numpy as np
+import torch
 from ase import units
 from ase.calculators.calculator import Calculator, all_changes
 from ase.data import atomic_masses, atomic_numbers
@@ -136,6 +137,14 @@ class LammpsTersoff(Calculator):
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes) -> None:
         super().calculate(atoms, properties, system_changes)
+        threads = torch.get_num_threads()
+        try:
+            self._run(properties)
+        finally:  # LAMMPS sets OpenMP, whose thread pool torch shares, to one thread
+            torch.set_num_threads(threads)
+
+    def _run(self, properties) -> None:
+        """One LAMMPS evaluation of self.atoms into self.results."""
         atoms, key = self.atoms, self._key
         # compared here, not taken from system_changes: a failed call leaves self.atoms updated
         if key is None or not all(np.array_equal(a, b) for a, b in

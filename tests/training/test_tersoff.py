@@ -1,6 +1,7 @@
 """The LAMMPS Tersoff B–N–C reference against ASE's own Tersoff reading the same BNC.tersoff."""
 import numpy as np
 import pytest
+import torch
 from ase.calculators.tersoff import Tersoff
 
 from training import tersoff
@@ -119,3 +120,14 @@ def test_unknown_element_is_refused():
 def test_make_reference():
     calc = make_reference("tersoff")
     assert isinstance(calc, tersoff.LammpsTersoff)
+
+
+def test_leaves_torch_threads_alone():
+    """LAMMPS sets OpenMP to one thread, which would slow every torch model run after it."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        tersoff.LammpsTersoff().get_potential_energy(build_sheet("graphene_pristine"))
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

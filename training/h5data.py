@@ -134,10 +134,13 @@ class Frames:
         return out
 
     def atoms(self, i: int) -> Atoms:
-        """Frame `i` as ASE Atoms carrying its energy, forces and stress where known."""
+        """Frame `i` as ASE Atoms carrying its energy, forces and stress where known, and its
+        structure type in info["structure"] where named."""
         a, b = self.offsets[i:i + 2]
         atoms = Atoms(numbers=self.numbers[a:b], positions=self.positions[a:b],
                       cell=self.cell[i], pbc=self.pbc[i])
+        if self.structure[i]:
+            atoms.info["structure"] = str(self.structure[i])
         results = {"energy": self.energy[i], "forces": self.forces[a:b], "stress": self.stress[i]}
         atoms.calc = SinglePointCalculator(atoms, **{k: v for k, v in results.items()
                                                      if np.isfinite(v).all()})

@@ -1,13 +1,18 @@
 """Does one model serve larger cells? The extensive model (the bundled default's weights with a
 fixed pixel spacing, so that its image and its summed per-pixel energy grow with the cell) scored
-on thermal sheets of 1×1, 2×2 and 4×4 times the paper's 60-atom cell.
+on thermal sheets of 1×1, 2×2 and 4×4 times the paper's 60-atom cell, two ways:
 
-Configurations come from the model's own Langevin MD at 1000 K (atoms in the plane), each kept
-frame labelled by the reference (SevenNet-0): the usual check of a potential on the trajectories
-it makes, affordable at 960 atoms where reference MD is not. (Tersoff MD was tried first: its
-configurations lie outside the training distribution, 10.9 meV/atom already on the 60-atom
-cell.) The same recipe at every size makes the errors comparable. Labelled frames are kept
-in runs/extensive/ (a rerun reuses them); the table goes to results/extensive.md.
+1. Mosaics (the test): size × size test-split frames of one structure type from the reference's
+   1000 K MD, each moved back by its rigid offset from the ideal sheet and laid side by side, so
+   that every tile is a configuration the reference made and every seam joins two independent
+   ones; labelled by the reference (SevenNet-0). The 1×1 row is the test split itself, so the
+   ratio compares like with like: frames the model never trained on, at 4× and 16× the size.
+2. The model's own Langevin MD at 1000 K (atoms in the plane), each kept frame labelled by the
+   reference: the usual check of a potential on the trajectories it makes. It shows where the
+   model's MD wanders, not how its error grows with the cell: larger cells wander further.
+
+Labelled frames are kept in runs/extensive/ (a rerun reuses them); the tables go to
+results/extensive.md.
 
     python -m training.experiments.extensive --bundle      (ase_cnnas/models/extensive.pt)
     python -m training.experiments.extensive --sizes 1 2 4
@@ -17,11 +22,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import ase.io
 import numpy as np
-from ase import units
+from ase import Atoms, units
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.constraints import FixedPlane
 from ase.md.langevin import Langevin
@@ -33,11 +39,51 @@ from ase_cnnas.model import EnergyModel
 from ase_cnnas.modelfile import load_model, resolve, save_model
 from ase_cnnas.scan import scan
 
+from ..h5data import Frames, read_frames
 from ..reference import make_reference
 from ..report import command, hardware, write_text
+from ..splits import split_of
 from ..structures import build_sheet
 
-STRUCTURES = ("graphene_vacancy", "hbn_pristine", "heterostructure_stone_wales")
+STRUCTURES = ("graphene_vacancy", "hbn_pristine", "heterostructure_stone_wales")  # own-MD runs
+
+
+def aligned(atoms: Atoms, ideal: Atoms) -> Atoms:
+    """`atoms` moved by the rigid in-plane offset that best maps it onto `ideal` (same atoms in
+    the same order), each atom as its nearest periodic image to its ideal site."""
+    cell = atoms.cell.array[:2, :2]
+    frac = np.linalg.solve(cell.T, (atoms.positions - ideal.positions)[:, :2].T).T
+    angle = 2 * np.pi * frac  # a circular mean: the offset is defined modulo the cell
+    offset = np.arctan2(np.sin(angle).mean(0), np.cos(angle).mean(0)) / (2 * np.pi)
+    frac -= offset + np.round(frac - offset)
+    out = atoms.copy()
+    out.positions[:, :2] = ideal.positions[:, :2] + frac @ cell
+    return out
+
+
+def mosaic(tiles: list[Atoms], size: int) -> Atoms:
+    """size × size tiles (frames of one cell, row by row) side by side in the supercell."""
+    cell = tiles[0].cell.array
+    shifts = [i * cell[0] + j * cell[1] for i in range(size) for j in range(size)]
+    return Atoms(numbers=np.concatenate([t.numbers for t in tiles]),
+                 positions=np.concatenate([t.positions + s for t, s in zip(tiles, shifts)]),
+                 cell=cell * [[size], [size], [1]], pbc=tiles[0].pbc)
+
+
+def mosaics(frames: Frames, test: np.ndarray, size: int, count: int, seed: int) -> list[Atoms]:
+    """`count` mosaics per structure type, each of size² distinct test-split frames of that type;
+    info["tiles_energy"] holds the sum of the tiles' own reference energies (eV)."""
+    rng = np.random.default_rng([seed, size])
+    out = []
+    for name in sorted(set(frames.structure[test])):
+        pool = test[frames.structure[test] == name]
+        ideal = build_sheet(name)
+        for _ in range(count):
+            pick = rng.choice(pool, size * size, replace=False)
+            atoms = mosaic([aligned(frames.atoms(i), ideal) for i in pick], size)
+            atoms.info.update(structure=name, tiles_energy=float(frames.energy[pick].sum()))
+            out.append(atoms)
+    return out
 
 
 def sample(model, size: int, frames: int, seed: int, burn: int = 200, stride: int = 100) -> list:
@@ -60,13 +106,14 @@ def sample(model, size: int, frames: int, seed: int, burn: int = 200, stride: in
     return out
 
 
-def labelled(model, path: Path, size: int, frames: int, reference: str, seed: int) -> list:
-    """The size's labelled frames, made once and kept in `path` (written atomically)."""
+def labelled(path: Path, make: Callable[[], list[Atoms]], reference: str) -> list[Atoms]:
+    """The frames `make` builds, labelled by the reference once and kept in `path` (written
+    atomically)."""
     if path.exists():
         return ase.io.read(path, ":")
-    snaps = sample(model, size, frames, seed)
+    snaps = make()
     calc = make_reference(reference)
-    for atoms in tqdm(snaps, desc=f"labelling {size}×{size}", unit="frame"):
+    for atoms in tqdm(snaps, desc=f"labelling {path.stem}", unit="frame"):
         atoms.calc = calc
         energy, forces = atoms.get_potential_energy(), atoms.get_forces()
         atoms.calc = SinglePointCalculator(atoms, energy=energy, forces=forces)
@@ -77,20 +124,47 @@ def labelled(model, path: Path, size: int, frames: int, reference: str, seed: in
     return ase.io.read(path, ":")
 
 
-def score(model, frames: list) -> dict:
+def score(model, frames: list[Atoms]) -> dict:
     """Energy error per atom (meV/atom) and in-plane force error (meV/Å), overall and per
-    structure (timing is benchmarks/performance.py's job)."""
+    structure; for mosaics also the seam energy, the reference's energy beyond the sum of its
+    tiles' (timing is benchmarks/performance.py's job)."""
     energies, forces = scan(frames, model, forces=True, batch=1, progress=False)
     n = np.array([len(a) for a in frames])
-    err = np.abs(energies - [a.get_potential_energy() for a in frames]) / n * 1e3
+    signed = (energies - [a.get_potential_energy() for a in frames]) / n * 1e3
+    err = np.abs(signed)
     ferr = np.concatenate([np.abs(f - a.get_forces())[:, :2].ravel()
                            for f, a in zip(forces, frames)]) * 1e3
     kind = np.array([a.info["structure"] for a in frames])
-    signed = (energies - [a.get_potential_energy() for a in frames]) / n * 1e3
-    return {"frames": len(frames), "atoms": int(n[0]), "energy_mae": float(err.mean()),
-            "energy_max": float(err.max()), "force_mae": float(ferr.mean()),
-            "per_structure": {s: {"mae": float(err[kind == s].mean()),
-                                  "mean_error": float(signed[kind == s].mean())} for s in STRUCTURES}}
+    out = {"frames": len(frames), "atoms": int(n.max()), "energy_mae": float(err.mean()),
+           "energy_max": float(err.max()), "force_mae": float(ferr.mean()),
+           "per_structure": {s: {"mae": float(err[kind == s].mean()),
+                                 "mean_error": float(signed[kind == s].mean())}
+                             for s in sorted(set(kind))}}
+    if "tiles_energy" in frames[0].info:
+        seam = [(a.get_potential_energy() - a.info["tiles_energy"]) / len(a) * 1e3 for a in frames]
+        out["seam_energy"] = float(np.mean(seam))
+    return out
+
+
+def table(rows: dict[int, dict], seam: bool) -> list[str]:
+    """Markdown: one line per size, then the per-structure errors."""
+    base = rows[min(rows)]["energy_mae"]
+    head = ("| cell | atoms | frames | energy MAE (meV/atom) | energy max (meV/atom) | MAE / 1×1 MAE"
+            " | force MAE (meV/Å) |" + (" seam energy (meV/atom) |" if seam else ""))
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for size, r in rows.items():
+        lines.append(f"| {size}×{size} | {r['atoms']} | {r['frames']} | {r['energy_mae']:.2f} | "
+                     f"{r['energy_max']:.2f} | {r['energy_mae'] / base:.2f} | {r['force_mae']:.0f} |"
+                     + (f" {r['seam_energy']:+.2f} |" if "seam_energy" in r else (" – |" if seam else "")))
+    names = sorted(rows[min(rows)]["per_structure"])
+    lines += ["", "Per structure: energy MAE (mean signed error, predicted − reference), meV/atom:",
+              "", "| structure | " + " | ".join(f"{s}×{s}" for s in rows) + " |",
+              "|---|" + "---|" * len(rows)]
+    for name in names:
+        lines.append(f"| {name} | " + " | ".join(
+            f"{r['per_structure'][name]['mae']:.2f} ({r['per_structure'][name]['mean_error']:+.2f})"
+            for r in rows.values()) + " |")
+    return lines
 
 
 def as_extensive(model: EnergyModel) -> EnergyModel:
@@ -107,8 +181,12 @@ def as_extensive(model: EnergyModel) -> EnergyModel:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[1, 2, 4])
+    ap.add_argument("--mosaics", type=int, nargs="+", default=[8, 4],
+                    help="mosaics per structure type for each size above 1×1 in turn")
     ap.add_argument("--frames", type=int, nargs="+", default=[8, 6, 4],
-                    help="frames per structure, for each size in turn (larger cells need fewer)")
+                    help="own-MD frames per structure, for each size in turn (larger cells need fewer)")
+    ap.add_argument("--data", type=Path, default=Path("datasets/sheets_1000K.h5"),
+                    help="the data the model was trained on (its test split makes the mosaics)")
     ap.add_argument("--model", default="extensive")
     ap.add_argument("--reference", default="7net-0")
     ap.add_argument("--seed", type=int, default=0)
@@ -124,37 +202,42 @@ def main(argv: list[str] | None = None) -> None:
     model = load_model(args.model, "cpu")
     if not model.extensive:
         raise SystemExit(f"{args.model} is a fixed-cell model; give an extensive one")
-    rows = {}
-    if len(args.frames) != len(args.sizes):
-        raise SystemExit("give one --frames count per size")
+    larger = [s for s in args.sizes if s > 1]
+    if len(args.frames) != len(args.sizes) or len(args.mosaics) != len(larger):
+        raise SystemExit("give one --frames count per size and one --mosaics count per size above 1")
+    data = read_frames(args.data)
+    test = split_of(model.metadata, args.data, len(data))["test"]
+    tiled = {1: score(model, [data.atoms(i) for i in test])}
+    for size, count in zip(larger, args.mosaics):
+        frames = labelled(args.runs / f"mosaic{size}_{count}.extxyz",
+                          lambda: mosaics(data, test, size, count, args.seed), args.reference)
+        tiled[size] = score(model, frames)
+        print(f"mosaic {size}×{size}: {tiled[size]}", flush=True)
+    own = {}
     for size, count in zip(args.sizes, args.frames):
-        frames = labelled(args.model, args.runs / f"size{size}_{count}.extxyz", size, count,
-                          args.reference, args.seed)
-        rows[size] = score(model, frames)
-        print(f"{size}×{size}: {rows[size]}", flush=True)
-    base = rows[min(rows)]
+        frames = labelled(args.runs / f"size{size}_{count}.extxyz",
+                          lambda: sample(args.model, size, count, args.seed), args.reference)
+        own[size] = score(model, frames)
+        print(f"own MD {size}×{size}: {own[size]}", flush=True)
     lines = ["# One model, larger cells: the extensive model on 1×1 … 4×4 sheets", "",
              f"Regenerate: `{command()}`  ", f"Hardware: {hardware()}", "",
-             f"Model `{args.model}`; frames: its own Langevin MD at 1000 K ({', '.join(STRUCTURES)}; "
+             f"Model `{args.model}` (the bundled default's weights at a fixed pixel spacing).", "",
+             "## Mosaics of the reference's MD (the test)", "",
+             f"1×1: the {len(test)} test-split frames of `{args.data}` (1000 K MD of the nine "
+             f"sheets), never trained on. Larger: {'/'.join(map(str, args.mosaics))} mosaics per "
+             "structure type, each of size² test-split frames of that type moved back to the "
+             "ideal sheet's position and laid side by side, labelled by "
+             f"{args.reference}. Seam energy: the reference's energy beyond the sum of its tiles' "
+             "own energies (the seams join independent thermal configurations).", "",
+             *table(tiled, seam=True), "",
+             "## On the model's own MD", "",
+             f"Langevin MD at 1000 K with the model itself ({', '.join(STRUCTURES)}; "
              f"{'/'.join(map(str, args.frames))} frames each for the sizes in turn, 50 fs apart, "
-             f"after 100 fs), labelled by {args.reference}.",
-             "",
-             "| cell | atoms | frames | energy MAE (meV/atom) | energy max (meV/atom) | MAE / "
-             f"{min(rows)}×{min(rows)} MAE | force MAE (meV/Å) |", "|---|---|---|---|---|---|---|"]
-    for size, r in rows.items():
-        lines.append(f"| {size}×{size} | {r['atoms']} | {r['frames']} | {r['energy_mae']:.2f} | "
-                     f"{r['energy_max']:.2f} | {r['energy_mae'] / base['energy_mae']:.2f} | "
-                     f"{r['force_mae']:.0f} |")
-    lines += ["", "Atom counts are those of the first structure (graphene with a vacancy: 59 per "
-              "60-atom cell).", "", "Per structure: energy MAE (mean signed error, predicted − "
-              "reference), meV/atom:", "", "| cell | " + " | ".join(STRUCTURES) + " |",
-              "|---|" + "---|" * len(STRUCTURES)]
-    for size, r in rows.items():
-        lines.append(f"| {size}×{size} | " + " | ".join(
-            f"{r['per_structure'][s]['mae']:.2f} ({r['per_structure'][s]['mean_error']:+.2f})"
-            for s in STRUCTURES) + " |")
+             f"after 100 fs), labelled by {args.reference}. Larger cells let the model's MD "
+             "wander further into configurations it gets wrong; this measures that, not the "
+             "cell-size transfer.", "", *table(own, seam=False)]
     write_text(args.out, "\n".join(lines) + "\n")
-    write_text(args.out.with_suffix(".json"), json.dumps(rows, indent=1))
+    write_text(args.out.with_suffix(".json"), json.dumps({"mosaics": tiled, "own_md": own}, indent=1))
     print("\n".join(lines))
 
 

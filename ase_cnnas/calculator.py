@@ -67,7 +67,7 @@ def _fmt_cell(cell: np.ndarray, d: int) -> str:
     return " × ".join(f"{x:.4f}" for x in np.diag(c)) + " Å"
 
 
-def _check_cell(model: EnergyModel, cell: np.ndarray) -> None:
+def check_cell(model: EnergyModel, cell: np.ndarray) -> None:
     """A fixed-cell model takes its training cell; an extensive model any orthogonal cell whose
     sides are whole multiples of `multiple` pixels of its spacing."""
     d = model.dim
@@ -115,7 +115,7 @@ def check_atoms(model: EnergyModel, atoms: Atoms) -> float:
         raise CalculatorSetupError(
             f"the model needs periodic boundaries along {', '.join(axes)}; set "
             f"atoms.pbc = {tuple([True] * d + [False] * (3 - d))} and a cell that spans the sheet")
-    _check_cell(model, atoms.cell.array)
+    check_cell(model, atoms.cell.array)
     if d == 2:
         spread = np.ptp(atoms.positions[:, 2])
         if spread > PLANE_TOLERANCE:

@@ -8,7 +8,8 @@ from ase.calculators.calculator import CalculatorSetupError
 
 from ase_cnnas import CNNASCalculator
 from ase_cnnas.modelfile import load_model
-from ase_cnnas.scan import scan
+from ase_cnnas.calculator import check_atoms
+from ase_cnnas.scan import _suspects, check_frames, scan
 from training.structures import build_sheet
 
 
@@ -50,3 +51,42 @@ def test_bad_frame_and_batch_named(frames):
         scan(broken, progress=False)
     with pytest.raises(ValueError, match="batch 0: give at least 1"):
         scan(frames, batch=0)
+
+
+def broken(atoms, how: str):
+    """`atoms` broken one way check_atoms refuses."""
+    atoms = atoms.copy()
+    if how == "nan":
+        atoms.positions[3, 0] = np.nan
+    elif how == "element":
+        atoms.numbers[5] = 8
+    elif how == "plane":
+        atoms.positions[7, 2] += 0.5
+    elif how == "cell":
+        atoms.set_cell(atoms.cell.array * 1.1, scale_atoms=True)
+    elif how == "pbc":
+        atoms.pbc = (True, False, False)
+    elif how == "overlap across the boundary":  # two atoms 0.05 Å apart through the y edge
+        atoms.positions[0, :2] = [3.0, 0.01]
+        atoms.positions[1, :2] = [3.0, atoms.cell[1, 1] - 0.04]
+    elif how == "empty":
+        atoms = atoms[:0]
+    return atoms
+
+
+@pytest.mark.parametrize("model_name", ["default", "extensive"])
+@pytest.mark.parametrize("how", ["nan", "element", "plane", "cell", "pbc",
+                                 "overlap across the boundary", "empty"])
+def test_the_whole_batch_screen_agrees_with_check_atoms(frames, how, model_name):
+    """Good frames pass the screen untouched (none goes through the per-frame check); a frame
+    broken any way check_atoms refuses is caught and named with check_atoms' own message."""
+    model = load_model(model_name)
+    many = [f.copy() for f in frames * 5]
+    assert len(_suspects(model, many)) == 0
+    bad = broken(many[13], how)
+    many[13] = bad
+    with pytest.raises(CalculatorSetupError) as err:
+        check_atoms(model, bad)
+    with pytest.raises(CalculatorSetupError, match=r"^frame 13: ") as batch_err:
+        check_frames(model, many)
+    assert str(batch_err.value) == f"frame 13: {err.value}"

@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> None:
                                  else vasp_interval(args.trajectory))
     frames = frames.subset(np.arange(0, len(frames), args.every))
     interval = interval * args.every if interval else None
-    check_frames(model, (frames.atoms(i) for i in range(len(frames))))
+    check_frames(model, [frames.atoms(i) for i in range(len(frames))])
     result = compare(model, frames, args.batch)
     name = args.trajectory.name
     reference = frames.method[0]

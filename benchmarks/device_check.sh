@@ -31,7 +31,7 @@ for name in ("fp32", "tf32"):
 PY
 python3 -W ignore benchmarks/numeric_paths.py --device cuda --frames 16384 --batch 1024 \
   --out "$OUT/numeric_paths_gpu.md" 2>&1 | tail -9
-python3 -W ignore benchmarks/performance.py --device cuda --max-atoms 4000000 \
+python3 -W ignore benchmarks/performance.py --device cuda --max-atoms 10000000 \
   --out "$OUT/performance_gpu.md" 2>&1 | tail -25
 python3 -W ignore benchmarks/data_throughput.py --device cuda --workers "${WORKERS:-8}" \
   --references 7net-0@cuda ase.calculators.lj:LennardJones --seconds 10 \

@@ -1,0 +1,37 @@
+"""The performance benchmark end to end on tiny settings: its tables, slope and figure."""
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+from performance import main  # noqa: E402
+
+
+def test_tables_slope_and_figure(tmp_path):
+    out = tmp_path / "performance.md"
+    main(["--against", "--max-atoms", "240", "--scan-frames", "8", "--repeats", "4",
+          "--out", str(out)])
+    text = out.read_text()
+    step = re.findall(r"\| CNNAS (default|extensive) \(64×64 grid for 60 atoms, float32, cpu\) \| "
+                      r"([\d.]+) \|", text)
+    assert [name for name, _ in step] == ["default", "extensive"]
+    assert all(0 < float(ms) < 1000 for _, ms in step)
+    sizes = re.findall(r"^\| ([\d,]+) \| ([\d.]+) \| ([\d.]+) \|$", text, flags=re.M)
+    assert [int(n.replace(",", "")) for n, _, _ in sizes] == [60, 240]
+    for n, ms, us in sizes:  # µs per atom is ms per call over the atoms
+        assert float(us) == pytest_approx(float(ms) * 1e3 / int(n.replace(",", "")))
+    slope = float(re.search(r"slope above 10³ atoms: \*\*([-\d.]+)\*\*", text)[1])
+    (n1, t1), (n2, t2) = [(int(n.replace(",", "")), float(ms)) for n, ms, _ in sizes]
+    assert slope == pytest_approx(np.log(t2 / t1) / np.log(n2 / n1))  # below 10³: all sizes
+    assert "SevenNet" not in text  # --against with no names: CNNAS alone
+    assert out.with_suffix(".png").stat().st_size > 10_000
+
+
+def pytest_approx(value: float):
+    """The table rounds to 0.1 ms and 0.01 in the slope."""
+    return pytest.approx(value, rel=0.03, abs=0.15)

@@ -16,9 +16,11 @@ import itertools
 import math
 
 import torch
+from torch.utils.checkpoint import checkpoint
 
 SIGMA = 0.2  # Å, the paper's γ
 CUTOFF = 5.5  # in units of σ
+CHUNK_VALUES = 2**26  # Gaussian values per chunk of atoms (~4 GB of intermediates), for 10⁷ atoms
 
 
 def window_half_widths(inverse: torch.Tensor, grid: tuple[int, ...], sigma: float, cutoff: float
@@ -58,7 +60,25 @@ def rasterize(positions: torch.Tensor, weights: torch.Tensor, cells: torch.Tenso
                          f"got {tuple(positions.shape)} and {tuple(cells.shape)}")
     inverse = torch.linalg.inv(cells)  # [F, D, D]
     widths = window_half_widths(inverse, grid, sigma, cutoff)
-    offsets, n, strides = _window(tuple(widths), tuple(grid), positions.device)
+    window = _window(tuple(widths), tuple(grid), positions.device)
+    step = max(CHUNK_VALUES // len(window[0]), 1)  # atoms per chunk
+    if len(positions) <= step:
+        return _splat(positions, weights, frame, cells, inverse, window, n_frames, grid, sigma)
+    image = 0  # chunk by chunk, each recomputed in the backward pass: memory of one chunk
+    for a in range(0, len(positions), step):
+        args = (positions[a:a + step], weights[a:a + step], frame[a:a + step], cells, inverse,
+                window, n_frames, grid, sigma)
+        image = image + (checkpoint(_splat, *args, use_reentrant=False)
+                         if torch.is_grad_enabled() else _splat(*args))
+    return image
+
+
+def _splat(positions: torch.Tensor, weights: torch.Tensor, frame: torch.Tensor,
+           cells: torch.Tensor, inverse: torch.Tensor,
+           window: tuple[torch.Tensor, torch.Tensor, torch.Tensor], n_frames: int,
+           grid: tuple[int, ...], sigma: float) -> torch.Tensor:
+    """The images [F, *grid] of these atoms alone (rasterize's work for one chunk)."""
+    offsets, n, strides = window
     atom_cell = cells[frame]  # [A, D, D]
     frac = (positions[:, None, :] @ inverse[frame])[:, 0]  # [A, D]
     base = torch.floor(frac.detach() * n).long()  # [A, D] pixel at or below each atom

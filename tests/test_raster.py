@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from ase_cnnas import raster
 from ase_cnnas.raster import SIGMA, rasterize
 
 BRUTE_RTOL = 1e-6  # of the image maximum: the 5.5σ cutoff drops < 3e-7 Z per atom and pixel
@@ -169,3 +170,25 @@ def test_cuda_matches_cpu():
     gpu = rasterize(pos.cuda(), weights.cuda(), cell.cuda(), frame.cuda(), 1, (24, 24))
     assert gpu.device.type == "cuda"
     torch.testing.assert_close(gpu.cpu(), cpu, rtol=0, atol=1e-12)
+
+
+def test_chunks_of_atoms_give_the_whole_image_and_gradient(monkeypatch):
+    """Rasterized in chunks of a few atoms (each recomputed in the backward pass), a batch of two
+    frames gives the same images and the same gradients in positions and cells."""
+    rng = np.random.default_rng(4)
+    cells = torch.tensor([[[6.0, 0.0], [1.0, 5.0]], [[5.0, 0.0], [0.0, 7.0]]],
+                         dtype=torch.float64, requires_grad=True)
+    positions = torch.tensor(rng.uniform(0, 5, (30, 2)), requires_grad=True)
+    weights = torch.tensor(rng.choice([5, 6, 7], 30))
+    frame = torch.tensor([0] * 13 + [1] * 17)
+    probe = torch.tensor(rng.normal(size=(2, 24, 20)))
+
+    def run():
+        image = rasterize(positions, weights, cells, frame, 2, (24, 20))
+        return (image,) + torch.autograd.grad((image * probe).sum(), (positions, cells))
+
+    whole = run()
+    monkeypatch.setattr(raster, "CHUNK_VALUES", 1000)  # a few atoms per chunk (W ≥ 121 here)
+    chunked = run()
+    for a, b in zip(chunked, whole):
+        assert torch.allclose(a, b, rtol=1e-12, atol=1e-12)

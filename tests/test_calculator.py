@@ -1,11 +1,13 @@
 """CNNASCalculator on a tiny random-weight sheet model: energies, forces, and set-up errors."""
 from __future__ import annotations
 
+import itertools
 import warnings
 
 import numpy as np
 import pytest
 import torch
+from ase import Atoms
 from ase.calculators.calculator import CalculatorSetupError, PropertyNotImplementedError
 from ase.calculators.fd import calculate_numerical_forces
 
@@ -206,6 +208,39 @@ def test_closest_pair_sees_periodic_images():
     atoms.positions[3] = atoms.positions[4] + [atoms.cell[0, 0] - 0.03, 0, 0]  # 0.03 Å via x
     dist, i, j = closest_pair(atoms)
     assert dist == pytest.approx(0.03) and {i, j} == {3, 4}
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_closest_pair_matches_brute_force_over_images(seed):
+    """Orthogonal cells (one k-d tree on the torus) and skewed ones (a query per image) against
+    all pairs over 5³ image shifts, for tiny to ordinary cells, with and without periodic z:
+    the smallest distance, an atom's own image included."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 12))
+    cell = np.diag(rng.uniform(0.8, 6.0, 3))
+    if seed % 2:
+        cell[1, 0] = rng.uniform(-0.3, 0.3) * cell[0, 0]
+    atoms = Atoms("C" * n, positions=rng.uniform(-3, 9, (n, 3)), cell=cell,
+                  pbc=(True, True, bool(seed % 3)))
+    pos = atoms.get_positions(wrap=True)
+    best = np.inf
+    for shift in itertools.product(range(-2, 3), repeat=3):
+        if not atoms.pbc[2] and shift[2]:
+            continue
+        d = np.linalg.norm(pos[:, None] - pos[None] - np.array(shift) @ cell, axis=-1)
+        if not any(shift):
+            d[np.diag_indices(n)] = np.inf
+        best = min(best, d.min())
+    dist, i, j = closest_pair(atoms)
+    assert dist == pytest.approx(best, abs=1e-9)
+
+
+@pytest.mark.parametrize("skew", [0.0, 0.2])
+def test_closest_pair_can_be_an_atoms_own_image(skew):
+    atoms = Atoms("CC", positions=[[0, 0, 0], [0.3, 2.5, 0]],
+                  cell=[[0.9, 0, 0], [skew, 5, 0], [0, 0, 5]], pbc=True)
+    dist, i, j = closest_pair(atoms)
+    assert dist == pytest.approx(0.9) and i == j
 
 
 def test_warns_once_outside_the_training_distribution():

@@ -12,7 +12,8 @@ Beyond the paper: `padding="circular"` makes the trunk exactly periodic, and `he
 applies the dense layers to every output pixel (as 1-pixel convolutions) and sums the result, an
 energy per pixel as in EDNN, which is invariant to whole-pixel shifts of the image; `head="pool"`
 feeds the dense layers the features' mean. `extra_inputs` adds scalars (element counts) to the
-head's input. See README "The method, and where we depart from the paper".
+head's input. A pixel head on an image above `band_pixels` runs in bands of rows with halos,
+recomputed in the backward pass, so that memory does not limit the cell. See README "The method, and where we depart from the paper".
 """
 from __future__ import annotations
 

@@ -145,7 +145,7 @@ def train(data: Path, out: Path, grid: int = 64, epochs: int = 200, batch: int =
         print(f"resuming {out} at epoch {start_epoch}")
     if writer:
         write_text(out / "settings.json", json.dumps({**settings, "ranks": world}, indent=1))
-    t0 = time.time()
+    t0 = time.time() - (history[-1]["seconds"] if history else 0.0)  # training time, resumes summed
     bar = tqdm(range(start_epoch, epochs), desc="epochs", initial=start_epoch, total=epochs,
                disable=not writer)
     augment = tuple(name for name, on in (("translate", translate), ("mirror", mirror)) if on)

@@ -87,4 +87,11 @@ def test_sampling_study_compares_rmse(tmp_path):
     plain, sampled = (json.loads((tmp_path / f"table1/smoke/{n}.json").read_text())
                       for n in ("2d-energy-1-0", "2d-energy-1-0@energy-sampled"))
     change = 100 * (sampled["test_rmse"] / plain["test_rmse"] - 1)
-    assert f"| 2d-energy-1-0 | smoke | {plain['test_rmse']:.3g} ε | {sampled['test_rmse']:.3g} ε | {change:+.0f} % |" in text
+    assert set(plain["rmse_on"]) == set(sampled["rmse_on"]) == {"distance", "energy"}
+    for r, tail in ((plain, ""), (sampled, f" ({change:+.0f} %)")):
+        fresh = " | ".join(f"{r['rmse_on'][s]:.3g} ε" for s in ("distance", "energy"))
+        assert (f"| 2d-energy-1-0 | smoke | {r['sampling']} | {r['test_rmse']:.3g} ε{tail} | "
+                f"{fresh} |") in text
+    assert plain["rmse_on"] != sampled["rmse_on"]  # two models, scored on the same fresh sets
+    history = plain["history"]  # training time: the last epoch's running total
+    assert plain["seconds"] == history[-1]["seconds"] > history[0]["seconds"] > 0

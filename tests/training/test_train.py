@@ -149,6 +149,8 @@ def test_kill_9_mid_training_then_rerun(lj_data, tmp_path):
     assert f"resuming {out} at epoch {saved['epoch']}" in result.stdout
     history = json.loads((out / "history.json").read_text())
     assert [h["epoch"] for h in history] == list(range(1, saved["epoch"] + 3))
+    seconds = [h["seconds"] for h in history]  # training time runs on across the resume
+    assert seconds == sorted(seconds) and seconds[saved["epoch"]] > seconds[saved["epoch"] - 1]
 
 
 @pytest.mark.parametrize("n", [10, 100, 1001])

@@ -16,8 +16,8 @@ from ase import Atoms
 from ase.calculators.calculator import CalculatorSetupError
 from tqdm import tqdm
 
-from .calculator import (CELL_TOLERANCE, MIN_DISTANCE, PLANE_TOLERANCE, check_atoms,
-                         check_cell, resolve_device)
+from .calculator import (MIN_DISTANCE, PLANE_TOLERANCE, check_atoms, check_cell,
+                         resolve_device)
 from .memory import keep_freed_memory
 from .model import EnergyModel
 from .modelfile import load_model
@@ -79,11 +79,8 @@ def _suspects(model: EnergyModel, frames: Sequence[Atoms]) -> np.ndarray:
     bad = (n < 2) | (n > PAIRWISE_ATOMS) | ~pbc[:, :d].all(1)  # 0 or 1 atom, large: check_atoms
     bad |= np.bincount(frame, ~np.isfinite(pos).all(1), len(frames)) > 0
     bad |= np.bincount(frame, ~np.isin(numbers, model.elements), len(frames)) > 0
-    if model.extensive:  # the cells a user scans are few: test each once
-        unique, inverse = np.unique(cells.round(6), axis=0, return_inverse=True)
-        bad |= np.array([not _cell_ok(model, c) for c in unique])[inverse.ravel()]
-    else:
-        bad |= np.abs(cells[:, :d, :d] - model.cell[:d, :d]).max((1, 2)) > CELL_TOLERANCE
+    unique, inverse = np.unique(cells, axis=0, return_inverse=True)  # few: test each once
+    bad |= np.array([not _cell_ok(model, c) for c in unique])[inverse.ravel()]
     if d == 2:
         start = np.concatenate([[0], np.cumsum(n)[:-1]])[n > 0]
         spread = np.zeros(len(frames))

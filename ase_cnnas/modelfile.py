@@ -76,7 +76,9 @@ def load_model(model: str | os.PathLike = "default", device: str | torch.device 
             extensive=meta["image"].get("extensive", False),
             sigma=meta["image"]["sigma"],
             cutoff=meta["image"]["cutoff"], metadata=extra)
-        net.load_state_dict(state)
+        net.load_state_dict({k: v.flatten(1) if k.startswith("network.head.") and v.dim() > 2
+                             else v  # files
+                             for k, v in state.items()})  # whose pixel head was 1-pixel convs
     except (KeyError, TypeError, ValueError, RuntimeError) as err:
         raise ModelFileError(f"{model}: metadata and weights do not fit together ({err}); "
                              "the file is damaged or was edited by hand") from err

@@ -9,7 +9,7 @@ copies of the image (2^d in 3D) through one shared trunk, so that every cell bou
 the centre of one copy; their flattened outputs feed the dense 1024 layer together.
 
 Beyond the paper: `padding="circular"` makes the trunk exactly periodic, and `head="pixel"`
-applies the dense layers to every output pixel (as 1-pixel convolutions) and sums the result, an
+applies the dense layers to every output pixel's features and sums the result, an
 energy per pixel as in EDNN, which is invariant to whole-pixel shifts of the image; `head="pool"`
 feeds the dense layers the features' mean. `extra_inputs` adds scalars (element counts) to the
 head's input. A pixel head on an image above `band_pixels` runs in bands of rows with halos,
@@ -162,28 +162,27 @@ class CNNAS(nn.Module):
         self.shifts = ([tuple(s * n // 2 for s, n in zip(bits, grid))
                         for bits in itertools.product((0, 1), repeat=dim)]
                        if config.periodic_copies else [(0,) * dim])
-        if config.head == "pixel":  # the dense layers as 1-pixel convolutions
-            conv = nn.Conv2d if dim == 2 else nn.Conv3d
-            self.head = nn.Sequential(conv(c_in + config.extra_inputs, config.dense, 1), act(),
-                                      conv(config.dense, 1, 1))
-        else:
-            self.head = nn.Sequential(
-                nn.Linear(len(self.shifts) * c_in * pixels + config.extra_inputs, config.dense),
-                act(), nn.Linear(config.dense, 1))
+        width = c_in if config.head == "pixel" else len(self.shifts) * c_in * pixels
+        self.head = nn.Sequential(nn.Linear(width + config.extra_inputs, config.dense), act(),
+                                  nn.Linear(config.dense, 1))
         for layer in self.modules():  # He init keeps the signal alive through the deep trunk
             if isinstance(layer, (nn.Conv2d, nn.Conv3d, nn.Linear)):
                 nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
                 nn.init.zeros_(layer.bias)
         if config.head == "pixel":  # start from zero energy: a sum over pixels would be large
             nn.init.zeros_(self.head[-1].weight)
+        # channels-last activations: oneDNN's native layout, 15–18 % off a CPU forward + backward
+        # (60-atom MD step and training step alike; tested equal to the plain layout)
+        self.to(memory_format=torch.channels_last if dim == 2 else torch.channels_last_3d)
 
     def _pixel_energies(self, x: torch.Tensor, extra: torch.Tensor | None) -> torch.Tensor:
-        """Pixel head: [N, 1, *grid] → energy per output pixel [N, *grid / 2^reductions]."""
-        features = self.trunk(x)
+        """Pixel head: [N, 1, *grid] → energy per output pixel [N, *grid / 2^reductions], the
+        dense layers applied to each pixel's features (a view, the trunk being channels-last)."""
+        features = self.trunk(x).movedim(1, -1)  # [N, *pixels, C]
         if extra is not None:
-            extra = extra.to(features.dtype).reshape(*extra.shape, *[1] * (features.dim() - 2))
-            features = torch.cat([features, extra.expand(-1, -1, *features.shape[2:])], 1)
-        return self.head(features)[:, 0]
+            extra = extra.to(features.dtype).reshape(len(extra), *[1] * (features.dim() - 2), -1)
+            features = torch.cat([features, extra.expand(*features.shape[:-1], -1)], -1)
+        return self.head(features)[..., 0]
 
     def _summed(self, x: torch.Tensor, extra: torch.Tensor | None) -> torch.Tensor:
         """Pixel head: [N, 1, *grid] → summed energy [N]. Images above `band_pixels` pixels (and

@@ -38,12 +38,13 @@ def window_half_widths(inverse: torch.Tensor, grid: tuple[int, ...], sigma: floa
 
 @functools.lru_cache(maxsize=64)
 def _window(widths: tuple[int, ...], grid: tuple[int, ...], device: torch.device
-            ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Pixel offsets of an atom's window [W, D], the grid [D] and its flat strides [D]: made
-    once per shape, not on every call (they cost more than the Gaussians on small cells)."""
-    offsets = torch.tensor(list(itertools.product(*(range(-w, w + 1) for w in widths))))
-    strides = [math.prod(grid[k + 1:]) for k in range(len(grid))]
-    return offsets.to(device), torch.tensor(grid, device=device), torch.tensor(strides, device=device)
+            ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...], torch.Tensor]:
+    """An atom's window: its pixel offsets [W, D] (W = Π_k (2w_k + 1), the last axis fastest),
+    the offsets along each axis, and the grid [D]; made once per shape, not on every call (they
+    cost more than the Gaussians on small cells)."""
+    ranges = tuple(torch.arange(-w, w + 1, device=device) for w in widths)
+    offsets = torch.cartesian_prod(*ranges).reshape(-1, len(grid))
+    return offsets, ranges, torch.tensor(grid, device=device)
 
 
 def rasterize(positions: torch.Tensor, weights: torch.Tensor, cells: torch.Tensor,
@@ -75,17 +76,26 @@ def rasterize(positions: torch.Tensor, weights: torch.Tensor, cells: torch.Tenso
 
 def _splat(positions: torch.Tensor, weights: torch.Tensor, frame: torch.Tensor,
            cells: torch.Tensor, inverse: torch.Tensor,
-           window: tuple[torch.Tensor, torch.Tensor, torch.Tensor], n_frames: int,
+           window: tuple[torch.Tensor, tuple[torch.Tensor, ...], torch.Tensor], n_frames: int,
            grid: tuple[int, ...], sigma: float) -> torch.Tensor:
-    """The images [F, *grid] of these atoms alone (rasterize's work for one chunk)."""
-    offsets, n, strides = window
+    """The images [F, *grid] of these atoms alone (rasterize's work for one chunk).
+
+    Pixel minus atom, in Å, is (base pixel − atom) + window offset, each through its frame's cell:
+    the [A, W, D] work is one add, and the indices wrap per axis ([A, 2w + 1]) before they are
+    combined; D ≤ 3, so the small products are written out instead of batched matmuls."""
+    offsets, ranges, n = window
+    dtype = positions.dtype
+    with torch.no_grad():  # the pixel at or below each atom [A, D]
+        frac = (positions[:, :, None] * inverse[frame]).sum(1)
+        base = torch.floor(frac * n).long()
     atom_cell = cells[frame]  # [A, D, D]
-    frac = (positions[:, None, :] @ inverse[frame])[:, 0]  # [A, D]
-    base = torch.floor(frac.detach() * n).long()  # [A, D] pixel at or below each atom
-    pixel = base[:, None, :] + offsets  # [A, W, D], unwrapped
-    delta = pixel.to(positions.dtype) / n - frac[:, None, :]  # fractional pixel - atom
-    dist2 = (delta @ atom_cell).square().sum(-1)  # [A, W] Å²
-    values = weights.to(positions.dtype)[:, None] * torch.exp(dist2 / (-2 * sigma**2))
-    flat = frame[:, None] * math.prod(grid) + ((pixel % n) * strides).sum(-1)  # periodic fold
-    image = torch.zeros(n_frames * math.prod(grid), device=positions.device, dtype=positions.dtype)
+    lead = ((base.to(dtype) / n)[:, :, None] * atom_cell).sum(1) - positions  # [A, D] Å
+    steps = ((offsets.to(dtype) / n)[None, :, :, None] * cells[:, None]).sum(2)  # [F, W, D] Å
+    dist2 = (lead[:, None, :] + steps[frame]).square().sum(-1)  # [A, W] Å²
+    values = weights.to(dtype)[:, None] * torch.exp(dist2 / (-2 * sigma**2))
+    flat = (frame * math.prod(grid)).reshape(-1, *[1] * len(grid))  # [A, 1, …]
+    for k, r in enumerate(ranges):  # periodic fold, axis by axis
+        index = (base[:, k, None] + r) % grid[k] * math.prod(grid[k + 1:])  # [A, 2w_k + 1]
+        flat = flat + index.reshape(-1, *[1] * k, len(r), *[1] * (len(grid) - k - 1))
+    image = torch.zeros(n_frames * math.prod(grid), device=positions.device, dtype=dtype)
     return image.index_add(0, flat.reshape(-1), values.reshape(-1)).reshape(n_frames, *grid)

@@ -231,7 +231,7 @@ def test_bands_give_the_whole_image_energy_and_gradient(grid, extra, monkeypatch
     net = CNNAS(NetworkConfig(grid=grid, reductions=2, padding="circular", head="pixel",
                               activation="silu", dense=16, extra_inputs=extra)).double()
     for layer in net.head:  # the head starts at zero; make the energy depend on the image
-        if isinstance(layer, (nn.Conv2d, nn.Conv3d)):
+        if isinstance(layer, nn.Linear):
             nn.init.normal_(layer.weight, std=0.1)
     images = torch.rand(2, *grid, dtype=torch.float64, requires_grad=True)
     counts = torch.rand(2, extra, dtype=torch.float64) if extra else None
@@ -242,3 +242,30 @@ def test_bands_give_the_whole_image_energy_and_gradient(grid, extra, monkeypatch
     assert torch.allclose(banded, whole, rtol=1e-10, atol=1e-10)
     assert torch.allclose(torch.autograd.grad(banded.sum(), images)[0], grad, rtol=1e-9, atol=1e-12)
     assert not torch.allclose(grad, torch.zeros_like(grad))
+
+
+@pytest.mark.parametrize("config", [
+    network2_config((32, 32), padding="circular", head="pixel", activation="silu", dense=DENSE,
+                    extra_inputs=2),
+    network1_config((8, 8, 8), dense=DENSE),
+])
+def test_channels_last_layout_gives_the_plain_layouts_values(config):
+    """The trunk runs channels-last (oneDNN's fast layout on the CPU); the same weights in the
+    plain layout give the same value and image gradient."""
+    torch.manual_seed(0)
+    net = CNNAS(config).double()
+    nn.init.normal_(net.head[-1].weight)
+    conv = net.trunk[2].conv.weight  # the first has one input channel: both layouts at once
+    assert conv.is_contiguous(memory_format=torch.channels_last if conv.dim() == 4
+                              else torch.channels_last_3d) and not conv.is_contiguous()
+    plain = CNNAS(config).double()
+    plain.load_state_dict(net.state_dict())
+    plain.to(memory_format=torch.contiguous_format)
+    assert plain.trunk[2].conv.weight.is_contiguous()
+    images = torch.rand(2, *config.grid, dtype=torch.float64, requires_grad=True)
+    extra = torch.rand(2, config.extra_inputs, dtype=torch.float64) if config.extra_inputs else None
+    values = [n(images, extra) for n in (net, plain)]
+    grads = [torch.autograd.grad(v.sum(), images)[0] for v in values]
+    assert torch.allclose(values[0], values[1], rtol=1e-12, atol=1e-12)
+    assert torch.allclose(grads[0], grads[1], rtol=1e-10, atol=1e-12)
+    assert grads[0].abs().max() > 1e-6

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # GPU checks in one go on a lent H100/H200 (see ../.library/device): the test suite with its
-# CUDA-only tests, the numeric paths for scanning (float32, TF32, bf16, channels_last, compile),
+# CUDA-only tests, the numeric paths for scanning (float32, TF32, bf16, channels-last against NCHW, compile),
 # the extensive model's cost against atom count, then the data throughput on the GPU. Wheels missing there (ase, sevenn and its
 # needs) travel in .whl/. Results land in $OUT.
 set -o pipefail

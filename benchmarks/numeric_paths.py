@@ -1,5 +1,6 @@
 """Which numeric path to take on a GPU: float32, TF32, bf16 autocast (network only; the
-rasterizer stays float32), channels_last and torch.compile. For each: batched scan throughput
+rasterizer stays float32), the plain NCHW layout against the networks' channels-last one, and
+torch.compile. For each: batched scan throughput
 (60-atom frames per second, energies only and with forces) and the error it adds against the
 same model in float64 on the CPU (energy per atom, largest force component).
 
@@ -24,7 +25,7 @@ from ase_cnnas.modelfile import load_model  # noqa: E402
 from ase_cnnas.scan import predict_arrays  # noqa: E402
 from training.report import command, hardware, write_text  # noqa: E402
 
-VARIANTS = ("float32", "TF32", "bf16 autocast", "channels_last + TF32", "torch.compile + TF32")
+VARIANTS = ("float32", "TF32", "bf16 autocast", "NCHW + TF32", "torch.compile + TF32")
 
 
 class Autocast(torch.nn.Module):
@@ -47,8 +48,8 @@ def variant(name: str, device: str):
     model = load_model("default", device)
     if name == "bf16 autocast":
         model.network = Autocast(model.network, device, torch.bfloat16)
-    elif name.startswith("channels_last"):
-        model.network = model.network.to(memory_format=torch.channels_last)
+    elif name.startswith("NCHW"):
+        model.network = model.network.to(memory_format=torch.contiguous_format)
     elif name.startswith("torch.compile"):
         model.network = torch.compile(model.network)
     return model

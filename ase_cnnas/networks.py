@@ -73,7 +73,8 @@ def _wrap(x: torch.Tensor, pad: list[int]) -> torch.Tensor:
     """Circular padding of the last len(pad) // 2 dimensions (F.pad's order: last first)."""
     for k in range(len(pad) // 2):
         dim, (lo, hi), n = x.dim() - 1 - k, pad[2 * k:2 * k + 2], x.shape[x.dim() - 1 - k]
-        x = torch.cat([x.narrow(dim, n - lo, lo), x, x.narrow(dim, 0, hi)], dim)
+        parts = [x.narrow(dim, n - lo, lo)] * bool(lo) + [x] + [x.narrow(dim, 0, hi)] * bool(hi)
+        x = torch.cat(parts, dim)  # no empty parts: they would make cat drop channels-last
     return x
 
 

@@ -146,7 +146,9 @@ def plot(sizes: list[tuple[int, float]], slope: float, path: Path, device: str) 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--repeats", type=int, default=20)
+    ap.add_argument("--repeats", type=int, default=60, help="timed MD-step calls per calculator")
+    ap.add_argument("--rounds", type=int, default=6, help="blocks the MD-step calls come in")
+    ap.add_argument("--size-repeats", type=int, default=6, help="timed calls at each atom count")
     ap.add_argument("--scan-frames", type=int, default=256)
     ap.add_argument("--max-atoms", type=int, default=100_000)
     ap.add_argument("--out", type=Path, default=ROOT / "results" / "performance.md")
@@ -157,7 +159,7 @@ def main(argv: list[str] | None = None) -> None:
     others = competitors(args.against) if args.device == "cpu" else {}
     grid = "×".join(map(str, cnn["default"].model.network.config.grid))
     step = time_calls({**{f"CNNAS {name} ({grid} grid for 60 atoms, float32, {args.device})": calc
-                          for name, calc in cnn.items()}, **others}, args.repeats)
+                          for name, calc in cnn.items()}, **others}, args.repeats, rounds=args.rounds)
     test = frames(args.scan_frames)
     model = load_model("default", args.device)
     scan(test[:64], model, progress=False)  # warm-up
@@ -167,7 +169,7 @@ def main(argv: list[str] | None = None) -> None:
              len(test) / (time.perf_counter() - start)}
     rates.update({name: scan_rate(calc, test[:max(5, len(test) // 32)])
                   for name, calc in others.items()})
-    sizes = scaling(args.device, args.max_atoms, max(2, args.repeats // 3))
+    sizes = scaling(args.device, args.max_atoms, args.size_repeats)
     big = [(n, t) for n, t in sizes if n >= 1000]
     slope = float(np.polyfit(*np.log(np.array(big if len(big) > 1 else sizes)).T, 1)[0])
     png = args.out.with_suffix(".png")
@@ -177,7 +179,8 @@ def main(argv: list[str] | None = None) -> None:
     sevennet_rate = next((v for k, v in rates.items() if k.startswith("SevenNet")), None)
     lines = ["# Performance", "", f"Regenerate: `{command()}`  ", f"Hardware: {hardware()}", "",
              "## One 60-atom sheet per call: energy + forces (an MD step)", "",
-             f"Median of {args.repeats} calls each: the calculators take turns in 4 blocks of "
+             f"Median of {args.repeats} calls each: the calculators take turns in {args.rounds} "
+             "blocks of "
              "consecutive calls (warm, as in MD), each block after one untimed call.",
              "", "| calculator | ms per call | CNNAS default is … × faster |", "|---|---|---|"]
     ours = step[next(iter(step))]
@@ -187,7 +190,7 @@ def main(argv: list[str] | None = None) -> None:
     ours_rate = rates[next(iter(rates))]
     lines += [f"| {k} | {v:,.0f} | {ours_rate / v:.3g} |" for k, v in rates.items()]
     lines += ["", "## The extensive model against the atom count (energy + forces, one call)", "",
-              f"Median of {max(2, args.repeats // 3)} calls at each size after 3 untimed ones (the "
+              f"Median of {args.size_repeats} calls at each size after 3 untimed ones (the "
               "first calls at a new size still grow the process's heap).", "",
               "| atoms | ms per call | µs per atom |", "|---|---|---|",
               *[f"| {n:,} | {t * 1e3:.1f} | {t / n * 1e6:.1f} |" for n, t in sizes],

@@ -250,20 +250,30 @@ def test_bands_give_the_whole_image_energy_and_gradient(grid, extra, monkeypatch
     network1_config((8, 8, 8), dense=DENSE),
 ])
 def test_channels_last_layout_gives_the_plain_layouts_values(config):
-    """The trunk runs channels-last (oneDNN's fast layout on the CPU); the same weights in the
-    plain layout give the same value and image gradient."""
+    """The trunk runs channels-last (oneDNN's fast layout on the CPU) from its first padded
+    activation to its last; the same weights in the plain layout give the same value and image
+    gradient."""
     torch.manual_seed(0)
-    net = CNNAS(config).double()
-    nn.init.normal_(net.head[-1].weight)
+    net = CNNAS(config)
     conv = net.trunk[2].conv.weight  # the first has one input channel: both layouts at once
-    assert conv.is_contiguous(memory_format=torch.channels_last if conv.dim() == 4
-                              else torch.channels_last_3d) and not conv.is_contiguous()
+    layout = torch.channels_last if conv.dim() == 4 else torch.channels_last_3d
+    assert conv.is_contiguous(memory_format=layout) and not conv.is_contiguous()
+    seen = []  # float32 (what runs on oneDNN): every convolution's padded input keeps the
+    hooks = [layer.conv.register_forward_pre_hook(  # layout (an empty pad side once made cat
+        lambda _, args: seen.append(args[0].is_contiguous(memory_format=layout)))  # drop it)
+        for layer in net.trunk[2::2]]
+    extra = torch.rand(2, config.extra_inputs, dtype=torch.float64) if config.extra_inputs else None
+    net(torch.rand(2, *config.grid), None if extra is None else extra.float())
+    assert len(seen) == len(net.trunk) // 2 - 1 and all(seen)
+    for hook in hooks:
+        hook.remove()
+    net.double()
+    nn.init.normal_(net.head[-1].weight)
     plain = CNNAS(config).double()
     plain.load_state_dict(net.state_dict())
     plain.to(memory_format=torch.contiguous_format)
     assert plain.trunk[2].conv.weight.is_contiguous()
     images = torch.rand(2, *config.grid, dtype=torch.float64, requires_grad=True)
-    extra = torch.rand(2, config.extra_inputs, dtype=torch.float64) if config.extra_inputs else None
     values = [n(images, extra) for n in (net, plain)]
     grads = [torch.autograd.grad(v.sum(), images)[0] for v in values]
     assert torch.allclose(values[0], values[1], rtol=1e-12, atol=1e-12)

@@ -173,3 +173,28 @@ def test_tagged_but_damaged(tmp_path, drop, metadata):
     torch.save(blob, path)
     with pytest.raises(ModelFileError, match="damaged"):
         load_model(path)
+
+
+def test_pixel_head_saved_as_one_pixel_convolutions_still_loads(tmp_path):
+    """Files written before the pixel head became matrix products on the channel-last view
+    hold its weights as 1-pixel convolutions [out, in, 1, 1]; they load to the same model."""
+    from ase_cnnas.model import EnergyModel
+    from ase_cnnas.networks import network2_config
+    torch.manual_seed(3)
+    model = EnergyModel(network2_config(GRID, dense=8, head="pixel", padding="circular",
+                                        activation="silu"),
+                        cell=build_sheet("graphene_pristine").cell.array,
+                        element_energy=ELEMENT_ENERGY, energy_scale=ENERGY_SCALE).eval()
+    torch.nn.init.normal_(model.network.head[-1].weight)
+    save_model(model, tmp_path / "new.pt")
+    blob = torch.load(tmp_path / "new.pt", weights_only=True)
+    heads = [k for k, v in blob["state_dict"].items() if k.startswith("network.head.") and v.dim() == 2]
+    assert len(heads) == 2
+    for k in heads:
+        blob["state_dict"][k] = blob["state_dict"][k][:, :, None, None]
+    torch.save(blob, tmp_path / "old.pt")
+    inputs = sheet_inputs()
+    with torch.no_grad():
+        before, after = model(*inputs), load_model(tmp_path / "old.pt")(*inputs)
+    np.testing.assert_allclose(after.numpy(), before.numpy(), rtol=0, atol=ROUND_TRIP_ATOL)
+    assert np.ptp(before.numpy()) > 1e-3  # the head is not zero

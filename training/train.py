@@ -2,7 +2,8 @@
 
 Adam on the MSE of the scaled energy (plus, with --force-weight, of the scaled forces), the
 paper's seeded 70/30 split with 10 % of train for validation (or a split stored in the file),
-cosine learning-rate decay, optionally a random in-plane translation of every training frame.
+cosine learning-rate decay, optionally a random in-plane translation and mirroring of every
+training frame; each of these ingredients can be switched off for an ablation.
 Batches stream from the HDF5 file (training/loader.py) and are rasterized on the device.
 Each epoch ends with an atomic checkpoint (a rerun resumes from it) and, when validation
 improves, the best model written as a model file.
@@ -49,20 +50,35 @@ def target_values(frames, target: str) -> np.ndarray:
     return frames.labels[target]
 
 
+REFERENCES = ("elements", "mean")  # per-element energies fitted, or one mean energy per atom
+SCHEDULES = ("cosine", "constant")
+
+
 def build_model(frames, train_idx: np.ndarray, grid: tuple[int, ...], target: str = "energy",
-                network: str = "network2", **options) -> EnergyModel:
+                network: str = "network2", reference: str = "elements", scale_target: bool = True,
+                **options) -> EnergyModel:
     """A fresh Network 1 or 2 (`options` as in NetworkConfig; `counts=True` feeds the element
     counts to the head) whose references and scale are fitted on `train_idx`: per-element
-    energies for an energy, a plain mean and spread for any other target."""
+    energies for an energy (or, with reference="mean", the mean energy per atom for every
+    element), a plain mean for any other target; the spread of the rest is the network's output
+    unit unless `scale_target` is off (then eV, or the label's unit)."""
     counts = options.pop("counts", False)
     upsample = options.pop("upsample", 1)
+    if reference not in REFERENCES:
+        raise ValueError(f"reference {reference!r}: use one of {REFERENCES}")
     y = target_values(frames, target)
-    eps = (fit_element_energies(frames, train_idx) if target == "energy"
-           else {int(z): 0.0 for z in np.unique(frames.numbers)})
+    elements = [int(z) for z in np.unique(frames.numbers)]
+    if target != "energy":
+        eps = dict.fromkeys(elements, 0.0)
+    elif reference == "elements":
+        eps = fit_element_energies(frames, train_idx)
+    else:
+        eps = dict.fromkeys(elements, float(y[train_idx].sum() / frames.natoms[train_idx].sum()))
     rest = y[train_idx] - reference_sums(frames, train_idx, eps)
     config = NETWORKS[network](grid, extra_inputs=len(eps) if counts else 0, **options)
     return EnergyModel(config, cell=frames.cell[train_idx[0]], element_energy=eps,
-                       energy_mean=float(rest.mean()), energy_scale=float(rest.std()),
+                       energy_mean=float(rest.mean()),
+                       energy_scale=float(rest.std()) if scale_target else 1.0,
                        image_scale=1.0 / max(eps),  # peak of the heaviest element → 1
                        count_scale=1.0 / float(frames.natoms[train_idx].mean()),
                        upsample=upsample)
@@ -96,7 +112,8 @@ def train(data: Path, out: Path, grid: int = 64, epochs: int = 200, batch: int =
           head: str = "flatten", padding: str = "zeros", copies: bool = True, counts: bool = False,
           translate: bool = False, mirror: bool = False, force_weight: float = 0.0, seed: int = 0, split: str = "random",
           network: str = "network2", target: str = "energy", upsample: int = 1,
-          device: str = "cpu", max_hours: float | None = None, patience: int | None = None) -> Path:
+          device: str = "cpu", max_hours: float | None = None, patience: int | None = None,
+          reference: str = "elements", scale_target: bool = True, schedule: str = "cosine") -> Path:
     """Train (or resume) into `out`; returns the path of the best model file. Under torchrun,
     each rank trains on its shard of the frames (training/distributed.py)."""
     settings = {k: str(v) if isinstance(v, Path) else v for k, v in locals().items()}
@@ -114,6 +131,8 @@ def train(data: Path, out: Path, grid: int = 64, epochs: int = 200, batch: int =
     torch.manual_seed(seed)
     if patience is not None and patience < 1:
         raise ValueError(f"--patience {patience}: give at least 1 epoch")
+    if schedule not in SCHEDULES:
+        raise ValueError(f"schedule {schedule!r}: use one of {SCHEDULES}")
     if target != "energy" and force_weight > 0:
         raise ValueError(f"force matching needs an energy target, not {target!r}; drop --force-weight")
     options = {"activation": activation, "head": head, "padding": padding, "counts": counts,
@@ -121,7 +140,8 @@ def train(data: Path, out: Path, grid: int = 64, epochs: int = 200, batch: int =
     if network == "network2":
         options.update(reductions=reductions, periodic_copies=copies)
     dim = 3 if frames.pbc[0].all() else 2  # periodic in z too: a 3D image
-    model = build_model(frames, train_idx, (grid,) * dim, target, network, **options).to(device)
+    model = build_model(frames, train_idx, (grid,) * dim, target, network, reference,
+                        scale_target, **options).to(device)
     y = target_values(frames, target)
     # validation error per atom in meV for energies, in the label's own unit otherwise
     val_unit = 1e3 / frames.natoms[val_idx] if target == "energy" else 1.0
@@ -132,7 +152,8 @@ def train(data: Path, out: Path, grid: int = 64, epochs: int = 200, batch: int =
     dim = model.dim
     force_scale = float(np.sqrt((frames.forces[:, :dim] ** 2).mean()))  # eV/Å
     opt = torch.optim.Adam(model.network.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs, eta_min=lr / 100)
+    sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs, eta_min=lr / 100)
+             if schedule == "cosine" else torch.optim.lr_scheduler.ConstantLR(opt, 1.0, 0))
     ckpt_path, best_path = out / "checkpoint.pt", out / "best.pt"
     history, start_epoch, best = [], 0, float("inf")
     if ckpt_path.is_file():
@@ -140,7 +161,8 @@ def train(data: Path, out: Path, grid: int = 64, epochs: int = 200, batch: int =
         model.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
         sched.load_state_dict(ckpt["scheduler"])
-        sched.T_max = epochs  # a rerun may extend the run: decay over the new length
+        if schedule == "cosine":
+            sched.T_max = epochs  # a rerun may extend the run: decay over the new length
         history, start_epoch, best = ckpt["history"], ckpt["epoch"], ckpt["best"]
         print(f"resuming {out} at epoch {start_epoch}")
     if writer:
@@ -248,6 +270,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--max-hours", type=float, default=None, help="stop (resumably) after this")
     ap.add_argument("--patience", type=int, default=None,
                     help="stop when validation has not improved for this many epochs")
+    ap.add_argument("--reference", default="elements", choices=REFERENCES,
+                    help="subtract fitted per-element energies (elements) or one mean energy "
+                    "per atom (mean)")
+    ap.add_argument("--no-target-scaling", dest="scale_target", action="store_false",
+                    help="learn the energy in eV instead of in units of its spread")
+    ap.add_argument("--schedule", default="cosine", choices=SCHEDULES,
+                    help="learning rate: cosine decay to lr/100, or constant")
     args = ap.parse_args(argv)
     path = train(**{k.replace("-", "_"): v for k, v in vars(args).items()})
     print(f"best model: {path}")

@@ -314,3 +314,29 @@ def test_early_stopping(lj_data, tmp_path, capsys):
     assert len(history) < 30 and maes[-1] >= min(maes[:-1])
     assert all(b < a for a, b in zip(maes[:-2], maes[1:-1]))  # improved every epoch until then
     assert f"early stop at epoch {len(history)}" in capsys.readouterr().out
+
+
+def test_ablation_switches_reference_scaling_and_schedule(lj_data, tmp_path):
+    """The ingredients an ablation switches off: one mean energy per atom for every element
+    instead of fitted per-element energies, eV instead of the energy spread as the output unit,
+    a constant learning rate instead of cosine decay; each recorded, each with its effect."""
+    frames = read_frames(lj_data)
+    plain = load_model(train(lj_data, tmp_path / "plain", grid=GRID, epochs=2, batch=BATCH))
+    best = train(lj_data, tmp_path / "ablated", grid=GRID, epochs=2, batch=BATCH,
+                 reference="mean", scale_target=False, schedule="constant")
+    model = load_model(best)
+    idx = random_split(len(frames), 0)["train"]
+    per_atom = frames.energy[idx].sum() / frames.natoms[idx].sum()
+    eps = [float(model.element_energy[z]) for z in model.elements]
+    assert eps == pytest.approx([per_atom] * len(eps), abs=ELEMENT_ATOL)
+    assert len(set(float(plain.element_energy[z]) for z in plain.elements)) == len(eps) > 1
+    assert model.energy_scale == 1.0 and plain.energy_scale != 1.0
+    lrs = [h["lr"] for h in json.loads((tmp_path / "ablated" / "history.json").read_text())]
+    assert lrs == [3e-4, 3e-4]
+    settings = model.metadata["training"]["settings"]
+    assert (settings["reference"], settings["scale_target"], settings["schedule"]) == (
+        "mean", False, "constant")
+    for bad, match in ((dict(reference="zero"), "reference 'zero'"),
+                       (dict(schedule="step"), "schedule 'step'")):
+        with pytest.raises(ValueError, match=match):
+            train(lj_data, tmp_path / "bad", grid=GRID, epochs=1, batch=BATCH, **bad)

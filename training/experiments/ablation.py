@@ -1,4 +1,8 @@
-"""Which Network 2 head, padding, activation and loss: the same data, grid and epochs for each.
+"""Which Network 2 head, padding, activation and loss (`--set architecture`), and what each
+training ingredient of the production recipe brings (`--set ingredients`: force matching and
+its weight, mirror and translation augmentation, per-element reference, target scaling,
+learning-rate schedule, early stopping, each switched off or changed alone): the same data,
+grid and epochs for each.
 
 Scores each on the test split as stored and with every test frame shifted by a random in-plane
 translation (an exact symmetry: the energy must not change), plus force errors and how far
@@ -6,6 +10,8 @@ autograd forces are from central finite differences of the energy (1e-3 Å).
 
     python -m training.experiments.ablation --data data/sheets_1000K/frames.h5 \
         --unseen data/hbn_unseen_1000K/frames.h5 --grid 32 --epochs 10
+    python -m training.experiments.ablation --set ingredients --data datasets/sheets_1000K.h5 \
+        --unseen datasets/hbn_unseen_1000K.h5 --grid 32 --epochs 10
 """
 from __future__ import annotations
 
@@ -38,6 +44,21 @@ VARIANTS = {
         **INVARIANT, "head": "pixel", "activation": "silu", "force_weight": 1.0},
 }
 
+RECIPE = {**INVARIANT, "head": "pixel", "activation": "silu", "force_weight": 1.0, "mirror": True}
+INGREDIENTS = {
+    "production recipe: energy per pixel, SiLU, force weight 1, mirrors, translations": RECIPE,
+    "− force matching (energies only)": {**RECIPE, "force_weight": 0.0},
+    "force weight 0.1": {**RECIPE, "force_weight": 0.1},
+    "force weight 10": {**RECIPE, "force_weight": 10.0},
+    "− mirrors": {**RECIPE, "mirror": False},
+    "− translations": {**RECIPE, "translate": False},
+    "− per-element reference (one mean energy per atom)": {**RECIPE, "reference": "mean"},
+    "− target scaling (network output in eV)": {**RECIPE, "scale_target": False},
+    "constant learning rate (no cosine decay)": {**RECIPE, "schedule": "constant"},
+    "+ early stopping (patience 2)": {**RECIPE, "patience": 2},
+}
+VARIANT_SETS = {"architecture": VARIANTS, "ingredients": INGREDIENTS}
+
 
 def fd_mismatch(model_path: Path, frames: Frames, index: int) -> float:
     """max |autograd − finite-difference force| / max |force| on one frame, float32 model."""
@@ -49,31 +70,36 @@ def fd_mismatch(model_path: Path, frames: Frames, index: int) -> float:
     return float(np.abs(f - calculate_numerical_forces(atoms, eps=1e-3))[:, :2].max() / np.abs(f).max())
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--set", default="architecture", choices=sorted(VARIANT_SETS))
     ap.add_argument("--data", type=Path, required=True)
     ap.add_argument("--unseen", type=Path, help="a trajectory none of the variants saw")
     ap.add_argument("--grid", type=int, default=32)
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--lr", type=float, default=1e-3)
-    ap.add_argument("--runs", type=Path, default=Path("runs/ablation"))
-    ap.add_argument("--out", type=Path, default=Path("results/ablation.md"))
-    args = ap.parse_args()
+    ap.add_argument("--runs", type=Path, default=None, help="default: runs/ablation[_SET]")
+    ap.add_argument("--out", type=Path, default=None, help="default: results/ablation[_SET].md")
+    args = ap.parse_args(argv)
+    suffix = "" if args.set == "architecture" else f"_{args.set}"
+    runs = args.runs or Path(f"runs/ablation{suffix}")
+    out = args.out or Path(f"results/ablation{suffix}.md")
     frames = read_frames(args.data)
     moved = frames.translated(np.random.default_rng(1))
     unseen = read_frames(args.unseen) if args.unseen else None
     parts = random_split(len(frames), 0)
     train_idx, test_idx = parts["train"], parts["test"]
     baselines = {by: mean_energy_baseline(frames, train_idx, by) for by in BASELINES}
-    lines = [f"# Network 2 variants: same data, grid {args.grid}², {args.epochs} epochs, lr {args.lr}",
+    lines = [f"# Network 2 ablation ({args.set}): same data, grid {args.grid}², {args.epochs} epochs, "
+             f"lr {args.lr}",
              "", f"Regenerate: `{command()}`  ", f"Hardware: {hardware()}  ",
              f"Data: {args.data} ({len(frames)} frames), test split of seed 0 ({len(test_idx)} frames). "
              "'translated': the same test frames, each shifted by a random in-plane translation.", "",
-             f"'unseen': every frame of {args.unseen}.", "",
+             f"'unseen': every frame of {args.unseen}." if args.unseen else "'unseen': none given.", "",
              "| variant | energy MAE (meV/atom) | translated: energy MAE | unseen: energy MAE "
              "| force MAE (meV/Å) | max abs(F − F_fd) / max abs(F) |", "|---|---|---|---|---|---|"]
-    for i, (name, options) in enumerate(VARIANTS.items()):
-        best = train(args.data, args.runs / f"variant{i}", grid=args.grid, epochs=args.epochs,
+    for i, (name, options) in enumerate(VARIANT_SETS[args.set].items()):
+        best = train(args.data, runs / f"variant{i}", grid=args.grid, epochs=args.epochs,
                      lr=args.lr, **options)
         model = load_model(best)
         r, t = score(model, frames, test_idx, baselines), score(model, moved, test_idx, baselines)
@@ -87,7 +113,7 @@ def main() -> None:
         lines.append(f"| baseline: mean energy per atom of the {by} | {r[by + '_baseline_mae']:.2f} | "
                      f"{t[by + '_baseline_mae']:.2f} | "
                      f"{u[by + '_baseline_mae'] if u else float('nan'):.2f} | | |")
-    write_text(args.out, "\n".join(lines) + "\n")
+    write_text(out, "\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

@@ -76,9 +76,10 @@ def load_model(model: str | os.PathLike = "default", device: str | torch.device 
             extensive=meta["image"].get("extensive", False),
             sigma=meta["image"]["sigma"],
             cutoff=meta["image"]["cutoff"], metadata=extra)
+        # files written before the pixel head became matrix products hold its weights as
+        # 1-pixel convolutions [out, in, 1, 1]
         net.load_state_dict({k: v.flatten(1) if k.startswith("network.head.") and v.dim() > 2
-                             else v  # files
-                             for k, v in state.items()})  # whose pixel head was 1-pixel convs
+                             else v for k, v in state.items()})
     except (KeyError, TypeError, ValueError, RuntimeError) as err:
         raise ModelFileError(f"{model}: metadata and weights do not fit together ({err}); "
                              "the file is damaged or was edited by hand") from err

@@ -12,7 +12,6 @@ atom count, on whatever device and dtype the positions have.
 from __future__ import annotations
 
 import functools
-import itertools
 import math
 
 import torch

@@ -149,20 +149,24 @@ def run_row(name: str, scale: str, folder: Path, device: str, baselines: bool,
               "points": {"train": _some(rng, y[parts["train"]])[0],
                          "test": _some(rng, y[parts["test"]], pred["test"])}}
     for space in ("distance", "energy"):  # the same fresh test sets for both sampling variants
-        fresh = dimers(name, max(n // 10, 50), row.ranges, seed=2, sampling=space)
-        p = predict(model, fresh, np.arange(len(fresh)), 256)[0]
-        result.setdefault("rmse_on", {})[space] = float(
-            np.sqrt(np.square(p - fresh.labels[label]).mean()))
+        p, t = fresh_predictions(model, name, n, row.ranges, 2, label, space)
+        result.setdefault("rmse_on", {})[space] = float(np.sqrt(np.square(p - t).mean()))
     for title, where in row.extra.items():
-        other = dimers(name, max(n // 10, 50), where, seed=1)
-        p = predict(model, other, np.arange(len(other)), 256)[0]
-        t = other.labels[label]
+        p, t = fresh_predictions(model, name, n, where, 1, label)
         result.setdefault("extra", {})[title] = {
             "mae": float(np.abs(p - t).mean()), "pred_range": [float(p.min()), float(p.max())],
             "true_range": [float(t.min()), float(t.max())], "points": _some(rng, t, p)}
     if baselines:
         result["baselines"] = run_baselines(frames, parts, y, grid, BASELINE_IMAGES[scale], model)
     return result
+
+
+def fresh_predictions(model, name: str, n: int, ranges: list, seed: int, label: str,
+                      sampling: str = "distance") -> tuple[np.ndarray, np.ndarray]:
+    """Predictions and true labels on fresh dimers of row `name` over `ranges` (a tenth of its
+    `n` training dimers, at least 50)."""
+    fresh = dimers(name, max(n // 10, 50), ranges, seed=seed, sampling=sampling)
+    return predict(model, fresh, np.arange(len(fresh)), 256)[0], fresh.labels[label]
 
 
 def run_baselines(frames: Frames, parts: dict, y: np.ndarray, grid: int, n_images: int,

@@ -10,6 +10,7 @@ frames go into the file in one atomic append, which skips frames already there (
 from __future__ import annotations
 
 import argparse
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -173,8 +174,10 @@ def import_files(paths: list[Path], output: Path, labels: list[Path] | None = No
             report.error = str(err)
         reports.append(report)
     for report, frames in parts:  # one append per file keeps the per-file counts exact
-        report.added = append_frames(output, frames, {"importer": "cnnas data import",
-                                                      "file": report.path})
+        provenance = {"importer": "cnnas data import", "file": report.path}
+        if "provenance" in frames.attrs:  # an ase-cnnas file: keep how its frames were made
+            provenance["from"] = json.loads(frames.attrs["provenance"])
+        report.added = append_frames(output, frames, provenance)
     return reports
 
 

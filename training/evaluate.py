@@ -103,6 +103,25 @@ def plot_trajectory(result: dict, timestep_fs: float | None, path: Path, title: 
     plt.close(fig)
 
 
+def plot_history(history: list[dict], path: Path) -> None:
+    """Learning curves of a run: training loss and validation energy MAE per epoch."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epoch = [h["epoch"] for h in history]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.5))
+    a.semilogy(epoch, [h["train_mse"] for h in history], "C0-")
+    a.set_ylabel("training loss (scaled energy + force MSE)")
+    b.semilogy(epoch, [h["val_mae"] for h in history], "C3.-")
+    b.set_ylabel("validation energy MAE (meV/atom)")
+    for ax in (a, b):
+        ax.set_xlabel("epoch")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", required=True)
@@ -114,7 +133,7 @@ def main(argv: list[str] | None = None) -> None:
 
     model = load_model(args.model)
     frames = read_frames(args.data)
-    seed = model.metadata["data"]["split"]["seed"]
+    split = model.metadata["data"]["split"]
     parts = split_of(model.metadata, args.data, len(frames))
     train_idx, test_idx = parts["train"], parts["test"]
     baselines = {by: mean_energy_baseline(frames, train_idx, by) for by in BASELINES}
@@ -132,7 +151,9 @@ def main(argv: list[str] | None = None) -> None:
     lines = [f"# {Path(args.model).name}: energy and force errors", "",
              f"Regenerate: `{command()}`  ", f"Hardware: {hardware()}  ",
              f"Reference: {', '.join(sorted(set(frames.method)))}; training data {args.data} "
-             f"({len(frames)} frames, split seed {seed}).", "",
+             f"({len(frames)} frames; split {split.get('name', 'random')!r}, seed {split['seed']}: "
+             f"train {len(train_idx)}, validation {len(parts['validation'])}, test {len(test_idx)}).",
+             "",
              "| set | frames | energy MAE (meV/atom) | energy max (meV/atom) | composition-mean "
              "baseline MAE | structure-mean baseline MAE | force MAE (meV/Å) | reference force "
              "RMS (eV/Å) |", "|---|---|---|---|---|---|---|---|"]
@@ -144,6 +165,11 @@ def main(argv: list[str] | None = None) -> None:
               "composition (the trivial one) or of its structure type (an oracle that is told "
               "the defect; pristine and Stone–Wales sheets share a composition). Forces: in-plane "
               "components only (the model is 2D; z-forces are zero)."]
+    history = Path(args.model).with_name("history.json")
+    if history.is_file():  # the model's run folder: draw how it learned
+        png = args.out.with_name(f"{args.out.stem}_training.png")
+        plot_history(json.loads(history.read_text()), png)
+        lines.append(f"Learning curves: `{png.name}`.")
     write_text(args.out, "\n".join(lines) + "\n")
     print("\n".join(lines))
     if args.bundle:

@@ -1,0 +1,37 @@
+"""The model report: its test split and unseen trajectories scored against numbers recomputed here,
+the split named, the learning curves drawn, and the metrics bundled with the model."""
+from __future__ import annotations
+
+import numpy as np
+
+from ase_cnnas.modelfile import load_model
+from training.evaluate import main, predict
+from training.h5data import read_frames
+from training.splits import split_of
+from training.train import train
+
+MAE_RTOL = 1e-4  # meV/atom, the report's figure against the one recomputed here (float32 model)
+
+
+def test_report_scores_split_and_unseen_and_bundles(lj_data, tmp_path):
+    best = train(lj_data, tmp_path / "run", grid=16, epochs=2, batch=4, split="random")
+    out, bundle = tmp_path / "report.md", tmp_path / "bundled.pt"
+    main(["--model", str(best), "--data", str(lj_data), "--unseen", str(lj_data),
+          "--out", str(out), "--bundle", str(bundle)])
+    text = out.read_text()
+    model, frames = load_model(best), read_frames(lj_data)
+    parts = split_of(model.metadata, lj_data, len(frames))
+    assert (f"split 'random', seed 0: train {len(parts['train'])}, validation "
+            f"{len(parts['validation'])}, test {len(parts['test'])}") in text
+    test = parts["test"]
+    energy_mae = np.abs((predict(model, frames, test)[0] - frames.energy[test])
+                        / frames.natoms[test]).mean() * 1e3
+    metrics = load_model(bundle).metadata["metrics"]
+    assert metrics["test split"]["frames"] == len(test)
+    assert np.isclose(metrics["test split"]["energy_mae"], energy_mae, rtol=MAE_RTOL)
+    assert f"| test split | {len(test)} | {energy_mae:.2f} |" in text
+    label = lj_data.parent.name  # a file named frames.h5 is known by its folder
+    assert metrics[f"unseen {label}"]["frames"] == len(frames)
+    assert (tmp_path / "report_training.png").stat().st_size > 10_000
+    assert (tmp_path / f"report_{label}.png").stat().st_size > 10_000
+    assert "Learning curves: `report_training.png`." in text

@@ -113,7 +113,8 @@ def train(data: Path, out: Path, grid: int = 64, epochs: int = 200, batch: int =
           translate: bool = False, mirror: bool = False, force_weight: float = 0.0, seed: int = 0, split: str = "random",
           network: str = "network2", target: str = "energy", upsample: int = 1,
           device: str = "cpu", max_hours: float | None = None, patience: int | None = None,
-          reference: str = "elements", scale_target: bool = True, schedule: str = "cosine") -> Path:
+          reference: str = "elements", scale_target: bool = True, schedule: str = "cosine",
+          clip: float | None = None) -> Path:
     """Train (or resume) into `out`; returns the path of the best model file. Under torchrun,
     each rank trains on its shard of the frames (training/distributed.py)."""
     settings = {k: str(v) if isinstance(v, Path) else v for k, v in locals().items()}
@@ -131,6 +132,8 @@ def train(data: Path, out: Path, grid: int = 64, epochs: int = 200, batch: int =
     torch.manual_seed(seed)
     if patience is not None and patience < 1:
         raise ValueError(f"--patience {patience}: give at least 1 epoch")
+    if clip is not None and not clip > 0:
+        raise ValueError(f"--clip {clip}: give a positive gradient norm, or leave it out")
     if schedule not in SCHEDULES:
         raise ValueError(f"schedule {schedule!r}: use one of {SCHEDULES}")
     if target != "energy" and force_weight > 0:
@@ -177,7 +180,7 @@ def train(data: Path, out: Path, grid: int = 64, epochs: int = 200, batch: int =
     for epoch in bar:
         model.train()
         loader.dataset.set_epoch(epoch)
-        losses = []
+        losses, norms = [], []
         for b in loader:
             b = to_device(b, device)
             b["positions"].requires_grad_(force_weight > 0)
@@ -190,6 +193,9 @@ def train(data: Path, out: Path, grid: int = 64, epochs: int = 200, batch: int =
                     (forces - b["forces"])[:, :dim] / force_scale).square().mean()
             opt.zero_grad()
             loss.backward()
+            # the norm before clipping: one outlier batch must not throw the weights off
+            norms.append(float(torch.nn.utils.clip_grad_norm_(model.network.parameters(),
+                                                              clip or float("inf"))))
             opt.step()
             losses.append(loss.item())
         sched.step()
@@ -197,6 +203,9 @@ def train(data: Path, out: Path, grid: int = 64, epochs: int = 200, batch: int =
         err = predict(model, frames, val_idx, 4 * batch)[0] - y[val_idx]
         val_mae = float(np.abs(err * val_unit).mean())
         history.append({"epoch": epoch + 1, "train_mse": float(np.mean(losses)),
+                        "grad_norm_median": float(np.median(norms)),
+                        "grad_norm_max": float(np.max(norms)),
+                        "clipped": float(np.mean(np.array(norms) > clip)) if clip else 0.0,
                         "val_mae": val_mae, "val_mse": float(np.mean(err ** 2)),
                         "lr": sched.get_last_lr()[0], "seconds": time.time() - t0})
         if val_mae < best:
@@ -268,6 +277,9 @@ def main(argv: list[str] | None = None) -> None:
                     help="rasterize at grid/UPSAMPLE and replicate each pixel (the paper's test)")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--max-hours", type=float, default=None, help="stop (resumably) after this")
+    ap.add_argument("--clip", type=float, default=None,
+                    help="clip the gradient norm to this (the history records each epoch's "
+                    "median and largest norm, and the share of clipped steps)")
     ap.add_argument("--patience", type=int, default=None,
                     help="stop when validation has not improved for this many epochs")
     ap.add_argument("--reference", default="elements", choices=REFERENCES,

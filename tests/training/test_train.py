@@ -340,3 +340,16 @@ def test_ablation_switches_reference_scaling_and_schedule(lj_data, tmp_path):
                        (dict(schedule="step"), "schedule 'step'")):
         with pytest.raises(ValueError, match=match):
             train(lj_data, tmp_path / "bad", grid=GRID, epochs=1, batch=BATCH, **bad)
+
+
+def test_gradient_clipping_recorded(lj_data, tmp_path):
+    """Each epoch records the gradient norm before clipping (median, largest) and the share of
+    steps clipped; a bound below every norm clips every step."""
+    free = json.loads((train(lj_data, tmp_path / "free", grid=GRID, epochs=1, batch=BATCH)
+                       .with_name("history.json")).read_text())[0]
+    assert free["grad_norm_max"] >= free["grad_norm_median"] > 0 and free["clipped"] == 0.0
+    tight = train(lj_data, tmp_path / "tight", grid=GRID, epochs=1, batch=BATCH, clip=1e-6)
+    assert json.loads(tight.with_name("history.json").read_text())[0]["clipped"] == 1.0
+    assert load_model(tight).metadata["training"]["settings"]["clip"] == 1e-6
+    with pytest.raises(ValueError, match="--clip 0: give a positive gradient norm"):
+        train(lj_data, tmp_path / "bad", grid=GRID, epochs=1, batch=BATCH, clip=0)

@@ -3,7 +3,7 @@ leaves it: over the training frames, the ranges of the energy per atom above the
 references (eV/atom), of the closest distance between two atoms (Å) and of the image's highest
 pixel (what the network sees).
 
-    python -m training.distribution --model ase_cnnas/models/default.pt --data datasets/sheets_1000K.h5
+    python -m training.distribution --model ase_cnnas/models/default.pt --data datasets/sheets_30k_1000K.h5
 """
 from __future__ import annotations
 

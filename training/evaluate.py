@@ -6,8 +6,8 @@ composition" taken from the training split. Writes a Markdown table, a plot of t
 trajectory in the manner of the paper's Figure 7, and optionally bundles the model with its
 metrics.
 
-    python -m training.evaluate --model runs/default/best.pt \
-        --data data/sheets_1000K/frames.h5 --unseen data/hbn_unseen_1000K/frames.h5 \
+    python -m training.evaluate --model runs/production/best.pt \
+        --data datasets/sheets_30k_1000K.h5 --unseen datasets/hbn_unseen_1000K.h5 \
         --out results/default_model.md --bundle ase_cnnas/models/default.pt
 """
 from __future__ import annotations

@@ -8,7 +8,7 @@ Batches stream from the HDF5 file (training/loader.py) and are rasterized on the
 Each epoch ends with an atomic checkpoint (a rerun resumes from it) and, when validation
 improves, the best model written as a model file.
 
-    python -m training.train --data data/sheets_1000K/frames.h5 --out runs/default --grid 64
+    python -m training.train --data datasets/sheets_30k_1000K.h5 --split trajectory --out runs/mine
 """
 from __future__ import annotations
 

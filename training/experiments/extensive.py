@@ -11,8 +11,8 @@ on thermal sheets of 1×1, 2×2 and 4×4 times the paper's 60-atom cell, two way
    reference: the usual check of a potential on the trajectories it makes. It shows where the
    model's MD wanders, not how its error grows with the cell: larger cells wander further.
 
-Labelled frames are kept in runs/extensive/ (a rerun reuses them); the tables go to
-results/extensive.md.
+Labelled frames are kept in runs/extensive/, in a folder per model, data file and seed (a rerun
+reuses them); the tables go to results/extensive.md.
 
     python -m training.experiments.extensive --bundle      (ase_cnnas/models/extensive.pt)
     python -m training.experiments.extensive --sizes 1 2 4
@@ -20,6 +20,7 @@ results/extensive.md.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 from collections.abc import Callable
@@ -106,6 +107,11 @@ def sample(model, size: int, frames: int, seed: int, burn: int = 200, stride: in
     return out
 
 
+def content_tag(path: Path) -> str:
+    """A short hash of a file's bytes: cached frames are reused only for the same model and data."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]
+
+
 def labelled(path: Path, make: Callable[[], list[Atoms]], reference: str) -> list[Atoms]:
     """The frames `make` builds, labelled by the reference once and kept in `path` (written
     atomically)."""
@@ -185,7 +191,7 @@ def main(argv: list[str] | None = None) -> None:
                     help="mosaics per structure type for each size above 1×1 in turn")
     ap.add_argument("--frames", type=int, nargs="+", default=[8, 6, 4],
                     help="own-MD frames per structure, for each size in turn (larger cells need fewer)")
-    ap.add_argument("--data", type=Path, default=Path("datasets/sheets_1000K.h5"),
+    ap.add_argument("--data", type=Path, default=Path("datasets/sheets_30k_1000K.h5"),
                     help="the data the model was trained on (its test split makes the mosaics)")
     ap.add_argument("--model", default="extensive")
     ap.add_argument("--reference", default="7net-0")
@@ -208,14 +214,16 @@ def main(argv: list[str] | None = None) -> None:
     data = read_frames(args.data)
     test = split_of(model.metadata, args.data, len(data))["test"]
     tiled = {1: score(model, [data.atoms(i) for i in test])}
+    cache = args.runs / (f"model-{content_tag(resolve(args.model))}_data-{content_tag(args.data)}"
+                         f"_seed{args.seed}")
     for size, count in zip(larger, args.mosaics):
-        frames = labelled(args.runs / f"mosaic{size}_{count}.extxyz",
+        frames = labelled(cache / f"mosaic{size}_{count}.extxyz",
                           lambda: mosaics(data, test, size, count, args.seed), args.reference)
         tiled[size] = score(model, frames)
         print(f"mosaic {size}×{size}: {tiled[size]}", flush=True)
     own = {}
     for size, count in zip(args.sizes, args.frames):
-        frames = labelled(args.runs / f"size{size}_{count}.extxyz",
+        frames = labelled(cache / f"size{size}_{count}.extxyz",
                           lambda: sample(args.model, size, count, args.seed), args.reference)
         own[size] = score(model, frames)
         print(f"own MD {size}×{size}: {own[size]}", flush=True)

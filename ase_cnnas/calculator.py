@@ -28,6 +28,9 @@ CELL_TOLERANCE = 1e-3  # Å, how far a cell may differ from the model's
 PLANE_TOLERANCE = 1e-2  # Å, largest spread of z a 2D model accepts
 MIN_DISTANCE = 0.1  # Å, atoms closer than this overlap: the input is broken
 MARGIN = 0.05  # beyond the training range by more than this fraction of it: warn
+# Only closer than in training is new ground: a sheet whose closest pair is longer than every
+# thermal training frame's closest pair is a colder one (e.g. the ideal sheet), not a new regime.
+LOWER_BOUND_ONLY = {"closest_distance"}
 
 
 class OutOfDistributionWarning(UserWarning):
@@ -191,7 +194,7 @@ class CNNASCalculator(Calculator):
                 continue
             lo, hi = self.seen[key]
             pad = MARGIN * (hi - lo)
-            if lo - pad <= value <= hi + pad:
+            if lo - pad <= value and (value <= hi + pad or key in LOWER_BOUND_ONLY):
                 continue
             if not self.outside:
                 warnings.warn(OutOfDistributionWarning(

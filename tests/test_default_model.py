@@ -29,8 +29,10 @@ def test_bundled_file_is_small_and_described():
     assert resolve("default").stat().st_size < MAX_FILE_MB * 1e6
     meta = read_metadata("default")
     assert "7net-0" in meta["data"]["reference"]  # SevenNet-0
-    assert meta["data"]["frames"] >= 3000
-    assert {"test split", "unseen hbn_unseen_1000K"} <= set(meta["metrics"])
+    assert meta["data"]["frames"] >= 30000  # issue 5: at least 30,000 frames
+    assert meta["data"]["split"]["name"] == "trajectory"  # whole trajectories held out
+    assert {"test split", "unseen hbn_unseen_1000K", "unseen heterostructure_vacancy_1000K",
+            "unseen graphene_stone_wales_1200K"} <= set(meta["metrics"])
     assert set(meta["elements"]) == {"5", "6", "7"}
 
 

@@ -215,6 +215,7 @@ def train(data: Path, out: Path, grid: int = 64, epochs: int = 200, batch: int =
                                            "val_mae": val_mae, "val_mae_unit": (
                                                "meV/atom" if target == "energy" else "label")},
                               "data": {"file": str(data), "frames": len(frames),
+                                       "reference": ", ".join(sorted(set(frames.method))),
                                        "split": {"name": split, "seed": seed, "train": len(train_idx),
                                                  "validation": len(val_idx), "test": len(test_idx)},
                                        **{k: str(v) for k, v in frames.attrs.items()}},

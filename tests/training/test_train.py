@@ -49,6 +49,7 @@ def test_writes_model_and_checkpoint(trained, lj_data):
     frames = read_frames(lj_data)
     train_idx, val_idx, test_idx = random_split(len(frames), 0).values()
     meta = model.metadata
+    assert meta["data"]["reference"] == frames.method[0] and len(set(frames.method)) == 1
     assert meta["data"]["split"] == {"name": "random", "seed": 0, "train": len(train_idx), "validation": len(val_idx),
                                      "test": len(test_idx)}
     assert meta["data"]["frames"] == len(frames) == 18

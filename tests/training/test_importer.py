@@ -3,6 +3,7 @@ bad file reported by name while the others import."""
 from __future__ import annotations
 
 import json
+
 import ase.io
 import numpy as np
 import pytest
@@ -118,7 +119,8 @@ def test_outcar_without_forces(tmp_path):
 def test_own_hdf5_merges(tmp_path, lj_data):
     reports = import_files([lj_data, lj_data], tmp_path / "m.h5")
     assert [r.added for r in reports] == [18, 0]
-    made, copied = (json.loads(read_frames(p).attrs["provenance"]) for p in (lj_data, tmp_path / "m.h5"))
+    made, copied = (json.loads(read_frames(path).attrs["provenance"])
+                    for path in (lj_data, tmp_path / "m.h5"))
     assert copied == [{"importer": "cnnas data import", "file": str(lj_data), "from": made,
                        "added": 18}]  # how the frames were made travels with them
     assert made[0]["generator"] == "sheets"

@@ -152,6 +152,11 @@ def train(data: Path, out: Path, grid: int = 64, epochs: int = 200, batch: int =
     scale_to_data(model, to_tensors(frames, init_rng.choice(train_idx, min(64, len(train_idx))),
                                     device, translate=init_rng if translate else None))
     seen = distribution(model, frames, train_idx, energy=target == "energy")
+    data_meta = {"file": str(data), "frames": len(frames),
+                 "reference": ", ".join(sorted(set(frames.method))),
+                 "split": {"name": split, "seed": seed, "train": len(train_idx),
+                           "validation": len(val_idx), "test": len(test_idx)},
+                 **{k: str(v) for k, v in frames.attrs.items()}}
     dim = model.dim
     force_scale = float(np.sqrt((frames.forces[:, :dim] ** 2).mean()))  # eV/Å
     opt = torch.optim.Adam(model.network.parameters(), lr=lr)
@@ -214,12 +219,7 @@ def train(data: Path, out: Path, grid: int = 64, epochs: int = 200, batch: int =
                                            "target": target,
                                            "val_mae": val_mae, "val_mae_unit": (
                                                "meV/atom" if target == "energy" else "label")},
-                              "data": {"file": str(data), "frames": len(frames),
-                                       "reference": ", ".join(sorted(set(frames.method))),
-                                       "split": {"name": split, "seed": seed, "train": len(train_idx),
-                                                 "validation": len(val_idx), "test": len(test_idx)},
-                                       **{k: str(v) for k, v in frames.attrs.items()}},
-                              "distribution": seen}
+                              "data": data_meta, "distribution": seen}
             if writer:
                 save_model(model, best_path)
         if writer:

@@ -9,7 +9,7 @@ import time
 import numpy as np
 from ase import units
 from ase.constraints import FixedPlane
-from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
+from ase.md.velocitydistribution import Stationary, thermalize_momenta
 from ase.md.verlet import VelocityVerlet
 
 from ase_cnnas import CNNASCalculator
@@ -24,7 +24,7 @@ print(f"{atoms.get_chemical_formula()} sheet, cell {atoms.cell.lengths()[0]:.2f}
 print(f"energy {atoms.get_potential_energy() / n:.4f} eV/atom, "
       f"largest force {np.abs(atoms.get_forces()).max():.3f} eV/Å")
 
-MaxwellBoltzmannDistribution(atoms, temperature_K=300, rng=np.random.default_rng(0))
+thermalize_momenta(atoms, 300, rng=np.random.default_rng(0))
 Stationary(atoms)
 dyn = VelocityVerlet(atoms, timestep=0.5 * units.fs)
 e0 = atoms.get_total_energy()

@@ -11,7 +11,7 @@ import numpy as np
 from ase import Atoms, units
 from ase.constraints import FixedPlane
 from ase.md.nose_hoover_chain import NoseHooverChainNVT
-from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
+from ase.md.velocitydistribution import Stationary, thermalize_momenta
 from tqdm import tqdm
 
 from ase_cnnas import CNNASCalculator
@@ -39,8 +39,7 @@ def sheet(args: argparse.Namespace) -> Atoms:
     atoms = build_sheet(args.structure)
     atoms.set_constraint(FixedPlane(range(len(atoms)), [0, 0, 1]))  # a 2D model
     atoms.calc = CNNASCalculator(args.model, device=args.device)
-    MaxwellBoltzmannDistribution(atoms, temperature_K=args.temperature,
-                                 rng=np.random.default_rng(args.seed))
+    thermalize_momenta(atoms, args.temperature, rng=np.random.default_rng(args.seed))
     Stationary(atoms)
     return atoms
 

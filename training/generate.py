@@ -26,7 +26,7 @@ import numpy as np
 from ase import Atoms, units
 from ase.constraints import FixedPlane
 from ase.md.langevin import Langevin
-from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
+from ase.md.velocitydistribution import Stationary, thermalize_momenta
 from ase.optimize import FIRE
 from tqdm import tqdm
 
@@ -64,7 +64,7 @@ def run_segment(atoms: Atoms, protocol: Protocol, rng: np.random.Generator,
     `stride`-th frame after the start (the last one is where the next segment begins)."""
     atoms.positions[:, :2] += rng.uniform(0, 1, 2) @ atoms.cell.array[:2, :2]
     atoms.wrap()
-    MaxwellBoltzmannDistribution(atoms, temperature_K=start_temperature, rng=rng)
+    thermalize_momenta(atoms, start_temperature, rng=rng)
     Stationary(atoms)
     dyn = Langevin(atoms, protocol.timestep * units.fs, temperature_K=protocol.temperature,
                    friction=FRICTION, fixcm=False, rng=rng)

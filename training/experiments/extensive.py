@@ -32,7 +32,7 @@ from ase import Atoms, units
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.constraints import FixedPlane
 from ase.md.langevin import Langevin
-from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
+from ase.md.velocitydistribution import thermalize_momenta
 from tqdm import tqdm
 
 from ase_cnnas.calculator import CNNASCalculator
@@ -95,7 +95,7 @@ def sample(model, size: int, frames: int, seed: int, burn: int = 200, stride: in
         atoms.set_constraint(FixedPlane(range(len(atoms)), [0, 0, 1]))
         atoms.calc = CNNASCalculator(model)
         rng = np.random.default_rng([seed, size, k])
-        MaxwellBoltzmannDistribution(atoms, temperature_K=2000, rng=rng)
+        thermalize_momenta(atoms, 2000, rng=rng)
         dyn = Langevin(atoms, 0.5 * units.fs, temperature_K=1000, friction=0.01 / units.fs, rng=rng)
         dyn.run(burn)
         for _ in tqdm(range(frames), desc=f"MD {size}×{size} {name}", leave=False):

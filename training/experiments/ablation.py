@@ -12,7 +12,8 @@ autograd forces are from central finite differences of the energy (1e-3 Å).
         --unseen data/hbn_unseen_1000K/frames.h5 --grid 32 --epochs 10
     python -m training.experiments.ablation --set ingredients --data datasets/sheets_30k_1000K.h5 \
         --split trajectory --unseen datasets/hbn_unseen_1000K.h5 \
-        datasets/heterostructure_vacancy_1000K.h5 --grid 32 --epochs 8
+        datasets/heterostructure_vacancy_1000K.h5 datasets/graphene_stone_wales_1200K.h5 \
+        --grid 32 --epochs 8 --runs runs/ablation_ingredients_30k
 """
 from __future__ import annotations
 
@@ -83,7 +84,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--lr", type=float, default=5e-4)
-    ap.add_argument("--clip", type=float, default=20.0, help="gradient-norm bound (train --clip); 0: none")
+    ap.add_argument("--clip", type=float, default=20.0,
+                    help="gradient-norm bound (train --clip); 0: none")
     ap.add_argument("--runs", type=Path, default=None, help="default: runs/ablation[_SET]")
     ap.add_argument("--out", type=Path, default=None, help="default: results/ablation[_SET].md")
     args = ap.parse_args(argv)

@@ -199,10 +199,12 @@ def train(data: Path, out: Path, grid: int = 64, epochs: int = 200, batch: int =
             opt.zero_grad()
             loss.backward()
             # the norm before clipping: one outlier batch must not throw the weights off
-            norms.append(float(torch.nn.utils.clip_grad_norm_(model.network.parameters(),
-                                                              clip or float("inf"))))
+            norms.append(torch.nn.utils.clip_grad_norm_(model.network.parameters(),
+                                                        clip or float("inf")).detach())
             opt.step()
-            losses.append(loss.item())
+            losses.append(loss.detach())
+        # read once per epoch: a read per step would stall a GPU's queue of work every step
+        losses, norms = torch.stack(losses).cpu().numpy(), torch.stack(norms).cpu().numpy()
         sched.step()
         model.eval()
         err = predict(model, frames, val_idx, 4 * batch)[0] - y[val_idx]
@@ -210,7 +212,7 @@ def train(data: Path, out: Path, grid: int = 64, epochs: int = 200, batch: int =
         history.append({"epoch": epoch + 1, "train_mse": float(np.mean(losses)),
                         "grad_norm_median": float(np.median(norms)),
                         "grad_norm_max": float(np.max(norms)),
-                        "clipped": float(np.mean(np.array(norms) > clip)) if clip else 0.0,
+                        "clipped": float(np.mean(norms > clip)) if clip else 0.0,
                         "val_mae": val_mae, "val_mse": float(np.mean(err ** 2)),
                         "lr": sched.get_last_lr()[0], "seconds": time.time() - t0})
         if val_mae < best:

@@ -35,3 +35,21 @@ def test_report_scores_split_and_unseen_and_bundles(lj_data, tmp_path):
     assert (tmp_path / "report_training.png").stat().st_size > 10_000
     assert (tmp_path / f"report_{label}.png").stat().st_size > 10_000
     assert "Learning curves: `report_training.png`." in text
+
+
+def test_report_breaks_errors_down_by_structure(lj_data, tmp_path):
+    best = train(lj_data, tmp_path / "run", grid=16, epochs=1, batch=4, split="random")
+    out, bundle = tmp_path / "report.md", tmp_path / "bundled.pt"
+    main(["--model", str(best), "--data", str(lj_data), "--out", str(out), "--bundle", str(bundle)])
+    model, frames = load_model(best), read_frames(lj_data)
+    test = split_of(model.metadata, lj_data, len(frames))["test"]
+    per_atom_err = np.abs(predict(model, frames, test)[0] - frames.energy[test]) / frames.natoms[test]
+    by_structure = load_model(bundle).metadata["metrics"]["test split"]["by_structure"]
+    kinds = sorted(set(frames.structure[test]))
+    assert list(by_structure) == kinds and len(kinds) > 1
+    assert sum(r["frames"] for r in by_structure.values()) == len(test)
+    for kind in kinds:
+        mae = per_atom_err[frames.structure[test] == kind].mean() * 1e3
+        assert np.isclose(by_structure[kind]["energy_mae"], mae, rtol=MAE_RTOL)
+        row = f"| test split | {kind} | {by_structure[kind]['frames']} | {mae:.2f} |"
+        assert row in out.read_text()

@@ -143,7 +143,11 @@ def main(argv: list[str] | None = None) -> None:
     parts = split_of(model.metadata, args.data, len(frames))
     train_idx, test_idx = parts["train"], parts["test"]
     baselines = {by: mean_energy_baseline(frames, train_idx, by) for by in BASELINES}
-    results = {"test split": score(model, frames, test_idx, baselines)}
+    # training and validation splits beside the test split: a gap shows overfitting, none a
+    # model that underfits (capacity or training time, not data, is then what limits it)
+    results = {f"{name} split": score(model, frames, parts[part], baselines)
+               for name, part in (("training", "train"), ("validation", "validation"),
+                                  ("test", "test"))}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     for path in args.unseen:
         unseen = read_frames(path)
@@ -167,11 +171,13 @@ def main(argv: list[str] | None = None) -> None:
         lines.append(f"| {name} | {r['frames']} | {r['energy_mae']:.2f} | {r['energy_max']:.2f} | "
                      f"{r['composition_baseline_mae']:.2f} | {r['structure_baseline_mae']:.2f} | "
                      f"{r['force_mae']:.0f} | {r['force_rms_ref']:.2f} |")
+    by_structure = {name: r for name, r in results.items()
+                    if name not in ("training split", "validation split")}
     lines += ["", "By structure type (the test split, then each unseen set):", "",
               "| set | structure | frames | energy MAE (meV/atom) | force MAE (meV/Å) |",
               "|---|---|---|---|---|"]
     lines += [f"| {name} | {s} | {r['frames']} | {r['energy_mae']:.2f} | {r['force_mae']:.0f} |"
-              for name, res in results.items() for s, r in res["by_structure"].items()]
+              for name, res in by_structure.items() for s, r in res["by_structure"].items()]
     lines += ["", "Baselines: the mean energy per atom over the training split of the frame's "
               "composition (the trivial one) or of its structure type (an oracle that is told "
               "the defect; pristine and Stone–Wales sheets share a composition). Forces: in-plane "

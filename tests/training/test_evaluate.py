@@ -30,6 +30,9 @@ def test_report_scores_split_and_unseen_and_bundles(lj_data, tmp_path):
     assert metrics["test split"]["frames"] == len(test)
     assert np.isclose(metrics["test split"]["energy_mae"], energy_mae, rtol=MAE_RTOL)
     assert f"| test split | {len(test)} | {energy_mae:.2f} |" in text
+    for name, part in (("training", "train"), ("validation", "validation")):
+        assert metrics[f"{name} split"]["frames"] == len(parts[part])
+        assert f"| {name} split | {len(parts[part])} |" in text
     label = lj_data.parent.name  # a file named frames.h5 is known by its folder
     assert metrics[f"unseen {label}"]["frames"] == len(frames)
     assert (tmp_path / "report_training.png").stat().st_size > 10_000

@@ -171,13 +171,12 @@ def main(argv: list[str] | None = None) -> None:
         lines.append(f"| {name} | {r['frames']} | {r['energy_mae']:.2f} | {r['energy_max']:.2f} | "
                      f"{r['composition_baseline_mae']:.2f} | {r['structure_baseline_mae']:.2f} | "
                      f"{r['force_mae']:.0f} | {r['force_rms_ref']:.2f} |")
-    by_structure = {name: r for name, r in results.items()
-                    if name not in ("training split", "validation split")}
     lines += ["", "By structure type (the test split, then each unseen set):", "",
               "| set | structure | frames | energy MAE (meV/atom) | force MAE (meV/Å) |",
               "|---|---|---|---|---|"]
     lines += [f"| {name} | {s} | {r['frames']} | {r['energy_mae']:.2f} | {r['force_mae']:.0f} |"
-              for name, res in by_structure.items() for s, r in res["by_structure"].items()]
+              for name, res in results.items() if name not in ("training split", "validation split")
+              for s, r in res["by_structure"].items()]
     lines += ["", "Baselines: the mean energy per atom over the training split of the frame's "
               "composition (the trivial one) or of its structure type (an oracle that is told "
               "the defect; pristine and Stone–Wales sheets share a composition). Forces: in-plane "

@@ -33,7 +33,7 @@ from .distribution import distribution
 from .evaluate import predict
 from .h5data import read_frames
 from .loader import make_loader
-from .report import write_text
+from .report import hardware, write_text
 from .splits import stored_or_random
 
 
@@ -99,6 +99,12 @@ def scale_to_data(model: EnergyModel, batch: dict) -> None:
             model(*model_inputs(batch))
             hook.remove()
             layer.weight /= seen[0]
+
+
+def trained_on(out: Path) -> list[str]:
+    """The machines (report.hardware) a run folder has trained on so far, oldest first."""
+    path = out / "settings.json"
+    return json.loads(path.read_text()).get("hardware", []) if path.is_file() else []
 
 
 def _save_atomic(obj, path: Path) -> None:
@@ -173,8 +179,11 @@ def train(data: Path, out: Path, grid: int = 64, epochs: int = 200, batch: int =
             sched.T_max = epochs  # a rerun may extend the run: decay over the new length
         history, start_epoch, best = ckpt["history"], ckpt["epoch"], ckpt["best"]
         print(f"resuming {out} at epoch {start_epoch}")
-    if writer:
-        write_text(out / "settings.json", json.dumps({**settings, "ranks": world}, indent=1))
+    if writer:  # the machines the run trained on, in order (a run may resume elsewhere)
+        machines = trained_on(out)
+        machines += [hardware()] if machines[-1:] != [hardware()] else []
+        write_text(out / "settings.json",
+                   json.dumps({**settings, "ranks": world, "hardware": machines}, indent=1))
     t0 = time.time() - (history[-1]["seconds"] if history else 0.0)  # training time, resumes summed
     bar = tqdm(range(start_epoch, epochs), desc="epochs", initial=start_epoch, total=epochs,
                disable=not writer)

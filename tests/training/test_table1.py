@@ -95,3 +95,22 @@ def test_sampling_study_compares_rmse(tmp_path):
     assert plain["rmse_on"] != sampled["rmse_on"]  # two models, scored on the same fresh sets
     history = plain["history"]  # training time: the last epoch's running total
     assert plain["seconds"] == history[-1]["seconds"] > history[0]["seconds"] > 0
+
+
+def test_finished_run_is_scored_not_retrained(smoke, monkeypatch):
+    """A run whose history holds every epoch (its checkpoint gone, e.g. trained on a lent GPU)
+    is only scored, and the row reports the machine it trained on."""
+    run = smoke / "runs/smoke/3d-distance-hole/run"
+    (run / "checkpoint.pt").unlink()
+    settings = json.loads((run / "settings.json").read_text())
+    settings["hardware"] = ["a lent GPU"]
+    (run / "settings.json").write_text(json.dumps(settings))
+    monkeypatch.setattr("training.experiments.table1.train", lambda *a, **k: pytest.fail("retrained"))
+    out = smoke / "rescored" / "table1.md"
+    main(["--scale", "smoke", "--rows", "3d-distance-hole", "--runs", str(smoke / "runs"),
+          "--out", str(out)])
+    r = json.loads((out.parent / "table1/smoke/3d-distance-hole.json").read_text())
+    first = json.loads((smoke / "res/table1/smoke/3d-distance-hole.json").read_text())
+    assert r["hardware"] == "a lent GPU" and r["scored_on"] != "a lent GPU"
+    assert r["test_mae"] == pytest.approx(first["test_mae"], rel=1e-6)
+    assert r["history"] == first["history"]

@@ -21,7 +21,8 @@ from training.batches import fit_element_energies, to_tensors
 from training.splits import random_split
 from training.evaluate import predict
 from training.h5data import Frames, read_frames
-from training.train import train
+from training.report import hardware
+from training.train import train, trained_on
 
 GRID, BATCH = 16, 4
 VAL_MAE_RTOL = 1e-6  # recomputed from best.pt vs the value stored at save time
@@ -100,6 +101,17 @@ def test_more_epochs_keeps_lr_decaying(extended):
     lrs = [h["lr"] for h in extended[2]]
     assert lrs[2] <= lrs[1]
     assert lrs[2] == pytest.approx(3e-4 / 100)  # the end of the 3-epoch schedule: eta_min
+
+
+def test_settings_list_each_machine_the_run_trained_on(trained, extended, lj_data, tmp_path):
+    assert json.loads((trained[0] / "settings.json").read_text())["hardware"] == [hardware()]
+    assert trained_on(extended[0]) == [hardware()]  # resumed on the same machine: listed once
+    out = tmp_path / "run"
+    shutil.copytree(extended[0], out)
+    settings = json.loads((out / "settings.json").read_text())
+    (out / "settings.json").write_text(json.dumps({**settings, "hardware": ["another machine"]}))
+    train(lj_data, out, grid=GRID, epochs=3, batch=BATCH)
+    assert trained_on(out) == ["another machine", hardware()]
 
 
 def test_interrupted_run_resumes_exactly(lj_data, tmp_path, capsys):

@@ -34,7 +34,7 @@ from ..evaluate import predict
 from ..h5data import Frames, read_frames, write_frames
 from ..report import command, hardware, write_text
 from ..splits import random_split
-from ..train import train
+from ..train import train, trained_on
 
 @dataclass(frozen=True)
 class Row:
@@ -126,11 +126,14 @@ def run_row(name: str, scale: str, folder: Path, device: str, baselines: bool,
     if not data.exists():
         write_frames(data, dimers(name, n, row.ranges, seed=0, sampling=sampling),
                      {"experiment": "table1", "row": name, "sampling": sampling})
-    best = train(data, folder / "run", grid=grid, epochs=epochs, batch=batch, lr=lr,
-                 network="network1", target=label, activation="relu", upsample=upsample,
-                 device=device)
-    model = load_model(best, device=device)
-    history = json.loads((folder / "run" / "history.json").read_text())
+    run = folder / "run"
+    logged = run / "history.json"
+    history = json.loads(logged.read_text()) if logged.is_file() else []
+    if len(history) < epochs or not (run / "best.pt").is_file():  # a finished run is only scored
+        train(data, run, grid=grid, epochs=epochs, batch=batch, lr=lr, network="network1",
+              target=label, activation="relu", upsample=upsample, device=device)
+        history = json.loads((run / "history.json").read_text())
+    model = load_model(run / "best.pt", device=device)
     frames = read_frames(data)
     parts = random_split(len(frames), seed=0)
     y = frames.labels[label]
@@ -138,7 +141,8 @@ def run_row(name: str, scale: str, folder: Path, device: str, baselines: bool,
     rng = np.random.default_rng(0)
     result = {"row": name, "variant": folder.name.partition("@")[2], "scale": scale,
               "study": "grid" if study else None, "sampling": sampling,
-              "hardware": hardware(), "command": command(),
+              "hardware": " then ".join(trained_on(run)) or hardware(), "scored_on": hardware(),
+              "command": command(),
               "images": n, "grid": grid, "upsample": upsample, "epochs": epochs, "batch": batch,
               "lr": lr, "seconds": history[-1]["seconds"], "unit": UNITS[label],
               "test_mae": float(np.abs(pred["test"] - y[parts["test"]]).mean()),

@@ -8,6 +8,8 @@
 # The working tree travels too, and may not pass 64 MiB: with the 48 MB datasets/sheets_30k_1000K.h5
 # tracked, carry only .whl/ase-*.whl (what these stages need) and take that file out of the index
 # for the call (`git rm --cached` it and name it in .git/info/exclude; `git restore --staged` after).
+# At most 8 files of ≤ 16 MiB, ≤ 2 folders deep, come back from $OUT: this script writes 5; a call
+# that trains should tar its run folders into one archive (split below 16 MiB) and skip data files.
 set -o pipefail
 export PYTHONUNBUFFERED=1
 if ls .whl/*.whl >/dev/null 2>&1; then

@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from ase_cnnas.memory import keep_freed_memory
 from ase_cnnas.model import EnergyModel
-from ase_cnnas.modelfile import save_model
+from ase_cnnas.modelfile import load_model, save_model
 from ase_cnnas.networks import HEADS, network1_config, network2_config
 
 from .batches import fit_element_energies, model_inputs, reference_sums, to_device, to_tensors
@@ -101,6 +101,21 @@ def scale_to_data(model: EnergyModel, batch: dict) -> None:
             layer.weight /= seen[0]
 
 
+def fine_tuned(init: str | Path, frames, dim: int, target: str, device: str) -> EnergyModel:
+    """The model file `init` (a path or a bundled name), to train further on `frames`: its
+    network, references and scales are kept, so the frames must hold only its elements."""
+    model = load_model(init, device=device)
+    learnt = model.metadata.get("training", {}).get("target", "energy")
+    missing = sorted(set(int(z) for z in np.unique(frames.numbers)) - set(model.elements))
+    if missing:
+        raise ValueError(f"--init {init}: the model knows elements {model.elements}, the data "
+                         f"also holds {missing}; train a new model (leave out --init)")
+    if model.dim != dim or learnt != target:
+        raise ValueError(f"--init {init}: a {model.dim}D model of {learnt!r}, the data asks for a "
+                         f"{dim}D model of {target!r}; train a new model (leave out --init)")
+    return model.train()
+
+
 def trained_on(out: Path) -> list[str]:
     """The machines (report.hardware) a run folder has trained on so far, oldest first."""
     path = out / "settings.json"
@@ -120,7 +135,7 @@ def train(data: Path, out: Path, grid: int = 64, epochs: int = 200, batch: int =
           network: str = "network2", target: str = "energy", upsample: int = 1,
           device: str = "cpu", max_hours: float | None = None, patience: int | None = None,
           reference: str = "elements", scale_target: bool = True, schedule: str = "cosine",
-          clip: float | None = None) -> Path:
+          clip: float | None = None, init: str | Path | None = None) -> Path:
     """Train (or resume) into `out`; returns the path of the best model file. Under torchrun,
     each rank trains on its shard of the frames (training/distributed.py)."""
     settings = {k: str(v) if isinstance(v, Path) else v for k, v in locals().items()}
@@ -149,14 +164,17 @@ def train(data: Path, out: Path, grid: int = 64, epochs: int = 200, batch: int =
     if network == "network2":
         options.update(reductions=reductions, periodic_copies=copies)
     dim = 3 if frames.pbc[0].all() else 2  # periodic in z too: a 3D image
-    model = build_model(frames, train_idx, (grid,) * dim, target, network, reference,
-                        scale_target, **options).to(device)
+    if init is None:
+        model = build_model(frames, train_idx, (grid,) * dim, target, network, reference,
+                            scale_target, **options).to(device)
+        init_rng = np.random.default_rng([seed, 999])
+        scale_to_data(model, to_tensors(frames, init_rng.choice(train_idx, min(64, len(train_idx))),
+                                        device, translate=init_rng if translate else None))
+    else:
+        model = fine_tuned(init, frames, dim, target, device)
     y = target_values(frames, target)
     # validation error per atom in meV for energies, in the label's own unit otherwise
     val_unit = 1e3 / frames.natoms[val_idx] if target == "energy" else 1.0
-    init_rng = np.random.default_rng([seed, 999])
-    scale_to_data(model, to_tensors(frames, init_rng.choice(train_idx, min(64, len(train_idx))),
-                                    device, translate=init_rng if translate else None))
     seen = distribution(model, frames, train_idx, energy=target == "energy")
     data_meta = {"file": str(data), "frames": len(frames),
                  "reference": ", ".join(sorted(set(frames.method))),
@@ -299,6 +317,9 @@ def main(argv: list[str] | None = None) -> None:
                     "per atom (mean)")
     ap.add_argument("--no-target-scaling", dest="scale_target", action="store_false",
                     help="learn the energy in eV instead of in units of its spread")
+    ap.add_argument("--init", default=None,
+                    help="fine-tune: start from this model file (or 'default', the bundled "
+                    "model); its network, grid, references and scales replace the options above")
     ap.add_argument("--schedule", default="cosine", choices=SCHEDULES,
                     help="learning rate: cosine decay to lr/100, or constant")
     args = ap.parse_args(argv)

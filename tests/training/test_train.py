@@ -20,7 +20,7 @@ from ase_cnnas.modelfile import load_model
 from training.batches import fit_element_energies, to_tensors
 from training.splits import random_split
 from training.evaluate import predict
-from training.h5data import Frames, read_frames
+from training.h5data import Frames, read_frames, write_frames
 from training.report import hardware
 from training.train import train, trained_on
 
@@ -112,6 +112,26 @@ def test_settings_list_each_machine_the_run_trained_on(trained, extended, lj_dat
     (out / "settings.json").write_text(json.dumps({**settings, "hardware": ["another machine"]}))
     train(lj_data, out, grid=GRID, epochs=3, batch=BATCH)
     assert trained_on(out) == ["another machine", hardware()]
+
+
+def test_init_fine_tunes_the_given_model(trained, lj_data, tmp_path):
+    """--init starts from the model file (its network, references, scales; not --grid): at a
+    vanishing learning rate the first epoch scores what the file scored."""
+    start = load_model(trained[1])
+    best = train(lj_data, tmp_path / "tuned", grid=8, epochs=1, batch=BATCH, lr=1e-12,
+                 init=trained[1])
+    tuned = load_model(best)
+    assert tuned.network.config == start.network.config and tuned.network.config.grid == (GRID, GRID)
+    assert tuned.energy_scale == start.energy_scale
+    val = json.loads((tmp_path / "tuned/history.json").read_text())[0]["val_mae"]
+    assert val == pytest.approx(min(h["val_mae"] for h in trained[2]), rel=1e-5)
+
+
+def test_init_refuses_data_with_other_elements(trained, tmp_path):
+    data = tmp_path / "si.h5"
+    write_frames(data, synthetic_frames({14: -4.0, 6: -7.0}, n_frames=20))
+    with pytest.raises(ValueError, match=r"knows elements \[5, 6, 7\].*\[14\]"):
+        train(data, tmp_path / "run", grid=GRID, epochs=1, batch=BATCH, init=trained[1])
 
 
 def test_interrupted_run_resumes_exactly(lj_data, tmp_path, capsys):

@@ -24,12 +24,18 @@ DATA_COMMANDS = {"import": importer, "info": info, "split": splits, "sheets": ge
                  "dimers": dimers}
 
 
+USER_ERRORS = (DataFileError, ValueError, ImportError, CalculatorSetupError)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] in (["train"], ["evaluate"]):  # their own argument parsers
         from . import evaluate, train
 
-        return {"train": train, "evaluate": evaluate}[argv[0]].main(argv[1:]) or 0
+        try:
+            return {"train": train, "evaluate": evaluate}[argv[0]].main(argv[1:]) or 0
+        except USER_ERRORS as err:
+            return _error(err)
     ap = argparse.ArgumentParser(prog="cnnas", description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="command", required=True)
     data = sub.add_parser("data", help="import, inspect, split and generate labelled frames")
@@ -49,9 +55,13 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     try:
         return args.func(args) or 0
-    except (DataFileError, ValueError, ImportError, CalculatorSetupError) as err:
-        print(f"cnnas: error: {err}", file=sys.stderr)
-        return 2
+    except USER_ERRORS as err:
+        return _error(err)
+
+
+def _error(err: Exception) -> int:
+    print(f"cnnas: error: {err}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

@@ -134,6 +134,16 @@ def test_init_refuses_data_with_other_elements(trained, tmp_path):
         train(data, tmp_path / "run", grid=GRID, epochs=1, batch=BATCH, init=trained[1])
 
 
+def test_cli_names_the_bad_option_without_a_traceback(lj_data, tmp_path, capsys):
+    from training.cli import main
+
+    assert main(["train", "--data", str(lj_data), "--out", str(tmp_path / "r"), "--init",
+                 str(tmp_path / "none.pt")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("cnnas: error:") and "no such model file" in err
+    assert "Traceback" not in err
+
+
 def test_interrupted_run_resumes_exactly(lj_data, tmp_path, capsys):
     """Stopped after epoch 1 (max_hours) and rerun, training ends where a straight run does."""
     straight, broken = tmp_path / "straight", tmp_path / "broken"

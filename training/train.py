@@ -101,6 +101,10 @@ def scale_to_data(model: EnergyModel, batch: dict) -> None:
             layer.weight /= seen[0]
 
 
+MODEL_OPTIONS = ("grid", "activation", "reductions", "head", "padding", "copies", "counts",
+                 "network", "upsample", "reference", "scale_target")  # what --init replaces
+
+
 def fine_tuned(init: str | Path, frames, dim: int, target: str, device: str) -> EnergyModel:
     """The model file `init` (a path or a bundled name), to train further on `frames`: its
     network, references and scales are kept, so the frames must hold only its elements."""
@@ -170,8 +174,10 @@ def train(data: Path, out: Path, grid: int = 64, epochs: int = 200, batch: int =
         init_rng = np.random.default_rng([seed, 999])
         scale_to_data(model, to_tensors(frames, init_rng.choice(train_idx, min(64, len(train_idx))),
                                         device, translate=init_rng if translate else None))
-    else:
+    else:  # the file's network, references and scales: the options that shape them are unused
         model = fine_tuned(init, frames, dim, target, device)
+        for key in MODEL_OPTIONS:
+            settings.pop(key)
     y = target_values(frames, target)
     # validation error per atom in meV for energies, in the label's own unit otherwise
     val_unit = 1e3 / frames.natoms[val_idx] if target == "energy" else 1.0

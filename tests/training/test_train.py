@@ -123,6 +123,8 @@ def test_init_fine_tunes_the_given_model(trained, lj_data, tmp_path):
     tuned = load_model(best)
     assert tuned.network.config == start.network.config and tuned.network.config.grid == (GRID, GRID)
     assert tuned.energy_scale == start.energy_scale
+    settings = tuned.metadata["training"]["settings"]  # no unused --grid etc. on record
+    assert settings["init"] == str(trained[1]) and "grid" not in settings and "head" not in settings
     val = json.loads((tmp_path / "tuned/history.json").read_text())[0]["val_mae"]
     assert val == pytest.approx(min(h["val_mae"] for h in trained[2]), rel=1e-5)
 

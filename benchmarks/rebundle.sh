@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Make MODEL (a trained model file) the bundled default and regenerate, in order, every table and
+# figure in results/ that the bundled model produced. About an hour on 2 CPU cores (the 100 ps
+# long MD alone takes ~25 min); run it in the background and read the log:
+#     mkdir -p runs && nohup bash benchmarks/rebundle.sh results/models/default_finetuned/best.pt > runs/rebundle.log 2>&1 &
+# Each step is one command, so a failed step can be rerun by hand from where it stopped.
+set -euo pipefail
+model=${1:?usage: bash benchmarks/rebundle.sh MODEL_FILE}
+py=${PYTHON:-.venv/bin/python}
+set -x
+$py -W ignore -m training.evaluate --model "$model" --data datasets/sheets_30k_1000K.h5 \
+  --unseen datasets/hbn_unseen_1000K.h5 datasets/heterostructure_vacancy_1000K.h5 \
+  datasets/graphene_stone_wales_1200K.h5 --out results/default_model.md \
+  --bundle ase_cnnas/models/default.pt
+$py -W ignore -m training.experiments.extensive --bundle
+$py -W ignore -m training.experiments.unseen
+$py -W ignore examples/md_nve.py --temperature 1000 --ps 10
+$py -W ignore examples/md_nvt.py --temperature 1000 --ps 10 --structure hbn_pristine
+$py -W ignore examples/phonons.py --out results
+$py -W ignore benchmarks/long_md.py --ps 100 --temperature 1500
+$py -W ignore benchmarks/reliability.py --fuzz-examples 300

@@ -13,6 +13,7 @@ $py -W ignore -m training.evaluate --model "$model" --data datasets/sheets_30k_1
   datasets/graphene_stone_wales_1200K.h5 --out results/default_model.md \
   --bundle ase_cnnas/models/default.pt
 $py -W ignore -m training.experiments.extensive --bundle
+$py -W ignore -m training.experiments.extensive
 $py -W ignore -m training.experiments.unseen
 $py -W ignore examples/md_nve.py --temperature 1000 --ps 10
 $py -W ignore examples/md_nvt.py --temperature 1000 --ps 10 --structure hbn_pristine

@@ -163,12 +163,12 @@ def train(data: Path, out: Path, grid: int = 64, epochs: int = 200, batch: int =
         raise ValueError(f"schedule {schedule!r}: use one of {SCHEDULES}")
     if target != "energy" and force_weight > 0:
         raise ValueError(f"force matching needs an energy target, not {target!r}; drop --force-weight")
-    options = {"activation": activation, "head": head, "padding": padding, "counts": counts,
-               "upsample": upsample}
-    if network == "network2":
-        options.update(reductions=reductions, periodic_copies=copies)
     dim = 3 if frames.pbc[0].all() else 2  # periodic in z too: a 3D image
     if init is None:
+        options = {"activation": activation, "head": head, "padding": padding, "counts": counts,
+                   "upsample": upsample}
+        if network == "network2":
+            options.update(reductions=reductions, periodic_copies=copies)
         model = build_model(frames, train_idx, (grid,) * dim, target, network, reference,
                             scale_target, **options).to(device)
         init_rng = np.random.default_rng([seed, 999])

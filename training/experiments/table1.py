@@ -132,7 +132,7 @@ def run_row(name: str, scale: str, folder: Path, device: str, baselines: bool,
     if len(history) < epochs or not (run / "best.pt").is_file():  # a finished run is only scored
         train(data, run, grid=grid, epochs=epochs, batch=batch, lr=lr, network="network1",
               target=label, activation="relu", upsample=upsample, device=device)
-        history = json.loads((run / "history.json").read_text())
+        history = json.loads(logged.read_text())
     model = load_model(run / "best.pt", device=device)
     frames = read_frames(data)
     parts = random_split(len(frames), seed=0)

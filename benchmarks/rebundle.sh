@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Make MODEL (a trained model file) the bundled default and regenerate, in order, every table and
-# figure in results/ that the bundled model produced. About 75 min on 2 CPU cores (the 100 ps
-# long MD alone, 220,000 steps at ~10 ms, takes ~40 min); run it in the background and read the log:
-#     mkdir -p runs && nohup bash benchmarks/rebundle.sh results/models/default_finetuned/best.pt > runs/rebundle.log 2>&1 &
+# figure in results/ that the bundled model produced. 56 min on 2 CPU cores when it bundled
+# results/models/default_finetuned/best.pt (evaluate 1 min, the extensive twin and its table 11,
+# unseen, NVE, NVT and phonons 7, the 100 ps long MD 36: 220,000 steps at 9.8 ms, reliability
+# seconds); run it in the background and read the log:
+#     mkdir -p runs && nohup bash benchmarks/rebundle.sh runs/mine/best.pt > runs/rebundle.log 2>&1 &
 # Each step is one command, so a failed step can be rerun by hand from where it stopped.
 set -euo pipefail
 model=${1:?usage: bash benchmarks/rebundle.sh MODEL_FILE}

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "examples")]
 from sheet_md import drift, nose_hoover, parser, run, sheet  # noqa: E402
 
-from training.report import command, hardware, write_text  # noqa: E402
+from training.report import command, hardware, save_figure, write_text  # noqa: E402
 
 BOND = 1.85  # Å, neighbours closer than this are bonded (C–C 1.42, B–N 1.45)
 
@@ -74,9 +74,7 @@ def report(args, log: dict, stretches: list, outside: int, steps: int, ms: float
     axes[0].set_title(f"{args.structure}, NVT at {args.temperature:.0f} K with NVE stretches",
                       fontsize=9)
     fig.tight_layout()
-    args.out.mkdir(parents=True, exist_ok=True)
-    fig.savefig(args.out / "long_md.png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, args.out / "long_md.png", dpi=110)
     intact = log["changed"].max() == 0
     rows = [("run", f"{args.ps:g} ps NVT (Nosé–Hoover chain, {args.temperature:.0f} K) in "
                     f"{len(stretches)} segments, each followed by {args.nve_ps:g} ps NVE; "

@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 from ase_cnnas import CNNASCalculator  # noqa: E402
 from ase_cnnas.modelfile import load_model  # noqa: E402
 from ase_cnnas.scan import scan  # noqa: E402
-from training.report import command, hardware, write_text  # noqa: E402
+from training.report import command, hardware, save_figure, write_text  # noqa: E402
 from training.structures import build_sheet  # noqa: E402
 
 
@@ -145,8 +145,7 @@ def plot(sizes: list[tuple[int, float]], slope: float, path: Path, device: str) 
     ax.set_ylabel("energy + forces per call (s)")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from ase_cnnas import CNNASCalculator
 from training.reference import make_reference
-from training.report import command, hardware, write_text
+from training.report import command, hardware, save_figure, write_text
 from training.structures import A_LATTICE, REPEAT, VACUUM_Z, build_sheet
 
 # rectangular (a, √3a) → hexagonal primitive (a, 0), (a/2, √3a/2): columns are the new vectors
@@ -115,8 +115,7 @@ def plot(material: str, results: dict[str, Phonopy], path: Path) -> None:
     b.set_xlabel("in-plane DOS")
     b.set_xticks([])
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
 
 
 def main() -> None:

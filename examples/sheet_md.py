@@ -15,7 +15,7 @@ from ase.md.velocitydistribution import Stationary, thermalize_momenta
 from tqdm import tqdm
 
 from ase_cnnas import CNNASCalculator
-from training.report import command, hardware, write_text
+from training.report import command, hardware, save_figure, write_text
 from training.structures import STRUCTURE_TYPES, build_sheet
 
 
@@ -106,9 +106,7 @@ def report(name: str, title: str, args: argparse.Namespace, log: dict, rows: lis
     b.set_xlabel("time (ps)")
     fig.tight_layout()
     png = args.out / f"{name}.png"
-    args.out.mkdir(parents=True, exist_ok=True)
-    fig.savefig(png, dpi=110)
-    plt.close(fig)
+    save_figure(fig, png, dpi=110)
     common = [("structure", args.structure), ("model", args.model),
               ("run", f"{args.ps} ps = {log['steps']:,} steps of {args.timestep} fs"),
               ("largest force", f"{log['fmax'].max():.2f} eV/Å"),

@@ -20,7 +20,7 @@ from ase_cnnas.scan import check_frames
 from .evaluate import frame_interval, plot_trajectory, predict
 from .h5data import Frames
 from .importer import read_file
-from .report import command, hardware, write_text
+from .report import command, hardware, save_figure, write_text
 
 
 def vasp_interval(path: Path) -> float | None:
@@ -74,8 +74,7 @@ def plot_parity(result: dict, path: Path, title: str) -> None:
         ax.set_title(mae, fontsize=9)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path, dpi=120)
 
 
 def add_arguments(ap: argparse.ArgumentParser) -> None:

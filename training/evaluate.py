@@ -24,7 +24,7 @@ from ase_cnnas.scan import predict_arrays
 
 from .h5data import Frames, read_frames
 from .splits import split_of
-from .report import command, hardware, write_text
+from .report import command, hardware, save_figure, write_text
 
 
 def predict(model: EnergyModel, frames: Frames, index: np.ndarray, batch: int = 64,
@@ -105,8 +105,7 @@ def plot_trajectory(result: dict, timestep_fs: float | None, path: Path, title: 
     b.set_ylabel("true − predicted (meV/atom)")
     b.set_xlabel("time (ps)" if timestep_fs else "frame")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path, dpi=120)
 
 
 def plot_history(history: list[dict], path: Path) -> None:
@@ -124,8 +123,7 @@ def plot_history(history: list[dict], path: Path) -> None:
     for ax in (a, b):
         ax.set_xlabel("epoch")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path, dpi=120)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -16,6 +16,7 @@ from ase.data import chemical_symbols
 from ase.formula import Formula
 
 from .h5data import Frames, read_frames
+from .report import save_figure
 
 
 def compositions(frames: Frames) -> np.ndarray:
@@ -72,8 +73,7 @@ def plot_energies(frames: Frames, path: Path) -> None:
     ax.set_ylabel("frames")
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path, dpi=120)
 
 
 def add_arguments(ap: argparse.ArgumentParser) -> None:

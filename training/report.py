@@ -1,4 +1,5 @@
-"""What every results table states: the hardware it ran on and the command that regenerates it."""
+"""What every results table states: the hardware it ran on and the command that regenerates it;
+and how tables and figures are written: atomically, so a killed run leaves the old file whole."""
 from __future__ import annotations
 
 import os
@@ -31,3 +32,18 @@ def write_text(path: str | os.PathLike, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text)
     os.replace(tmp, path)
+
+
+def save_figure(fig, path: str | os.PathLike, dpi: int = 120) -> None:
+    """Save a matplotlib figure atomically (temporary file + rename) and close it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        fig.savefig(tmp, dpi=dpi, format=path.suffix.lstrip(".") or None)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    os.replace(tmp, path)
+    import matplotlib.pyplot as plt  # here, not on top: training itself draws nothing
+    plt.close(fig)

@@ -43,7 +43,7 @@ def test_report_on_two_members(tmp_path):
     frames, _ = read_file(Path("tests/data/hbn_unseen_1000K_5frames.extxyz"), method="SevenNet-0")
     path = tmp_path / "hbn_five.h5"
     write_frames(path, frames)
-    out = tmp_path / "ensemble.md"
+    out = tmp_path / "new" / "ensemble.md"  # a folder that does not exist yet
     other = load_model("default", "cpu")  # a second member: the default, its weights perturbed
     torch.manual_seed(0)
     with torch.no_grad():

@@ -20,7 +20,7 @@ from ase_cnnas.modelfile import load_model
 from ase_cnnas.scan import predict_arrays
 
 from ..h5data import read_frames
-from ..report import command, hardware, write_text
+from ..report import command, hardware, save_figure, write_text
 from .unseen import TRAJECTORIES
 
 FLAG_SHARE = 0.1  # the share of frames flagged by spread, and of worst frames by error
@@ -90,8 +90,7 @@ def plot(results: dict, path: Path) -> None:
         ax.set_title(f"{what} per frame", fontsize=10)
         ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path, dpi=120)
 
 
 def main(argv: list[str] | None = None) -> None:

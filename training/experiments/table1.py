@@ -32,7 +32,7 @@ from ..batches import to_tensors
 from ..dimers import make_dimers
 from ..evaluate import predict
 from ..h5data import Frames, read_frames, write_frames
-from ..report import command, hardware, write_text
+from ..report import command, hardware, save_figure, write_text
 from ..splits import random_split
 from ..train import train, trained_on
 
@@ -246,8 +246,7 @@ def plot_row(result: dict, out: Path) -> None:
     ax.set_title(f"{name} ({result['scale']} scale); light blue: training labels", fontsize=9)
     ax.legend(fontsize=7, loc="upper left")
     fig.tight_layout()
-    fig.savefig(out / f"{name}_parity.png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, out / f"{name}_parity.png", dpi=110)
     fig, ax = plt.subplots(figsize=(5, 3.5))
     h = result["history"]
     ax.semilogy([e["epoch"] for e in h], [e["train_mse"] for e in h], label="training (scaled MSE)")
@@ -255,8 +254,7 @@ def plot_row(result: dict, out: Path) -> None:
     ax.set_xlabel("epoch")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(out / f"{name}_loss.png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, out / f"{name}_loss.png", dpi=110)
 
 
 def _paper(value, unit=""):
@@ -365,8 +363,7 @@ def plot_grid_study(results: list[dict], folder: Path) -> None:
     ax.set_ylabel("test MAE (ε)")
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(folder / "grid_study.png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, folder / "grid_study.png", dpi=110)
 
 
 def sampling_section(done: dict) -> list[str]:

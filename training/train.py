@@ -139,9 +139,12 @@ def train(data: Path, out: Path, grid: int = 64, epochs: int = 200, batch: int =
           network: str = "network2", target: str = "energy", upsample: int = 1,
           device: str = "cpu", max_hours: float | None = None, patience: int | None = None,
           reference: str = "elements", scale_target: bool = True, schedule: str = "cosine",
-          clip: float | None = None, init: str | Path | None = None) -> Path:
+          clip: float | None = None, init: str | Path | None = None,
+          ema: float | None = None) -> Path:
     """Train (or resume) into `out`; returns the path of the best model file. Under torchrun,
-    each rank trains on its shard of the frames (training/distributed.py)."""
+    each rank trains on its shard of the frames (training/distributed.py). With `ema`, the
+    weights validated and saved are an exponential moving average of the trained ones (decay
+    per step), which smooths the step-to-step jitter of the energy a noisy optimiser leaves."""
     settings = {k: str(v) if isinstance(v, Path) else v for k, v in locals().items()}
     rank, world, device = distributed.setup(device)
     if torch.device(device).type == "cpu":
@@ -159,6 +162,8 @@ def train(data: Path, out: Path, grid: int = 64, epochs: int = 200, batch: int =
         raise ValueError(f"--patience {patience}: give at least 1 epoch")
     if clip is not None and not clip > 0:
         raise ValueError(f"--clip {clip}: give a positive gradient norm, or leave it out")
+    if ema is not None and not 0 < ema < 1:
+        raise ValueError(f"--ema {ema}: give a decay per step between 0 and 1 (e.g. 0.999)")
     if schedule not in SCHEDULES:
         raise ValueError(f"schedule {schedule!r}: use one of {SCHEDULES}")
     if target != "energy" and force_weight > 0:
@@ -192,6 +197,9 @@ def train(data: Path, out: Path, grid: int = 64, epochs: int = 200, batch: int =
     opt = torch.optim.Adam(model.network.parameters(), lr=lr)
     sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs, eta_min=lr / 100)
              if schedule == "cosine" else torch.optim.lr_scheduler.ConstantLR(opt, 1.0, 0))
+    averaged = (torch.optim.swa_utils.AveragedModel(
+        model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(ema)) if ema else None)
+    scored = averaged.module if averaged else model  # the weights validated and saved
     ckpt_path, best_path = out / "checkpoint.pt", out / "best.pt"
     history, start_epoch, best = [], 0, float("inf")
     if ckpt_path.is_file():
@@ -199,6 +207,8 @@ def train(data: Path, out: Path, grid: int = 64, epochs: int = 200, batch: int =
         model.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
         sched.load_state_dict(ckpt["scheduler"])
+        if averaged and "ema" in ckpt:  # else the average starts from the resumed weights
+            averaged.load_state_dict(ckpt["ema"])
         if schedule == "cosine":
             sched.T_max = epochs  # a rerun may extend the run: decay over the new length
         history, start_epoch, best = ckpt["history"], ckpt["epoch"], ckpt["best"]
@@ -235,12 +245,14 @@ def train(data: Path, out: Path, grid: int = 64, epochs: int = 200, batch: int =
             norms.append(torch.nn.utils.clip_grad_norm_(model.network.parameters(),
                                                         clip or float("inf")).detach())
             opt.step()
+            if averaged:
+                averaged.update_parameters(model)
             losses.append(loss.detach())
         # read once per epoch: a read per step would stall a GPU's queue of work every step
         losses, norms = torch.stack(losses).cpu().numpy(), torch.stack(norms).cpu().numpy()
         sched.step()
-        model.eval()
-        err = predict(model, frames, val_idx, 4 * batch)[0] - y[val_idx]
+        scored.eval()
+        err = predict(scored, frames, val_idx, 4 * batch)[0] - y[val_idx]
         val_mae = float(np.abs(err * val_unit).mean())
         history.append({"epoch": epoch + 1, "train_mse": float(np.mean(losses)),
                         "grad_norm_median": float(np.median(norms)),
@@ -250,17 +262,18 @@ def train(data: Path, out: Path, grid: int = 64, epochs: int = 200, batch: int =
                         "lr": sched.get_last_lr()[0], "seconds": time.time() - t0})
         if val_mae < best:
             best = val_mae
-            model.metadata = {"training": {"settings": settings, "epoch": epoch + 1,
-                                           "target": target,
-                                           "val_mae": val_mae, "val_mae_unit": (
-                                               "meV/atom" if target == "energy" else "label")},
-                              "data": data_meta, "distribution": seen}
+            scored.metadata = {"training": {"settings": settings, "epoch": epoch + 1,
+                                            "target": target,
+                                            "val_mae": val_mae, "val_mae_unit": (
+                                                "meV/atom" if target == "energy" else "label")},
+                               "data": data_meta, "distribution": seen}
             if writer:
-                save_model(model, best_path)
+                save_model(scored, best_path)
         if writer:
             _save_atomic({"model": model.state_dict(), "optimizer": opt.state_dict(),
                           "scheduler": sched.state_dict(), "history": history, "epoch": epoch + 1,
-                          "best": best}, ckpt_path)
+                          "best": best, **({"ema": averaged.state_dict()} if averaged else {})},
+                         ckpt_path)
         bar.set_postfix(loss=f"{history[-1]['train_mse']:.3g}", val=f"{val_mae:.3g}",
                         best=f"{best:.2f}")
         if distributed.from_rank0(bool(max_hours) and time.time() - t0 > max_hours * 3600):
@@ -326,6 +339,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--init", default=None,
                     help="fine-tune: start from this model file (or 'default', the bundled "
                     "model); its network, grid, references and scales replace the options above")
+    ap.add_argument("--ema", type=float, default=None,
+                    help="validate and save an exponential moving average of the weights, with "
+                    "this decay per step (e.g. 0.999: an average over about the last 1,000 steps)")
     ap.add_argument("--schedule", default="cosine", choices=SCHEDULES,
                     help="learning rate: cosine decay to lr/100, or constant")
     args = ap.parse_args(argv)

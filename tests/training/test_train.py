@@ -164,6 +164,57 @@ def test_interrupted_run_resumes_exactly(lj_data, tmp_path, capsys):
         torch.testing.assert_close(b["model"][k], v, rtol=RESUME_RTOL, atol=1e-9, equal_nan=True, msg=k)
 
 
+def _parameters(state: dict, prefix: str = "") -> dict:
+    """A state dict's network parameters, keyed without `prefix`."""
+    return {k[len(prefix):]: v for k, v in state.items()
+            if k.startswith(prefix + "network.")}
+
+
+@pytest.mark.parametrize("decay", [1e-12, 0.5])
+def test_ema_validates_and_saves_the_average(lj_data, tmp_path, decay):
+    """--ema: best.pt holds the averaged weights the checkpoint keeps; a vanishing decay
+    leaves the last trained weights, a decay of 0.5 an average that differs from them."""
+    out = tmp_path / "run"
+    best = train(lj_data, out, grid=GRID, epochs=1, batch=BATCH, ema=decay)
+    ckpt = torch.load(out / "checkpoint.pt", weights_only=False)
+    trained_weights, average = _parameters(ckpt["model"]), _parameters(ckpt["ema"], "module.")
+    saved = _parameters(load_model(best).state_dict())
+    assert saved.keys() == average.keys() == trained_weights.keys()
+    for k, v in saved.items():
+        torch.testing.assert_close(v, average[k], msg=k)
+    gap = max(float((average[k] - v).abs().max()) for k, v in trained_weights.items())
+    assert gap < 1e-6 if decay < 1e-6 else gap > 1e-4
+    frames = read_frames(lj_data)
+    val_idx = random_split(len(frames), 0)["validation"]
+    energy, _ = predict(load_model(best), frames, val_idx)
+    mae = float(np.mean(np.abs(energy - frames.energy[val_idx]) / frames.natoms[val_idx]) * 1e3)
+    assert mae == pytest.approx(json.loads((out / "history.json").read_text())[0]["val_mae"],
+                                rel=VAL_MAE_RTOL)
+
+
+def test_ema_resumes_exactly(lj_data, tmp_path):
+    """The average is checkpointed: an interrupted run with --ema ends where a straight one does."""
+    straight, broken = tmp_path / "straight", tmp_path / "broken"
+    train(lj_data, straight, grid=GRID, epochs=2, batch=BATCH, ema=0.9)
+    train(lj_data, broken, grid=GRID, epochs=2, batch=BATCH, ema=0.9, max_hours=1e-12)
+    train(lj_data, broken, grid=GRID, epochs=2, batch=BATCH, ema=0.9)
+    a = torch.load(straight / "checkpoint.pt", weights_only=False)
+    b = torch.load(broken / "checkpoint.pt", weights_only=False)
+    assert [h["val_mae"] for h in b["history"]] == pytest.approx(
+        [h["val_mae"] for h in a["history"]], rel=RESUME_RTOL)
+    for k, v in a["ema"].items():
+        torch.testing.assert_close(b["ema"][k], v, rtol=RESUME_RTOL, atol=1e-9, equal_nan=True,
+                                   msg=k)
+
+
+def test_cli_refuses_an_ema_decay_outside_0_1(lj_data, tmp_path, capsys):
+    from training.cli import main
+
+    assert main(["train", "--data", str(lj_data), "--out", str(tmp_path / "r"), "--ema", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("cnnas: error:") and "--ema 1.0" in err and "Traceback" not in err
+
+
 def test_kill_9_mid_training_then_rerun(lj_data, tmp_path):
     """kill -9 training after a few epochs: checkpoint and best model stay readable, the rerun
     loses at most the epoch that was running and ends with every epoch once."""

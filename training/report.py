@@ -7,6 +7,7 @@ import platform
 import shlex
 import sys
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -25,25 +26,29 @@ def command() -> str:
     return shlex.join(head + sys.argv[1:])
 
 
-def write_text(path: str | os.PathLike, text: str) -> None:
-    """Write `text` atomically (temporary file + rename)."""
+def replace_atomically(path: str | os.PathLike, write: Callable[[Path], object]) -> Path:
+    """Call `write(tmp)` on a temporary file beside `path`, then rename it to `path`: a killed
+    or failed write leaves the old file whole and no temporary file behind."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def save_figure(fig, path: str | os.PathLike, dpi: int = 120) -> None:
-    """Save a matplotlib figure atomically (temporary file + rename) and close it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f".{path.name}.tmp")
     try:
-        fig.savefig(tmp, dpi=dpi, format=path.suffix.lstrip(".") or None)
+        write(tmp)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     os.replace(tmp, path)
+    return path
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    """Write `text` atomically."""
+    replace_atomically(path, lambda tmp: tmp.write_text(text))
+
+
+def save_figure(fig, path: str | os.PathLike, dpi: int = 120) -> None:
+    """Save a matplotlib figure atomically and close it."""
+    fmt = Path(path).suffix.lstrip(".") or None  # the temporary name does not tell matplotlib
+    replace_atomically(path, lambda tmp: fig.savefig(tmp, dpi=dpi, format=fmt))
     import matplotlib.pyplot as plt  # here, not on top: training itself draws nothing
     plt.close(fig)

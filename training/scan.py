@@ -6,7 +6,6 @@ model's energies (and forces, with --forces), evaluated in batches on the CPU or
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from pathlib import Path
 
@@ -14,6 +13,8 @@ import ase.io
 from ase.calculators.singlepoint import SinglePointCalculator
 
 from ase_cnnas.scan import scan
+
+from .report import replace_atomically
 
 
 def add_arguments(ap: argparse.ArgumentParser) -> None:
@@ -44,8 +45,7 @@ def run(args: argparse.Namespace) -> None:
     for i, atoms in enumerate(frames):
         atoms.calc = SinglePointCalculator(atoms, energy=float(energies[i]),
                                            **({"forces": forces[i]} if args.forces else {}))
-    tmp = args.output.with_name(f".{args.output.name}.tmp")
-    ase.io.write(tmp, frames, format=args.fmt or ase.io.formats.filetype(args.output, read=False))
-    os.replace(tmp, args.output)
+    fmt = args.fmt or ase.io.formats.filetype(args.output, read=False)
+    replace_atomically(args.output, lambda tmp: ase.io.write(tmp, frames, format=fmt))
     print(f"{args.output}: {len(frames)} frames, energies{' and forces' if args.forces else ''} "
           f"in {seconds:.2f} s ({len(frames) / seconds:.0f} frames/s, batch {args.batch})")

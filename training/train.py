@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +33,7 @@ from .distribution import distribution
 from .evaluate import predict
 from .h5data import read_frames
 from .loader import make_loader
-from .report import hardware, write_text
+from .report import hardware, replace_atomically, write_text
 from .splits import stored_or_random
 
 
@@ -124,12 +124,6 @@ def trained_on(out: Path) -> list[str]:
     """The machines (report.hardware) a run folder has trained on so far, oldest first."""
     path = out / "settings.json"
     return json.loads(path.read_text()).get("hardware", []) if path.is_file() else []
-
-
-def _save_atomic(obj, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
 
 
 def train(data: Path, out: Path, grid: int = 64, epochs: int = 200, batch: int = 32,
@@ -270,10 +264,10 @@ def train(data: Path, out: Path, grid: int = 64, epochs: int = 200, batch: int =
             if writer:
                 save_model(scored, best_path)
         if writer:
-            _save_atomic({"model": model.state_dict(), "optimizer": opt.state_dict(),
-                          "scheduler": sched.state_dict(), "history": history, "epoch": epoch + 1,
-                          "best": best, **({"ema": averaged.state_dict()} if averaged else {})},
-                         ckpt_path)
+            state = {"model": model.state_dict(), "optimizer": opt.state_dict(),
+                     "scheduler": sched.state_dict(), "history": history, "epoch": epoch + 1,
+                     "best": best, **({"ema": averaged.state_dict()} if averaged else {})}
+            replace_atomically(ckpt_path, partial(torch.save, state))
         bar.set_postfix(loss=f"{history[-1]['train_mse']:.3g}", val=f"{val_mae:.3g}",
                         best=f"{best:.2f}")
         if distributed.from_rank0(bool(max_hours) and time.time() - t0 > max_hours * 3600):

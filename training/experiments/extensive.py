@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -42,7 +41,7 @@ from ase_cnnas.scan import scan
 
 from ..h5data import Frames, read_frames
 from ..reference import make_reference
-from ..report import command, hardware, write_text
+from ..report import command, hardware, replace_atomically, write_text
 from ..splits import split_of
 from ..structures import build_sheet
 
@@ -123,10 +122,7 @@ def labelled(path: Path, make: Callable[[], list[Atoms]], reference: str) -> lis
         atoms.calc = calc
         energy, forces = atoms.get_potential_energy(), atoms.get_forces()
         atoms.calc = SinglePointCalculator(atoms, energy=energy, forces=forces)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    ase.io.write(tmp, snaps, format="extxyz")
-    os.replace(tmp, path)
+    replace_atomically(path, lambda tmp: ase.io.write(tmp, snaps, format="extxyz"))
     return ase.io.read(path, ":")
 
 

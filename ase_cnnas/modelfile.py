@@ -12,11 +12,13 @@ import json
 import os
 import pickle
 import zipfile
+from functools import partial
 from importlib import resources
 from pathlib import Path
 
 import torch
 
+from .files import replace_atomically
 from .model import EnergyModel
 from .networks import NetworkConfig
 
@@ -49,11 +51,9 @@ def save_model(model: EnergyModel, path: str | os.PathLike) -> None:
         **model.metadata,
     }
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save({"format": FORMAT, "format_version": FORMAT_VERSION, "metadata": json.dumps(meta),
-                "state_dict": state}, tmp)
-    os.replace(tmp, path)
+    replace_atomically(path, partial(torch.save, {
+        "format": FORMAT, "format_version": FORMAT_VERSION, "metadata": json.dumps(meta),
+        "state_dict": state}))
 
 
 def read_metadata(path: str | os.PathLike) -> dict:

@@ -7,9 +7,10 @@ import platform
 import shlex
 import sys
 from pathlib import Path
-from typing import Callable
 
 import torch
+
+from ase_cnnas.files import replace_atomically
 
 
 def hardware() -> str:
@@ -24,21 +25,6 @@ def command() -> str:
     spec = getattr(sys.modules["__main__"], "__spec__", None)
     head = ["python", "-m", spec.name] if spec else ["python", os.path.relpath(sys.argv[0])]
     return shlex.join(head + sys.argv[1:])
-
-
-def replace_atomically(path: str | os.PathLike, write: Callable[[Path], object]) -> Path:
-    """Call `write(tmp)` on a temporary file beside `path`, then rename it to `path`: a killed
-    or failed write leaves the old file whole and no temporary file behind."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        write(tmp)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    os.replace(tmp, path)
-    return path
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:

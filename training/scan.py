@@ -12,9 +12,8 @@ from pathlib import Path
 import ase.io
 from ase.calculators.singlepoint import SinglePointCalculator
 
+from ase_cnnas.files import replace_atomically
 from ase_cnnas.scan import scan
-
-from .report import replace_atomically
 
 
 def add_arguments(ap: argparse.ArgumentParser) -> None:

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from ase_cnnas.files import replace_atomically
 from ase_cnnas.memory import keep_freed_memory
 from ase_cnnas.model import EnergyModel
 from ase_cnnas.modelfile import load_model, save_model
@@ -33,7 +34,7 @@ from .distribution import distribution
 from .evaluate import predict
 from .h5data import read_frames
 from .loader import make_loader
-from .report import hardware, replace_atomically, write_text
+from .report import hardware, write_text
 from .splits import stored_or_random
 
 

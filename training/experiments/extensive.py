@@ -34,6 +34,7 @@ from ase.md.langevin import Langevin
 from ase.md.velocitydistribution import thermalize_momenta
 from tqdm import tqdm
 
+from ase_cnnas.files import replace_atomically
 from ase_cnnas.calculator import CNNASCalculator
 from ase_cnnas.model import EnergyModel
 from ase_cnnas.modelfile import load_model, resolve, save_model
@@ -41,7 +42,7 @@ from ase_cnnas.scan import scan
 
 from ..h5data import Frames, read_frames
 from ..reference import make_reference
-from ..report import command, hardware, replace_atomically, write_text
+from ..report import command, hardware, write_text
 from ..splits import split_of
 from ..structures import build_sheet
 

@@ -162,18 +162,24 @@ class CNNASCalculator(Calculator):
     supercells of its cell), the path of a model file, or a list of them: an ensemble, whose
     mean is the result and whose spread of energies (eV) is ``calc.results["energy_std"]``.
     device: ``"cpu"``, ``"cuda"``…; None picks the GPU when there is one.
+    symmetrize: average the energy over the cell's reflections (exact mirror symmetry, ~20 %
+    smaller errors on the bundled model, 4× the network's cost on a sheet); None keeps what the
+    model file says (on for the bundled models).
     """
 
     implemented_properties = ["energy", "free_energy", "forces", "stress"]
 
     def __init__(self, model: str | os.PathLike | list = "default",
-                 device: str | torch.device | None = None, **kwargs):
+                 device: str | torch.device | None = None, symmetrize: bool | None = None,
+                 **kwargs):
         super().__init__(**kwargs)
         names = model if isinstance(model, (list, tuple)) else [model]
         if not names:
             raise CalculatorSetupError("an empty list of models; give at least one")
         self.models = [load_model(m, resolve_device(device)) for m in names]
         self.model = self.models[0]  # its checks and training ranges stand for the ensemble
+        for member in self.models if symmetrize is not None else ():
+            member.symmetrize = symmetrize
         if self.model.device.type == "cpu":
             keep_freed_memory()  # large cells: activations reused, not faulted in every call
         for name, other in zip(names[1:], self.models[1:]):
@@ -229,8 +235,9 @@ class CNNASCalculator(Calculator):
             deform = torch.eye(3, dtype=torch.float64, device=dev) + (strain + strain.T) / 2
             energies = []
             for model in self.models:
-                images = model.images(positions @ deform, numbers, (cell @ deform)[None], frame, 1)
-                energies.append(model.energy(images, numbers, frame, 1)[0])
+                cells = (cell @ deform)[None]
+                images = model.images(positions @ deform, numbers, cells, frame, 1)
+                energies.append(model.energy(images, numbers, cells, frame, 1)[0])
                 if model is self.model:
                     peak = float(images.detach().max())
             energies = torch.stack(energies)

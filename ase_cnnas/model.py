@@ -11,8 +11,16 @@ atoms of each element scaled by c, reaches the dense head when the network takes
 (a vacancy's formation energy is not linear in the counts, and a CNN learns it only slowly).
 The reference sum and the scale are applied in float64, so totals of ~−550 eV keep their meV
 digits whatever precision the network runs in.
+
+With `symmetrize`, E is averaged over the reflections that map the frame's cell onto itself
+(x, y and both for a rectangular sheet; only the 180° rotation, s → −s, for any other cell). A
+reflection of the structure is a permutation of the image's pixels, so the average costs one
+rasterization and 2^d network passes, and makes the energy exactly invariant under them, as the
+physical one is; the raw CNN is only taught so by augmentation.
 """
 from __future__ import annotations
+
+import itertools
 
 import numpy as np
 import torch
@@ -22,6 +30,7 @@ from .networks import CNNAS, NetworkConfig
 from .raster import CUTOFF, SIGMA, rasterize
 
 N_ELEMENTS = 119
+ORTHOGONAL = 1e-6  # |cos| of the angle between cell vectors below which they count as orthogonal
 
 
 class EnergyModel(nn.Module):
@@ -30,7 +39,8 @@ class EnergyModel(nn.Module):
     def __init__(self, network: NetworkConfig, cell: np.ndarray, element_energy: dict[int, float],
                  energy_mean: float = 0.0, energy_scale: float = 1.0, image_scale: float = 1.0,
                  count_scale: float = 1.0, upsample: int = 1, extensive: bool = False,
-                 sigma: float = SIGMA, cutoff: float = CUTOFF, metadata: dict | None = None):
+                 sigma: float = SIGMA, cutoff: float = CUTOFF, symmetrize: bool = False,
+                 metadata: dict | None = None):
         super().__init__()
         self.network = CNNAS(network)
         self.dim = len(network.grid)
@@ -45,6 +55,7 @@ class EnergyModel(nn.Module):
             raise ValueError("an extensive model needs the per-pixel head, circular padding, no "
                              "extra inputs, no upsampling and an orthogonal training cell")
         self.extensive = extensive
+        self.symmetrize = symmetrize  # average over the cell's reflections (2^d network passes)
         self.spacing = np.diag(self.cell)[:d] / np.array(network.grid)  # Å per pixel, per axis
         self.multiple = 2 ** (network.reductions or 0)  # pixels per side must divide by this
         self.sigma, self.cutoff, self.image_scale = sigma, cutoff, image_scale
@@ -94,12 +105,46 @@ class EnergyModel(nn.Module):
 
     def forward(self, positions: torch.Tensor, numbers: torch.Tensor, cells: torch.Tensor,
                 frame: torch.Tensor, n_frames: int) -> torch.Tensor:
-        return self.energy(self.images(positions, numbers, cells, frame, n_frames), numbers, frame,
-                           n_frames)
+        return self.energy(self.images(positions, numbers, cells, frame, n_frames), numbers, cells,
+                           frame, n_frames)
 
-    def energy(self, images: torch.Tensor, numbers: torch.Tensor, frame: torch.Tensor,
-               n_frames: int) -> torch.Tensor:
-        """Total energies [F] (eV) of frames whose images are `images` (from `images()`)."""
+    def reflections(self, cells: torch.Tensor) -> tuple[list[tuple[int, ...]], torch.Tensor]:
+        """The reflections of the image (the pixel axes each flips) and which of them map each
+        cell of the batch onto itself [R, F]: flipping the axes S is an isometry when every
+        cell vector in S is orthogonal to every one outside it (the identity and the flip of
+        all axes, s → −s, always are)."""
+        d = self.dim
+        flips = [s for r in range(d + 1) for s in itertools.combinations(range(d), r)]
+        with torch.no_grad():
+            v = cells[:, :d, :d]
+            gram = v @ v.transpose(1, 2)
+            norm = torch.diagonal(gram, dim1=1, dim2=2).sqrt()
+            orthogonal = (gram / (norm[:, :, None] * norm[:, None, :])).abs() < ORTHOGONAL  # [F, d, d]
+            valid = torch.stack([orthogonal[:, list(s)][:, :, [k for k in range(d) if k not in s]]
+                                 .flatten(1).all(1) for s in flips])
+        return flips, valid
+
+    def energy(self, images: torch.Tensor, numbers: torch.Tensor, cells: torch.Tensor,
+               frame: torch.Tensor, n_frames: int) -> torch.Tensor:
+        """Total energies [F] (eV) of frames whose images are `images` (from `images()`), averaged
+        over the cells' reflections when the model symmetrizes."""
+        if not self.symmetrize:
+            return self._energy(images, numbers, frame, n_frames)
+        flips, valid = self.reflections(cells)
+        # the reflection s → −s (mod 1) of pixel i (sampling i/n; with upsampling, a block of
+        # `upsample` pixels) is pixel −i: the flipped image rolled by one pixel (block)
+        orbit = torch.cat([images.flip([a + 1 for a in s]).roll([self.upsample] * len(s),
+                                                                  [a + 1 for a in s])
+                           if s else images for s in flips])
+        r = len(flips)
+        energies = self._energy(orbit, numbers.repeat(r),
+                                torch.cat([frame + k * n_frames for k in range(r)]), r * n_frames)
+        weight = valid.to(energies.dtype)
+        return (energies.reshape(r, n_frames) * weight).sum(0) / weight.sum(0)
+
+    def _energy(self, images: torch.Tensor, numbers: torch.Tensor, frame: torch.Tensor,
+                n_frames: int) -> torch.Tensor:
+        """Total energies [F] (eV) of the images as they are."""
         extra = self.counts(numbers, frame, n_frames) if self.network.config.extra_inputs else None
         out = self.network(images, extra)
         reference = torch.zeros(n_frames, dtype=torch.float64, device=self.device)

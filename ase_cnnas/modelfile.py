@@ -46,6 +46,7 @@ def save_model(model: EnergyModel, path: str | os.PathLike) -> None:
                   "cell": model.cell.tolist(), "upsample": model.upsample,
                   "extensive": model.extensive},
         "count_scale": model.count_scale,
+        "symmetrize": model.symmetrize,
         "elements": {str(z): float(model.element_energy[z]) for z in model.elements},
         "energy": {"mean": model.energy_mean, "scale": model.energy_scale, "unit": "eV"},
         **model.metadata,
@@ -64,7 +65,7 @@ def read_metadata(path: str | os.PathLike) -> dict:
 def load_model(model: str | os.PathLike = "default", device: str | torch.device = "cpu") -> EnergyModel:
     """Rebuild the model stored at `model` (a bundled name or a path) on `device`, in eval mode."""
     meta, state = _load(resolve(model))
-    keys = ("network", "image", "count_scale", "elements", "energy")
+    keys = ("network", "image", "count_scale", "symmetrize", "elements", "energy")
     extra = {k: v for k, v in meta.items() if k not in keys}
     try:
         net = EnergyModel(
@@ -75,7 +76,8 @@ def load_model(model: str | os.PathLike = "default", device: str | torch.device 
             upsample=meta["image"].get("upsample", 1),
             extensive=meta["image"].get("extensive", False),
             sigma=meta["image"]["sigma"],
-            cutoff=meta["image"]["cutoff"], metadata=extra)
+            cutoff=meta["image"]["cutoff"], symmetrize=meta.get("symmetrize", False),
+            metadata=extra)
         # files written before the pixel head became matrix products hold its weights as
         # 1-pixel convolutions [out, in, 1, 1]
         net.load_state_dict({k: v.flatten(1) if k.startswith("network.head.") and v.dim() > 2

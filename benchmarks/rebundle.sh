@@ -13,12 +13,12 @@ set -x
 $py -W ignore -m training.evaluate --model "$model" --data datasets/sheets_30k_1000K.h5 \
   --unseen datasets/hbn_unseen_1000K.h5 datasets/heterostructure_vacancy_1000K.h5 \
   datasets/graphene_stone_wales_1200K.h5 --out results/default_model.md \
-  --bundle ase_cnnas/models/default.pt
+  --bundle ase_cnnas/models/default.pt --symmetrize
 $py -W ignore -m training.experiments.extensive --bundle
 $py -W ignore -m training.experiments.extensive
 $py -W ignore -m training.experiments.unseen
 $py -W ignore examples/md_nve.py --temperature 1000 --ps 10
 $py -W ignore examples/md_nvt.py --temperature 1000 --ps 10 --structure hbn_pristine
 $py -W ignore examples/phonons.py --out results
-$py -W ignore benchmarks/long_md.py --ps 100 --temperature 1500
+$py -W ignore benchmarks/long_md.py --ps "${LONG_MD_PS:-100}" --temperature 1500
 $py -W ignore benchmarks/reliability.py --fuzz-examples 300

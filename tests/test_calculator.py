@@ -366,3 +366,23 @@ def test_ensemble_mean_and_spread(tmp_path):
     assert ens.results["energy_std"] > 1e-4  # different random weights disagree
     with pytest.raises(CalculatorSetupError, match="an ensemble needs models trained on the same"):
         CNNASCalculator([paths[0], "extensive"], device="cpu")
+
+
+def test_symmetrize_makes_forces_mirror_exact(model_file):
+    """symmetrize=True overrides the file (which says False): the forces of the mirrored sheet
+    are the mirrored forces, to round-off, where the raw model's differ."""
+    atoms = rattled(seed=4)
+    mirror = atoms.copy()
+    mirror.positions[:, 0] = atoms.cell[0, 0] - atoms.positions[:, 0]
+    forces = {}
+    for symmetrize in (None, True):
+        calc = CNNASCalculator(model_file, device="cpu", symmetrize=symmetrize)
+        assert calc.model.symmetrize is bool(symmetrize)
+        calc.model.double()
+        f, g = (a.copy() for a in (atoms, mirror))
+        f.calc, g.calc = calc, CNNASCalculator(model_file, device="cpu", symmetrize=symmetrize)
+        g.calc.model.double()
+        forces[symmetrize] = f.get_forces(), g.get_forces() * [-1, 1, 1]
+    fmax = np.abs(forces[True][0]).max()
+    np.testing.assert_allclose(*forces[True], rtol=0, atol=1e-9 * fmax)
+    assert np.abs(np.subtract(*forces[None])).max() > 1e-4 * fmax

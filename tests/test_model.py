@@ -1,16 +1,23 @@
-"""EnergyModel's images: the upscaled image of the paper's grid test is the coarse image with
-every pixel replicated, and survives a model file round trip."""
+"""EnergyModel: the upscaled image of the paper's grid test is the coarse image with every pixel
+replicated, and survives a model file round trip; `symmetrize` makes the energy exactly
+invariant under the reflections that map the cell onto itself, and only under those."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
+from ase import Atoms
 
 from ase_cnnas.model import EnergyModel
 from ase_cnnas.modelfile import load_model, save_model
 from ase_cnnas.networks import network1_config
-from conftest import ELEMENT_ENERGY
+from ase_cnnas.networks import network2_config
+from conftest import ELEMENT_ENERGY, make_model
 from training.batches import model_inputs, to_tensors
 from training.dimers import make_dimers
+from training.structures import build_sheet
+
+SYMMETRY_RTOL = 1e-10  # float64: a reflected image is the same pixels in another order
 
 
 def dimer_model(grid: int, upsample: int = 1) -> EnergyModel:
@@ -47,3 +54,80 @@ def test_upsample_must_divide_the_grid(upsample):
     with pytest.raises(ValueError, match="whole divisor of the grid"):
         EnergyModel(network1_config((16, 16)), cell=[[10, 0, 0], [0, 10, 0], [0, 0, 10]],
                     element_energy=ELEMENT_ENERGY, upsample=upsample)
+
+
+def energies(model: EnergyModel, frames: list[Atoms]) -> np.ndarray:
+    """The model's total energies (eV) of `frames`, evaluated as one batch."""
+    inputs = (torch.tensor(np.concatenate([a.positions for a in frames])),
+              torch.tensor(np.concatenate([a.numbers for a in frames])),
+              torch.tensor(np.stack([a.cell.array for a in frames])),
+              torch.tensor(np.repeat(np.arange(len(frames)), [len(a) for a in frames])), len(frames))
+    with torch.no_grad():
+        return model(*inputs).numpy()
+
+
+def reflected(atoms: Atoms, axes: tuple[int, ...]) -> Atoms:
+    """`atoms` reflected through the cell's origin along the fractional axes `axes`."""
+    out = atoms.copy()
+    frac = out.get_scaled_positions(wrap=False)
+    frac[:, list(axes)] *= -1
+    out.set_scaled_positions(frac)
+    return out
+
+
+def rattled_sheet(seed: int = 0) -> Atoms:
+    atoms = build_sheet("heterostructure_vacancy")
+    atoms.positions[:, :2] += np.random.default_rng(seed).normal(0, 0.1, (len(atoms), 2))
+    return atoms
+
+
+def sheet_model(upsample: int = 1, symmetrize: bool = True) -> EnergyModel:
+    if upsample == 1:
+        model = make_model(seed=3)
+    else:
+        torch.manual_seed(3)
+        model = EnergyModel(network2_config((32, 32), dense=8),
+                            cell=build_sheet("graphene_pristine").cell.array,
+                            element_energy=ELEMENT_ENERGY, image_scale=1 / 7, energy_scale=0.05,
+                            upsample=upsample).eval()
+    model.symmetrize = symmetrize
+    return model.double()
+
+
+@pytest.mark.parametrize("upsample", [1, 2])
+def test_symmetrized_energy_is_mirror_invariant_the_raw_one_is_not(upsample):
+    atoms = rattled_sheet()
+    orbit = [atoms] + [reflected(atoms, axes) for axes in [(0,), (1,), (0, 1)]]
+    symmetric = energies(sheet_model(upsample), orbit)
+    np.testing.assert_allclose(symmetric, symmetric[0], rtol=SYMMETRY_RTOL, atol=0)
+    raw = energies(sheet_model(upsample, symmetrize=False), orbit)
+    assert np.ptp(raw) > 1e3 * SYMMETRY_RTOL * abs(raw[0])  # what the average removes
+    np.testing.assert_allclose(symmetric[0], raw.mean(), rtol=SYMMETRY_RTOL, atol=0)
+
+
+def test_oblique_cells_average_only_the_half_turn():
+    """A sheared cell is not mapped onto itself by a mirror, only by s → −s; a batch holding
+    both kinds of cell gives each frame the energy it has alone."""
+    atoms = rattled_sheet(seed=1)
+    sheared = atoms.copy()
+    cell = sheared.cell.array.copy()
+    cell[1, 0] = 0.3 * cell[0, 0]
+    sheared.set_cell(cell, scale_atoms=True)
+    model, raw = sheet_model(), sheet_model(symmetrize=False)
+    half_turn = reflected(sheared, (0, 1))
+    expected = energies(raw, [sheared, half_turn]).mean()
+    alone = energies(model, [sheared])[0]
+    np.testing.assert_allclose(alone, expected, rtol=SYMMETRY_RTOL, atol=0)
+    np.testing.assert_allclose(energies(model, [half_turn])[0], alone, rtol=SYMMETRY_RTOL, atol=0)
+    mirrored_mean = energies(raw, [sheared, half_turn, reflected(sheared, (0,)),
+                                   reflected(sheared, (1,))]).mean()
+    assert abs(mirrored_mean - expected) > 1e3 * SYMMETRY_RTOL * abs(expected)
+    both = energies(model, [atoms, sheared])
+    np.testing.assert_allclose(both, [energies(model, [atoms])[0], alone], rtol=SYMMETRY_RTOL,
+                               atol=0)
+
+
+def test_symmetrize_round_trips_through_the_model_file(tmp_path):
+    for flag in (True, False):
+        save_model(sheet_model(symmetrize=flag), tmp_path / "m.pt")
+        assert load_model(tmp_path / "m.pt").symmetrize is flag

@@ -133,9 +133,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--unseen", type=Path, nargs="*", default=[], help="trajectories it never saw")
     ap.add_argument("--out", type=Path, required=True, help="Markdown table to write")
     ap.add_argument("--bundle", type=Path, help="also save the model here with its metrics")
+    ap.add_argument("--symmetrize", action=argparse.BooleanOptionalAction,
+                    help="average over the cell's reflections (default: as the model file says); "
+                         "--bundle keeps the choice")
     args = ap.parse_args(argv)
 
     model = load_model(args.model)
+    if args.symmetrize is not None:
+        model.symmetrize = args.symmetrize
     frames = read_frames(args.data)
     split = model.metadata["data"]["split"]
     parts = split_of(model.metadata, args.data, len(frames))
@@ -156,7 +161,8 @@ def main(argv: list[str] | None = None) -> None:
         plot_trajectory(results[name], frame_interval(unseen), png,
                         f"{label}: a trajectory the model never saw", unseen.method[0])
 
-    lines = [f"# {Path(args.model).name}: energy and force errors", "",
+    lines = [f"# {Path(args.model).name}: energy and force errors"
+             f"{' (averaged over the cell reflections)' if model.symmetrize else ''}", "",
              f"Regenerate: `{command()}`  ", f"Hardware: {hardware()}  ",
              f"Reference: {', '.join(sorted(set(frames.method)))}; training data {args.data} "
              f"({len(frames)} frames; split {split.get('name', 'random')!r}, seed {split['seed']}: "

@@ -118,6 +118,7 @@ def fine_tuned(init: str | Path, frames, dim: int, target: str, device: str) -> 
     if model.dim != dim or learnt != target:
         raise ValueError(f"--init {init}: a {model.dim}D model of {learnt!r}, the data asks for a "
                          f"{dim}D model of {target!r}; train a new model (leave out --init)")
+    model.symmetrize = False  # trained raw, taught the symmetry by --mirror; averaged at use
     return model.train()
 
 

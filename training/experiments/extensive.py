@@ -176,6 +176,7 @@ def as_extensive(model: EnergyModel) -> EnergyModel:
                       {z: float(model.element_energy[z]) for z in model.elements},
                       model.energy_mean, model.energy_scale, model.image_scale, model.count_scale,
                       extensive=True, sigma=model.sigma, cutoff=model.cutoff,
+                      symmetrize=model.symmetrize,
                       metadata={**model.metadata, "made_from": "the bundled default model"})
     out.load_state_dict(model.state_dict())
     return out.eval()

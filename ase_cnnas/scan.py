@@ -119,14 +119,17 @@ def check_frames(model: EnergyModel, frames: Sequence[Atoms]) -> None:
 
 def scan(frames: Sequence[Atoms], model: str | os.PathLike | EnergyModel = "default",
          forces: bool = False, batch: int = 64, device: str | torch.device | None = None,
-         progress: bool = True) -> tuple[np.ndarray, list[np.ndarray] | None]:
+         progress: bool = True, symmetrize: bool | None = None
+         ) -> tuple[np.ndarray, list[np.ndarray] | None]:
     """Energies [F] (eV) of `frames` and, with `forces`, a forces array [N_i, 3] (eV/Å) per frame.
     Every frame is checked first; one the model cannot describe raises CalculatorSetupError
-    naming the frame."""
+    naming the frame. `symmetrize` overrides the model file's choice (see CNNASCalculator)."""
     if batch < 1:
         raise ValueError(f"batch {batch}: give at least 1 frame per batch")
     if not isinstance(model, EnergyModel):
         model = load_model(model, resolve_device(device))
+    if symmetrize is not None:
+        model.symmetrize = symmetrize
     if len(frames) == 0:
         return np.zeros(0), ([] if forces else None)
     check_frames(model, frames)

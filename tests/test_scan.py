@@ -37,6 +37,17 @@ def test_scan_matches_the_calculator(frames, batch):
     assert [len(f) for f in forces] == [59, 60, 60, 59]
 
 
+def test_symmetrize_override_matches_the_calculator(frames):
+    got = {}
+    for flag in (False, True):
+        got[flag] = scan(frames[:2], symmetrize=flag, progress=False)[0]
+        for atoms, e in zip(frames[:2], got[flag]):
+            atoms = atoms.copy()
+            atoms.calc = CNNASCalculator(device="cpu", symmetrize=flag)
+            assert e == pytest.approx(atoms.get_potential_energy(), abs=1e-5)
+    assert np.abs(got[True] - got[False]).max() > 1e-4
+
+
 def test_energies_only_and_empty(frames):
     energies, forces = scan(frames[:2], progress=False)
     assert energies.shape == (2,) and forces is None

@@ -26,6 +26,9 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--index", default=":", help="which frames, as ase.io reads them (e.g. ::10)")
     ap.add_argument("--format", dest="fmt", help="ase.io format name, when it cannot be guessed")
     ap.add_argument("--device", default=None, help="cpu, cuda… (default: the GPU when there is one)")
+    ap.add_argument("--symmetrize", action=argparse.BooleanOptionalAction,
+                    help="average over the cell's reflections (default: as the model file says; "
+                         "--no-symmetrize is 4× faster on sheets, ~20 %% less accurate)")
 
 
 def run(args: argparse.Namespace) -> None:
@@ -39,7 +42,7 @@ def run(args: argparse.Namespace) -> None:
     frames = frames if isinstance(frames, list) else [frames]
     start = time.perf_counter()
     energies, forces = scan(frames, args.model, forces=args.forces, batch=args.batch,
-                            device=args.device)
+                            device=args.device, symmetrize=args.symmetrize)
     seconds = time.perf_counter() - start
     for i, atoms in enumerate(frames):
         atoms.calc = SinglePointCalculator(atoms, energy=float(energies[i]),

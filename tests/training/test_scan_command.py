@@ -23,6 +23,18 @@ def test_scan_writes_predictions(tmp_path, capsys):
     assert not list(tmp_path.glob(".*.tmp"))
 
 
+@pytest.mark.parametrize("flag", [True, False])
+def test_symmetrize_flag_reaches_the_model(tmp_path, flag):
+    out = tmp_path / "scanned.extxyz"
+    assert main(["scan", HBN, "-o", str(out), "--index", ":2",
+                 "--symmetrize" if flag else "--no-symmetrize"]) == 0
+    expected, _ = scan(read(HBN, ":2"), symmetrize=flag, progress=False)
+    other, _ = scan(read(HBN, ":2"), symmetrize=not flag, progress=False)
+    written = [a.get_potential_energy() for a in read(out, ":")]
+    np.testing.assert_allclose(written, expected, atol=1e-6)
+    assert np.abs(np.subtract(written, other)).max() > 1e-4
+
+
 def test_every_other_frame_energies_only(tmp_path):
     out = tmp_path / "some.extxyz"
     assert main(["scan", HBN, "-o", str(out), "--index", "::2"]) == 0

@@ -131,16 +131,24 @@ class EnergyModel(nn.Module):
         if not self.symmetrize:
             return self._energy(images, numbers, frame, n_frames)
         flips, valid = self.reflections(cells)
-        # the reflection s → −s (mod 1) of pixel i (sampling i/n; with upsampling, a block of
-        # `upsample` pixels) is pixel −i: the flipped image rolled by one pixel (block)
-        orbit = torch.cat([images.flip([a + 1 for a in s]).roll([self.upsample] * len(s),
-                                                                  [a + 1 for a in s])
-                           if s else images for s in flips])
         r = len(flips)
-        energies = self._energy(orbit, numbers.repeat(r),
-                                torch.cat([frame + k * n_frames for k in range(r)]), r * n_frames)
+        if images.numel() * r <= self.network.band_pixels:  # one batched pass over all images
+            orbit = torch.cat([self.reflect(images, s) for s in flips])
+            energies = self._energy(orbit, numbers.repeat(r),
+                                    torch.cat([frame + k * n_frames for k in range(r)]),
+                                    r * n_frames).reshape(r, n_frames)
+        else:  # large cells: one pass per reflection, so memory stays that of one image
+            energies = torch.stack([self._energy(self.reflect(images, s), numbers, frame, n_frames)
+                                    for s in flips])
         weight = valid.to(energies.dtype)
-        return (energies.reshape(r, n_frames) * weight).sum(0) / weight.sum(0)
+        return (energies * weight).sum(0) / weight.sum(0)
+
+    def reflect(self, images: torch.Tensor, axes: tuple[int, ...]) -> torch.Tensor:
+        """The images [F, *grid] of the structures reflected (s → −s mod 1) along the cell axes
+        `axes`: pixel i samples i/n (with upsampling, a block of `upsample` pixels), so it becomes
+        pixel −i, the flipped image rolled by one pixel (block)."""
+        dims = [a + 1 for a in axes]
+        return images.flip(dims).roll([self.upsample] * len(dims), dims) if dims else images
 
     def _energy(self, images: torch.Tensor, numbers: torch.Tensor, frame: torch.Tensor,
                 n_frames: int) -> torch.Tensor:

@@ -131,3 +131,13 @@ def test_symmetrize_round_trips_through_the_model_file(tmp_path):
     for flag in (True, False):
         save_model(sheet_model(symmetrize=flag), tmp_path / "m.pt")
         assert load_model(tmp_path / "m.pt").symmetrize is flag
+
+
+def test_large_images_are_averaged_one_reflection_at_a_time():
+    """Above the network's band size the reflections run one by one (memory of one image): the
+    same energies as the batched pass."""
+    frames = [rattled_sheet(seed=2), rattled_sheet(seed=3)]
+    model = sheet_model()
+    batched = energies(model, frames)
+    model.network.band_pixels = 2 * 16 * 16  # two 16² images: below the orbit's 8
+    np.testing.assert_allclose(energies(model, frames), batched, rtol=SYMMETRY_RTOL, atol=0)

@@ -56,3 +56,21 @@ def test_report_breaks_errors_down_by_structure(lj_data, tmp_path):
         assert np.isclose(by_structure[kind]["energy_mae"], mae, rtol=MAE_RTOL)
         row = f"| test split | {kind} | {by_structure[kind]['frames']} | {mae:.2f} |"
         assert row in out.read_text()
+
+
+def test_symmetrize_is_scored_and_bundled(lj_data, tmp_path):
+    best = train(lj_data, tmp_path / "run", grid=16, epochs=1, batch=4, split="random")
+    out, bundle = tmp_path / "report.md", tmp_path / "bundled.pt"
+    main(["--model", str(best), "--data", str(lj_data), "--out", str(out), "--bundle", str(bundle),
+          "--symmetrize"])
+    model, frames = load_model(bundle), read_frames(lj_data)
+    assert model.symmetrize and not load_model(best).symmetrize
+    test = split_of(model.metadata, lj_data, len(frames))["test"]
+    mae = {}
+    for flag in (True, False):
+        model.symmetrize = flag
+        mae[flag] = np.abs((predict(model, frames, test)[0] - frames.energy[test])
+                           / frames.natoms[test]).mean() * 1e3
+    assert np.isclose(model.metadata["metrics"]["test split"]["energy_mae"], mae[True], rtol=MAE_RTOL)
+    assert not np.isclose(mae[True], mae[False], rtol=1e-3)
+    assert "(averaged over the cell reflections)" in out.read_text().splitlines()[0]

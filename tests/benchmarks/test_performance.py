@@ -17,9 +17,9 @@ def test_tables_slope_and_figure(tmp_path):
     main(["--against", "--max-atoms", "240", "--scan-frames", "8", "--repeats", "4", "--rounds", "2", "--size-repeats", "2",
           "--out", str(out)])
     text = out.read_text()
-    step = re.findall(r"\| CNNAS (default|extensive) \(64×64 grid for 60 atoms, float32, cpu\) \| "
-                      r"([\d.]+) \|", text)
-    assert [name for name, _ in step] == ["default", "extensive"]
+    step = re.findall(r"\| CNNAS (default|default, symmetrize=False|extensive) \(64×64 grid for 60 "
+                      r"atoms, float32, cpu\) \| ([\d.]+) \|", text)
+    assert [name for name, _ in step] == ["default", "default, symmetrize=False", "extensive"]
     assert all(0 < float(ms) < 1000 for _, ms in step)
     sizes = re.findall(r"^\| ([\d,]+) \| ([\d.]+) \| ([\d.]+) \|$", text, flags=re.M)
     assert [int(n.replace(",", "")) for n, _, _ in sizes] == [60, 240]
@@ -28,6 +28,7 @@ def test_tables_slope_and_figure(tmp_path):
     slope = float(re.search(r"slope above 10³ atoms: \*\*([-\d.]+)\*\*", text)[1])
     (n1, t1), (n2, t2) = [(int(n.replace(",", "")), float(ms)) for n, ms, _ in sizes]
     assert slope == pytest_approx(np.log(t2 / t1) / np.log(n2 / n1))  # below 10³: all sizes
+    assert len(re.findall(r"^\| CNNAS default(, symmetrize=False)?, batches of 64", text, re.M)) == 2
     assert "SevenNet" not in text  # --against with no names: CNNAS alone
     assert out.with_suffix(".png").stat().st_size > 10_000
 

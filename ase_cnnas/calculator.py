@@ -235,9 +235,8 @@ class CNNASCalculator(Calculator):
             deform = torch.eye(3, dtype=torch.float64, device=dev) + (strain + strain.T) / 2
             energies = []
             for model in self.models:
-                cells = (cell @ deform)[None]
-                images = model.images(positions @ deform, numbers, cells, frame, 1)
-                energies.append(model.energy(images, numbers, cells, frame, 1)[0])
+                images = model.images(positions @ deform, numbers, (cell @ deform)[None], frame, 1)
+                energies.append(model.energy(images, numbers, frame, 1)[0])
                 if model is self.model:
                     peak = float(images.detach().max())
             energies = torch.stack(energies)

@@ -12,7 +12,7 @@ atoms of each element scaled by c, reaches the dense head when the network takes
 The reference sum and the scale are applied in float64, so totals of ~−550 eV keep their meV
 digits whatever precision the network runs in.
 
-With `symmetrize`, E is averaged over the reflections that map the frame's cell onto itself
+With `symmetrize`, E is averaged over the reflections that map the training cell onto itself
 (x, y and both for a rectangular sheet; only the 180° rotation, s → −s, for any other cell). A
 reflection of the structure is a permutation of the image's pixels, so the average costs one
 rasterization and 2^d network passes, and makes the energy exactly invariant under them, as the
@@ -105,32 +105,32 @@ class EnergyModel(nn.Module):
 
     def forward(self, positions: torch.Tensor, numbers: torch.Tensor, cells: torch.Tensor,
                 frame: torch.Tensor, n_frames: int) -> torch.Tensor:
-        return self.energy(self.images(positions, numbers, cells, frame, n_frames), numbers, cells,
-                           frame, n_frames)
+        return self.energy(self.images(positions, numbers, cells, frame, n_frames), numbers, frame,
+                           n_frames)
 
-    def reflections(self, cells: torch.Tensor) -> tuple[list[tuple[int, ...]], torch.Tensor]:
-        """The reflections of the image (the pixel axes each flips) and which of them map each
-        cell of the batch onto itself [R, F]: flipping the axes S is an isometry when every
-        cell vector in S is orthogonal to every one outside it (the identity and the flip of
-        all axes, s → −s, always are)."""
+    @property
+    def reflections(self) -> list[tuple[int, ...]]:
+        """The cell axes each averaged reflection flips (s_k → −s_k): every subset when the
+        training cell is orthogonal, else none and all (the half turn, s → −s). A flip of a
+        frame's image is the image of the frame's mirror image in the mirrored cell, which has the
+        frame's shape when its cell vectors are orthogonal, nearly so near the training cell, and
+        always for the half turn. Chosen by the training cell, not by each frame, so that the
+        energy stays smooth as a cell is sheared (stress)."""
         d = self.dim
-        flips = [s for r in range(d + 1) for s in itertools.combinations(range(d), r)]
-        with torch.no_grad():
-            v = cells[:, :d, :d]
-            gram = v @ v.transpose(1, 2)
-            norm = torch.diagonal(gram, dim1=1, dim2=2).sqrt()
-            orthogonal = (gram / (norm[:, :, None] * norm[:, None, :])).abs() < ORTHOGONAL  # [F, d, d]
-            valid = torch.stack([orthogonal[:, list(s)][:, :, [k for k in range(d) if k not in s]]
-                                 .flatten(1).all(1) for s in flips])
-        return flips, valid
+        v = self.cell[:d, :d]
+        gram = v @ v.T
+        cos = gram / np.sqrt(np.outer(np.diag(gram), np.diag(gram)))
+        if np.abs(cos - np.eye(d)).max() < ORTHOGONAL:
+            return [s for r in range(d + 1) for s in itertools.combinations(range(d), r)]
+        return [(), tuple(range(d))]
 
-    def energy(self, images: torch.Tensor, numbers: torch.Tensor, cells: torch.Tensor,
-               frame: torch.Tensor, n_frames: int) -> torch.Tensor:
+    def energy(self, images: torch.Tensor, numbers: torch.Tensor, frame: torch.Tensor,
+               n_frames: int) -> torch.Tensor:
         """Total energies [F] (eV) of frames whose images are `images` (from `images()`), averaged
-        over the cells' reflections when the model symmetrizes."""
+        over the reflections when the model symmetrizes."""
         if not self.symmetrize:
             return self._energy(images, numbers, frame, n_frames)
-        flips, valid = self.reflections(cells)
+        flips = self.reflections
         r = len(flips)
         if images.numel() * r <= self.network.band_pixels:  # one batched pass over all images
             orbit = torch.cat([self.reflect(images, s) for s in flips])
@@ -140,8 +140,7 @@ class EnergyModel(nn.Module):
         else:  # large cells: one pass per reflection, so memory stays that of one image
             energies = torch.stack([self._energy(self.reflect(images, s), numbers, frame, n_frames)
                                     for s in flips])
-        weight = valid.to(energies.dtype)
-        return (energies * weight).sum(0) / weight.sum(0)
+        return energies.mean(0)
 
     def reflect(self, images: torch.Tensor, axes: tuple[int, ...]) -> torch.Tensor:
         """The images [F, *grid] of the structures reflected (s → −s mod 1) along the cell axes

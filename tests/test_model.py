@@ -105,26 +105,48 @@ def test_symmetrized_energy_is_mirror_invariant_the_raw_one_is_not(upsample):
     np.testing.assert_allclose(symmetric[0], raw.mean(), rtol=SYMMETRY_RTOL, atol=0)
 
 
-def test_oblique_cells_average_only_the_half_turn():
-    """A sheared cell is not mapped onto itself by a mirror, only by s → −s; a batch holding
-    both kinds of cell gives each frame the energy it has alone."""
-    atoms = rattled_sheet(seed=1)
-    sheared = atoms.copy()
-    cell = sheared.cell.array.copy()
-    cell[1, 0] = 0.3 * cell[0, 0]
-    sheared.set_cell(cell, scale_atoms=True)
-    model, raw = sheet_model(), sheet_model(symmetrize=False)
-    half_turn = reflected(sheared, (0, 1))
-    expected = energies(raw, [sheared, half_turn]).mean()
-    alone = energies(model, [sheared])[0]
-    np.testing.assert_allclose(alone, expected, rtol=SYMMETRY_RTOL, atol=0)
-    np.testing.assert_allclose(energies(model, [half_turn])[0], alone, rtol=SYMMETRY_RTOL, atol=0)
-    mirrored_mean = energies(raw, [sheared, half_turn, reflected(sheared, (0,)),
-                                   reflected(sheared, (1,))]).mean()
-    assert abs(mirrored_mean - expected) > 1e3 * SYMMETRY_RTOL * abs(expected)
-    both = energies(model, [atoms, sheared])
-    np.testing.assert_allclose(both, [energies(model, [atoms])[0], alone], rtol=SYMMETRY_RTOL,
+def sheared(atoms: Atoms, tilt: float) -> Atoms:
+    """`atoms` in a cell whose second vector leans along x by `tilt` of the first."""
+    out = atoms.copy()
+    cell = out.cell.array.copy()
+    cell[1, 0] = tilt * cell[0, 0]
+    out.set_cell(cell, scale_atoms=True)
+    return out
+
+
+def test_an_oblique_training_cell_averages_only_the_half_turn():
+    """A mirror does not map an oblique cell onto itself, the half turn s → −s does: a model
+    trained on such a cell averages over that alone."""
+    frame = sheared(rattled_sheet(seed=1), 0.3)
+    torch.manual_seed(4)
+    raw = EnergyModel(network2_config((16, 16), dense=8), cell=frame.cell.array,
+                      element_energy=ELEMENT_ENERGY, image_scale=1 / 7, energy_scale=0.05).eval()
+    raw = raw.double()
+    assert raw.reflections == [(), (0, 1)]
+    half_turn = reflected(frame, (0, 1))
+    expected = energies(raw, [frame, half_turn]).mean()
+    raw.symmetrize = True
+    np.testing.assert_allclose(energies(raw, [frame, half_turn]), expected, rtol=SYMMETRY_RTOL,
                                atol=0)
+    raw.symmetrize = False
+    mirrored = energies(raw, [frame, half_turn, reflected(frame, (0,)), reflected(frame, (1,))])
+    assert abs(mirrored.mean() - expected) > 1e3 * SYMMETRY_RTOL * abs(expected)
+
+
+def test_sheared_frames_keep_all_four_images_so_the_energy_stays_smooth():
+    """A rectangular training cell averages all four flips whatever the frame's cell, so a
+    small shear changes the energy smoothly (the calculator's shear stress relies on it), and
+    a batch gives each frame the energy it has alone."""
+    model = sheet_model()
+    assert model.reflections == [(), (0,), (1,), (0, 1)]
+    atoms = rattled_sheet(seed=1)
+    e = energies(model, [sheared(atoms, t) for t in (-2e-5, -1e-5, 0.0, 1e-5, 2e-5)])
+    steps = np.diff(e)
+    np.testing.assert_allclose(steps, steps.mean(), rtol=1e-2, atol=1e-12)  # locally linear
+    both = energies(model, [atoms, sheared(atoms, 0.3)])
+    np.testing.assert_allclose(both, [energies(model, [atoms])[0],
+                                      energies(model, [sheared(atoms, 0.3)])[0]],
+                               rtol=SYMMETRY_RTOL, atol=0)
 
 
 def test_symmetrize_round_trips_through_the_model_file(tmp_path):

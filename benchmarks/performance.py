@@ -1,7 +1,8 @@
 """Speed against the alternatives, measured side by side in one run: results/performance.md.
 
 1. One MD step's worth of work (energy + forces, one 60-atom sheet per call, batch 1): CNNAS
-   default (averaged over the cell's reflections, as bundled, and raw) and extensive, SevenNet-0, CHGNet and LAMMPS Tersoff B–N–C, whichever are installed.
+   default (averaged over the cell's reflections, as bundled, and raw) and extensive,
+   SevenNet-0, CHGNet and LAMMPS Tersoff B–N–C, whichever are installed.
 2. Scanning many frames, energies only: CNNAS in batches (ase_cnnas.scan), averaged and raw,
    the others frame by frame.
 3. The extensive model's energy + forces time against the atom count (square supercells of the

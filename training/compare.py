@@ -17,7 +17,7 @@ import numpy as np
 from ase_cnnas.modelfile import load_model
 from ase_cnnas.scan import check_frames
 
-from .evaluate import frame_interval, plot_trajectory, predict
+from .evaluate import add_symmetrize_argument, frame_interval, plot_trajectory, predict
 from .h5data import Frames
 from .importer import read_file
 from .report import command, hardware, save_figure, write_text
@@ -91,9 +91,7 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
                     help="fs between stored frames (default: from the file, else frame numbers)")
     ap.add_argument("--batch", type=int, default=64, help="frames per forward pass")
     ap.add_argument("--device", default=None, help="cpu, cuda… (default: the GPU when there is one)")
-    ap.add_argument("--symmetrize", action=argparse.BooleanOptionalAction,
-                    help="average over the cell's reflections (default: as the model file says; "
-                         "--no-symmetrize is 4× faster on sheets, ~20 %% less accurate)")
+    add_symmetrize_argument(ap)
 
 
 def run(args: argparse.Namespace) -> None:

@@ -15,6 +15,8 @@ from ase.calculators.singlepoint import SinglePointCalculator
 from ase_cnnas.files import replace_atomically
 from ase_cnnas.scan import scan
 
+from .evaluate import add_symmetrize_argument
+
 
 def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("trajectory", type=Path, help="any file ase.io reads (extxyz, traj, OUTCAR…)")
@@ -26,9 +28,7 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--index", default=":", help="which frames, as ase.io reads them (e.g. ::10)")
     ap.add_argument("--format", dest="fmt", help="ase.io format name, when it cannot be guessed")
     ap.add_argument("--device", default=None, help="cpu, cuda… (default: the GPU when there is one)")
-    ap.add_argument("--symmetrize", action=argparse.BooleanOptionalAction,
-                    help="average over the cell's reflections (default: as the model file says; "
-                         "--no-symmetrize is 4× faster on sheets, ~20 %% less accurate)")
+    add_symmetrize_argument(ap)
 
 
 def run(args: argparse.Namespace) -> None:

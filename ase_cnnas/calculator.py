@@ -177,10 +177,8 @@ class CNNASCalculator(Calculator):
         names = model if isinstance(model, (list, tuple)) else [model]
         if not names:
             raise CalculatorSetupError("an empty list of models; give at least one")
-        self.models = [load_model(m, resolve_device(device)) for m in names]
+        self.models = [load_model(m, resolve_device(device), symmetrize) for m in names]
         self.model = self.models[0]  # its checks and training ranges stand for the ensemble
-        for member in self.models if symmetrize is not None else ():
-            member.symmetrize = symmetrize
         if self.model.device.type == "cpu":
             keep_freed_memory()  # large cells: activations reused, not faulted in every call
         for name, other in zip(names[1:], self.models[1:]):

@@ -33,6 +33,21 @@ N_ELEMENTS = 119
 ORTHOGONAL = 1e-6  # |cos| of the angle between cell vectors below which they count as orthogonal
 
 
+def reflections(cell: np.ndarray) -> list[tuple[int, ...]]:
+    """The cell axes each averaged reflection flips (s_k → −s_k), for a model trained on `cell`
+    [D, D]: every subset when its vectors are orthogonal, else none and all (the half turn,
+    s → −s). A flip of a frame's image is the image of the frame's mirror image in the mirrored
+    cell, which has the frame's shape when its vectors are orthogonal, nearly so near the
+    training cell, and always for the half turn. Chosen by the training cell, not by each frame,
+    so that the energy stays smooth as a cell is sheared (stress)."""
+    d = len(cell)
+    gram = cell @ cell.T
+    cos = gram / np.sqrt(np.outer(np.diag(gram), np.diag(gram)))
+    if np.abs(cos - np.eye(d)).max() < ORTHOGONAL:
+        return [s for r in range(d + 1) for s in itertools.combinations(range(d), r)]
+    return [(), tuple(range(d))]
+
+
 class EnergyModel(nn.Module):
     """positions [A, 3] Å, numbers [A], cells [F, 3, 3] Å, frame [A] → total energies [F] eV."""
 
@@ -56,6 +71,7 @@ class EnergyModel(nn.Module):
                              "extra inputs, no upsampling and an orthogonal training cell")
         self.extensive = extensive
         self.symmetrize = symmetrize  # average over the cell's reflections (2^d network passes)
+        self.reflections = reflections(self.cell[:d, :d])
         self.spacing = np.diag(self.cell)[:d] / np.array(network.grid)  # Å per pixel, per axis
         self.multiple = 2 ** (network.reductions or 0)  # pixels per side must divide by this
         self.sigma, self.cutoff, self.image_scale = sigma, cutoff, image_scale
@@ -107,22 +123,6 @@ class EnergyModel(nn.Module):
                 frame: torch.Tensor, n_frames: int) -> torch.Tensor:
         return self.energy(self.images(positions, numbers, cells, frame, n_frames), numbers, frame,
                            n_frames)
-
-    @property
-    def reflections(self) -> list[tuple[int, ...]]:
-        """The cell axes each averaged reflection flips (s_k → −s_k): every subset when the
-        training cell is orthogonal, else none and all (the half turn, s → −s). A flip of a
-        frame's image is the image of the frame's mirror image in the mirrored cell, which has the
-        frame's shape when its cell vectors are orthogonal, nearly so near the training cell, and
-        always for the half turn. Chosen by the training cell, not by each frame, so that the
-        energy stays smooth as a cell is sheared (stress)."""
-        d = self.dim
-        v = self.cell[:d, :d]
-        gram = v @ v.T
-        cos = gram / np.sqrt(np.outer(np.diag(gram), np.diag(gram)))
-        if np.abs(cos - np.eye(d)).max() < ORTHOGONAL:
-            return [s for r in range(d + 1) for s in itertools.combinations(range(d), r)]
-        return [(), tuple(range(d))]
 
     def energy(self, images: torch.Tensor, numbers: torch.Tensor, frame: torch.Tensor,
                n_frames: int) -> torch.Tensor:

@@ -62,8 +62,10 @@ def read_metadata(path: str | os.PathLike) -> dict:
     return _load(resolve(path))[0]
 
 
-def load_model(model: str | os.PathLike = "default", device: str | torch.device = "cpu") -> EnergyModel:
-    """Rebuild the model stored at `model` (a bundled name or a path) on `device`, in eval mode."""
+def load_model(model: str | os.PathLike = "default", device: str | torch.device = "cpu",
+               symmetrize: bool | None = None) -> EnergyModel:
+    """Rebuild the model stored at `model` (a bundled name or a path) on `device`, in eval mode;
+    `symmetrize` overrides the file's choice (None keeps it)."""
     meta, state = _load(resolve(model))
     keys = ("network", "image", "count_scale", "symmetrize", "elements", "energy")
     extra = {k: v for k, v in meta.items() if k not in keys}
@@ -76,7 +78,7 @@ def load_model(model: str | os.PathLike = "default", device: str | torch.device 
             upsample=meta["image"].get("upsample", 1),
             extensive=meta["image"].get("extensive", False),
             sigma=meta["image"]["sigma"],
-            cutoff=meta["image"]["cutoff"], symmetrize=meta.get("symmetrize", False),
+            cutoff=meta["image"]["cutoff"], symmetrize=meta.get("symmetrize", False) if symmetrize is None else symmetrize,
             metadata=extra)
         # files written before the pixel head became matrix products hold its weights as
         # 1-pixel convolutions [out, in, 1, 1]

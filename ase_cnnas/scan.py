@@ -7,6 +7,7 @@ batches on the model's device, with a progress bar. The Python API behind `cnnas
 """
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Sequence
 
@@ -123,12 +124,14 @@ def scan(frames: Sequence[Atoms], model: str | os.PathLike | EnergyModel = "defa
          ) -> tuple[np.ndarray, list[np.ndarray] | None]:
     """Energies [F] (eV) of `frames` and, with `forces`, a forces array [N_i, 3] (eV/Å) per frame.
     Every frame is checked first; one the model cannot describe raises CalculatorSetupError
-    naming the frame. `symmetrize` overrides the model file's choice (see CNNASCalculator)."""
+    naming the frame. `symmetrize` overrides the model's choice (see CNNASCalculator), for this
+    call only when `model` is an EnergyModel."""
     if batch < 1:
         raise ValueError(f"batch {batch}: give at least 1 frame per batch")
     if not isinstance(model, EnergyModel):
-        model = load_model(model, resolve_device(device))
-    if symmetrize is not None:
+        model = load_model(model, resolve_device(device), symmetrize)
+    elif symmetrize is not None and symmetrize != model.symmetrize:
+        model = copy.copy(model)  # shares the weights; the caller's model keeps its setting
         model.symmetrize = symmetrize
     if len(frames) == 0:
         return np.zeros(0), ([] if forces else None)

@@ -173,8 +173,7 @@ def main(argv: list[str] | None = None) -> None:
     test = frames(args.scan_frames)
     rates = {}
     for symmetrize in (True, False):
-        model = load_model("default", args.device)
-        model.symmetrize = symmetrize
+        model = load_model("default", args.device, symmetrize)
         scan(test[:64], model, progress=False)  # warm-up
         start = time.perf_counter()
         scan(test, model, batch=64, progress=False)

@@ -46,6 +46,10 @@ def test_symmetrize_override_matches_the_calculator(frames):
             atoms.calc = CNNASCalculator(device="cpu", symmetrize=flag)
             assert e == pytest.approx(atoms.get_potential_energy(), abs=1e-5)
     assert np.abs(got[True] - got[False]).max() > 1e-4
+    model = load_model("default")  # a model passed in keeps its own setting
+    e, _ = scan(frames[:2], model, symmetrize=not model.symmetrize, progress=False)
+    np.testing.assert_array_equal(e, got[not model.symmetrize])
+    assert model.symmetrize is load_model("default").symmetrize
 
 
 def test_energies_only_and_empty(frames):

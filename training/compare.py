@@ -100,9 +100,7 @@ def run(args: argparse.Namespace) -> None:
     if args.every < 1 or args.batch < 1:
         raise ValueError("--every and --batch must be at least 1")
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    model = load_model(args.model, device)
-    if args.symmetrize is not None:
-        model.symmetrize = args.symmetrize
+    model = load_model(args.model, device, args.symmetrize)
     frames, _ = read_file(args.trajectory, method=args.method, fmt=args.fmt)
     if len(frames) == 0:
         raise ValueError(f"{args.trajectory}: no frames")

@@ -145,9 +145,7 @@ def main(argv: list[str] | None = None) -> None:
     add_symmetrize_argument(ap)
     args = ap.parse_args(argv)
 
-    model = load_model(args.model)
-    if args.symmetrize is not None:
-        model.symmetrize = args.symmetrize
+    model = load_model(args.model, symmetrize=args.symmetrize)
     frames = read_frames(args.data)
     split = model.metadata["data"]["split"]
     parts = split_of(model.metadata, args.data, len(frames))

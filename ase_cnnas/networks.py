@@ -1,6 +1,7 @@
 """The paper's CNNs (NOTES §5, our reconstruction of its Figure 2), in 2D and 3D.
 
-Layers: reducing R = 64 filters 3^d, stride 2; non-reducing N = 16 filters 4^d, stride 1; each
+Layers: reducing R = 64 filters 3^d, stride 2; non-reducing N = 16 filters 4^d, stride 1 (more
+with `filters`, our capacity knob; `widened` adds them to a trained network); each
 followed by the activation, padded so sizes stay or halve exactly. Network 1 (Mills et al. 2017)
 is R, then (N, N, R) repeated until the image is 2 pixels wide, flattened into dense 1024 → 1.
 Network 2 is Network 1 with the later reducing layers removed (`reductions` keeps the first
@@ -30,7 +31,7 @@ ACTIVATIONS = {"relu": nn.ReLU, "silu": nn.SiLU, "softplus": nn.Softplus}
 PADDINGS = ("zeros", "circular")
 HEADS = ("flatten", "pool", "pixel")
 REDUCING = (64, 3, 2)  # filters, kernel, stride
-NON_REDUCING = (16, 4, 1)
+NON_REDUCING = (4, 1)  # kernel, stride; filters: NetworkConfig.filters
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class NetworkConfig:
     head: str = "flatten"  # the paper's; "pool": dense head on the features' mean; "pixel": an
     # energy per output pixel from a per-pixel dense head, summed (local, translation-invariant)
     extra_inputs: int = 0  # scalars fed to the dense head beside the image (e.g. element counts)
+    filters: int = 16  # of each non-reducing layer: the paper's 16; more adds capacity
 
     def to_dict(self) -> dict:
         return {**asdict(self), "grid": list(self.grid)}
@@ -143,6 +145,8 @@ class CNNAS(nn.Module):
                              f"{config.padding!r}, {config.activation!r}, {config.head!r}")
         blocks = int(math.log2(min(grid))) - 2  # Network 1: R + (N, N, R) × blocks → 2 pixels
         reductions = blocks + 1 if config.reductions is None else config.reductions
+        if config.filters < 1:
+            raise ValueError(f"filters {config.filters}: give at least 1 per non-reducing layer")
         if not 0 <= reductions <= blocks + 1 or any(n % 2**reductions for n in grid):
             raise ValueError(f"grid {grid} cannot be halved {reductions} times: use sizes that are "
                              f"multiples of {2**reductions}, at least {2**(reductions + 1)}")
@@ -154,7 +158,7 @@ class CNNAS(nn.Module):
                 if reductions == 0:
                     continue
                 reductions -= 1
-            filters, kernel, stride = REDUCING if kind == "R" else NON_REDUCING
+            filters, kernel, stride = REDUCING if kind == "R" else (config.filters, *NON_REDUCING)
             layers += [SamePadConv(dim, c_in, filters, kernel, stride, config.padding), act()]
             c_in = filters
         self.trunk = nn.Sequential(*layers)
@@ -235,3 +239,36 @@ class CNNAS(nn.Module):
         if self.config.extra_inputs:
             features = torch.cat([features, extra.to(features.dtype)], dim=1)
         return self.head(features).squeeze(-1)
+
+
+def widened(network: CNNAS, filters: int) -> CNNAS:
+    """`network` with `filters` per non-reducing layer, computing exactly the same function: the
+    trained weights are kept, the new channels start from a fresh initialisation and are read
+    with zero weights, so that training can put them to use from where the network stands
+    (function-preserving widening, Net2Net: Chen, Goodfellow & Shlens 2016). Pixel head only."""
+    config = network.config
+    if config.head != "pixel":
+        raise ValueError(f"a {config.head!r} head cannot be widened: only the pixel head, whose "
+                         "input is the last layer's channels, keeps its function")
+    if filters < config.filters:
+        raise ValueError(f"filters {filters}: the network has {config.filters} per non-reducing "
+                         "layer already, and narrowing would lose what it learnt")
+    like = next(network.parameters())
+    wide = CNNAS(NetworkConfig(**{**asdict(config), "filters": filters})).to(like.device, like.dtype)
+    def weighted(net: CNNAS) -> list[nn.Module]:
+        return [m for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Conv3d, nn.Linear))]
+
+    old_layers, new_layers = weighted(network), weighted(wide)
+    with torch.no_grad():
+        for old, new in zip(old_layers, new_layers):
+            kept_in, n_in = old.weight.shape[1], new.weight.shape[1]
+            # the inputs the old layer read: its first channels, and after the features, the
+            # head's extra inputs; the new channels between them are read with zero weights
+            extra = config.extra_inputs if old is old_layers[-2] else 0
+            read = torch.cat([torch.arange(kept_in - extra), torch.arange(n_in - extra, n_in)])
+            kept_out = old.weight.shape[0]
+            new.weight[:kept_out] = 0
+            new.weight[:kept_out, read.to(new.weight.device)] = old.weight
+            new.bias[kept_out:] = 0
+            new.bias[:kept_out] = old.bias
+    return wide

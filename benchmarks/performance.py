@@ -10,6 +10,8 @@
 
     python benchmarks/performance.py                       # 2-core CPU: ~10 min
     python benchmarks/performance.py --device cuda --max-atoms 10000000 --out results/performance_gpu.md
+    python benchmarks/performance.py --model results/models/wide32/best.pt --against sevennet \
+        --out results/performance_wide32.md             # another model file in place of the default
 """
 from __future__ import annotations
 
@@ -158,12 +160,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--scan-frames", type=int, default=256)
     ap.add_argument("--max-atoms", type=int, default=100_000)
     ap.add_argument("--out", type=Path, default=ROOT / "results" / "performance.md")
+    ap.add_argument("--model", default="default",
+                    help="the model file timed as 'CNNAS default' (default: the bundled one)")
     ap.add_argument("--against", nargs="*", choices=list(COMPETITORS), default=list(COMPETITORS),
                     help="calculators to time beside CNNAS on the CPU (none: CNNAS alone)")
     args = ap.parse_args(argv)
     cnn = {name: CNNASCalculator(model, device=args.device, symmetrize=symmetrize)
-           for name, model, symmetrize in (("default", "default", None),
-                                           ("default, symmetrize=False", "default", False),
+           for name, model, symmetrize in (("default", args.model, None),
+                                           ("default, symmetrize=False", args.model, False),
                                            ("extensive", "extensive", None))}
     others = competitors(args.against) if args.device == "cpu" else {}
     grid = "×".join(map(str, cnn["default"].model.network.config.grid))
@@ -173,7 +177,7 @@ def main(argv: list[str] | None = None) -> None:
     test = frames(args.scan_frames)
     rates = {}
     for symmetrize in (True, False):
-        model = load_model("default", args.device, symmetrize)
+        model = load_model(args.model, args.device, symmetrize)
         scan(test[:64], model, progress=False)  # warm-up
         start = time.perf_counter()
         scan(test, model, batch=64, progress=False)
@@ -191,6 +195,8 @@ def main(argv: list[str] | None = None) -> None:
     sevennet = next((v for k, v in step.items() if k.startswith("SevenNet")), None)
     sevennet_rate = next((v for k, v in rates.items() if k.startswith("SevenNet")), None)
     lines = ["# Performance", "", f"Regenerate: `{command()}`  ", f"Hardware: {hardware()}", "",
+             *([f"'CNNAS default' is `{args.model}` here, not the bundled model.", ""]
+               if args.model != "default" else []),
              "## One 60-atom sheet per call: energy + forces (an MD step)", "",
              f"Median of {args.repeats} calls each: the calculators take turns in {args.rounds} "
              "blocks of "

@@ -1,4 +1,5 @@
-"""CNNAS networks: shapes, periodic copies, configuration errors, circular-padding periodicity."""
+"""CNNAS networks: shapes, periodic copies, configuration errors, circular-padding periodicity,
+widening."""
 from __future__ import annotations
 
 import itertools
@@ -10,7 +11,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ase_cnnas.networks import (ACTIVATIONS, CNNAS, NetworkConfig, circular_pad,
-                                network1_config, network2_config)
+                                network1_config, network2_config, widened)
 
 DENSE = 16
 EQUIVARIANCE_ATOL = 1e-12  # float64 trunk, circular padding: rolls commute exactly
@@ -279,3 +280,40 @@ def test_channels_last_layout_gives_the_plain_layouts_values(config):
     assert torch.allclose(values[0], values[1], rtol=1e-12, atol=1e-12)
     assert torch.allclose(grads[0], grads[1], rtol=1e-10, atol=1e-12)
     assert grads[0].abs().max() > 1e-6
+
+
+@pytest.mark.parametrize("grid, extra", [((32, 32), 0), ((16, 16, 16), 3)])
+def test_widened_network_computes_what_the_narrow_one_did(grid, extra):
+    """Widening keeps every trained weight and reads the new channels with zero weights: the
+    same energy (float64, up to summation order) from a network with more parameters, whose new
+    channels receive gradient at once, so training can use them."""
+    torch.manual_seed(0)
+    net = CNNAS(NetworkConfig(grid=grid, reductions=2, padding="circular", head="pixel",
+                              activation="silu", dense=DENSE, extra_inputs=extra)).double()
+    for p in net.parameters():  # a "trained" network: no zero-initialised head
+        nn.init.normal_(p, std=0.3)
+    wide = widened(net, 24)
+    images = torch.rand(2, *grid, dtype=torch.float64)
+    counts = torch.rand(2, extra, dtype=torch.float64) if extra else None
+    energy = net(images, counts)
+    assert wide.config.filters == 24 and net.config.filters == 16
+    assert sum(p.numel() for p in wide.parameters()) > 1.5 * sum(p.numel() for p in net.parameters())
+    assert torch.allclose(wide(images, counts), energy, rtol=1e-12, atol=0)
+    wide(images, counts).sum().backward()
+    reader = wide.head[0].weight  # its columns 16..23 read the last layer's new channels
+    assert (reader[:, 16:24] == 0).all() and reader.grad[:, 16:24].abs().max() > 1e-6
+    wide.zero_grad()
+    with torch.no_grad():  # ... and they change the energy once they are read
+        reader[:, 16:24] = 0.1
+    assert not torch.allclose(wide(images, counts), energy, rtol=1e-6, atol=0)
+
+
+def test_widening_refuses_what_it_cannot_keep():
+    pixel = CNNAS(NetworkConfig(grid=(16, 16), reductions=2, padding="circular", head="pixel",
+                                dense=DENSE, filters=24))
+    with pytest.raises(ValueError, match="narrowing would lose"):
+        widened(pixel, 16)
+    with pytest.raises(ValueError, match="'flatten' head cannot be widened"):
+        widened(CNNAS(network2_config((16, 16), dense=DENSE)), 32)
+    with pytest.raises(ValueError, match="at least 1"):
+        CNNAS(NetworkConfig(grid=(16, 16), filters=0))

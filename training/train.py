@@ -26,7 +26,7 @@ from ase_cnnas.files import replace_atomically
 from ase_cnnas.memory import keep_freed_memory
 from ase_cnnas.model import EnergyModel
 from ase_cnnas.modelfile import load_model, save_model
-from ase_cnnas.networks import HEADS, network1_config, network2_config
+from ase_cnnas.networks import HEADS, NetworkConfig, network1_config, network2_config, widened
 
 from .batches import fit_element_energies, model_inputs, reference_sums, to_device, to_tensors
 from . import distributed
@@ -136,11 +136,13 @@ def train(data: Path, out: Path, grid: int = 64, epochs: int = 200, batch: int =
           device: str = "cpu", max_hours: float | None = None, patience: int | None = None,
           reference: str = "elements", scale_target: bool = True, schedule: str = "cosine",
           clip: float | None = None, init: str | Path | None = None,
-          ema: float | None = None) -> Path:
+          ema: float | None = None, filters: int | None = None) -> Path:
     """Train (or resume) into `out`; returns the path of the best model file. Under torchrun,
     each rank trains on its shard of the frames (training/distributed.py). With `ema`, the
     weights validated and saved are an exponential moving average of the trained ones (decay
-    per step), which smooths the step-to-step jitter of the energy a noisy optimiser leaves."""
+    per step), which smooths the step-to-step jitter of the energy a noisy optimiser leaves.
+    `filters` sets the non-reducing layers' width (16 when None); with `init`, it widens the
+    file's network to that many, keeping what it computes (networks.widened)."""
     settings = {k: str(v) if isinstance(v, Path) else v for k, v in locals().items()}
     rank, world, device = distributed.setup(device)
     if torch.device(device).type == "cpu":
@@ -167,7 +169,7 @@ def train(data: Path, out: Path, grid: int = 64, epochs: int = 200, batch: int =
     dim = 3 if frames.pbc[0].all() else 2  # periodic in z too: a 3D image
     if init is None:
         options = {"activation": activation, "head": head, "padding": padding, "counts": counts,
-                   "upsample": upsample}
+                   "upsample": upsample, "filters": filters or NetworkConfig.filters}
         if network == "network2":
             options.update(reductions=reductions, periodic_copies=copies)
         model = build_model(frames, train_idx, (grid,) * dim, target, network, reference,
@@ -177,6 +179,8 @@ def train(data: Path, out: Path, grid: int = 64, epochs: int = 200, batch: int =
                                         device, translate=init_rng if translate else None))
     else:  # the file's network, references and scales: the options that shape them are unused
         model = fine_tuned(init, frames, dim, target, device)
+        if filters is not None and filters != model.network.config.filters:
+            model.network = widened(model.network, filters)
         for key in MODEL_OPTIONS:
             settings.pop(key)
     y = target_values(frames, target)
@@ -338,6 +342,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--ema", type=float, default=None,
                     help="validate and save an exponential moving average of the weights, with "
                     "this decay per step (e.g. 0.999: an average over about the last 1,000 steps)")
+    ap.add_argument("--filters", type=int, default=None,
+                    help="filters of each non-reducing layer (default: the paper's 16): more "
+                    "capacity, at about twice the time per step for 32; with --init, widens the "
+                    "file's network to this many, starting from exactly what it computes")
     ap.add_argument("--schedule", default="cosine", choices=SCHEDULES,
                     help="learning rate: cosine decay to lr/100, or constant")
     args = ap.parse_args(argv)

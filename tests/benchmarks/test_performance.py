@@ -36,3 +36,13 @@ def test_tables_slope_and_figure(tmp_path):
 def pytest_approx(value: float):
     """The table rounds to 0.1 ms and 0.01 in the slope."""
     return pytest.approx(value, rel=0.03, abs=0.15)
+
+
+def test_times_the_model_file_it_is_given(model_file, tmp_path):
+    """--model replaces the bundled default (a 16×16-grid model here) and the table says so."""
+    out = tmp_path / "performance.md"
+    main(["--model", str(model_file), "--against", "--max-atoms", "240", "--scan-frames", "4",
+          "--repeats", "2", "--rounds", "1", "--size-repeats", "1", "--out", str(out)])
+    text = out.read_text()
+    assert f"'CNNAS default' is `{model_file}` here" in text
+    assert len(re.findall(r"\| CNNAS default(, symmetrize=False)? \(16×16 grid", text)) == 2

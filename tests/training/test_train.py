@@ -129,6 +129,23 @@ def test_init_fine_tunes_the_given_model(trained, lj_data, tmp_path):
     assert val == pytest.approx(min(h["val_mae"] for h in trained[2]), rel=1e-5)
 
 
+def test_init_with_more_filters_widens_and_starts_where_the_file_stood(lj_data, tmp_path):
+    """--init with --filters widens the file's (pixel-head) network: a model with more
+    parameters whose first epoch, at a vanishing learning rate, scores what the file scored."""
+    start = train(lj_data, tmp_path / "narrow", grid=GRID, epochs=1, batch=BATCH, head="pixel",
+                  padding="circular", copies=False, reductions=2)
+    best = train(lj_data, tmp_path / "wide", epochs=1, batch=BATCH, lr=1e-12, init=start,
+                 filters=24)
+    narrow, wide = load_model(start), load_model(best)
+    assert (narrow.network.config.filters, wide.network.config.filters) == (16, 24)
+    assert wide.metadata["training"]["settings"]["filters"] == 24
+    params = [sum(p.numel() for p in m.network.parameters()) for m in (narrow, wide)]
+    assert params[1] > params[0]
+    vals = [json.loads((tmp_path / run / "history.json").read_text())[0]["val_mae"]
+            for run in ("narrow", "wide")]
+    assert vals[1] == pytest.approx(vals[0], rel=1e-5)
+
+
 def test_init_refuses_data_with_other_elements(trained, tmp_path):
     data = tmp_path / "si.h5"
     write_frames(data, synthetic_frames({14: -4.0, 6: -7.0}, n_frames=20))

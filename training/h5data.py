@@ -211,6 +211,15 @@ def _extend(f: h5py.File, frames: Frames) -> None:
         put(f"labels/{key}", frames.labels[key])
 
 
+def logged(log: list[dict], provenance: dict, added: int) -> list[dict]:
+    """The provenance log with `added` frames made as `provenance` says: counted into the last
+    entry when that says the same (a generator flushing every minute, a resumed run), so that
+    the log lists each way the frames were made, not each append."""
+    if log and {k: v for k, v in log[-1].items() if k != "added"} == provenance:
+        return log[:-1] + [{**log[-1], "added": log[-1]["added"] + added}]
+    return log + [{**provenance, "added": added}]
+
+
 def append_frames(path: str | os.PathLike, frames: Frames, provenance: dict | None = None) -> int:
     """Add the frames of `frames` whose content hash `path` lacks (creating the file if needed),
     atomically. Returns how many were added."""
@@ -233,8 +242,8 @@ def append_frames(path: str | os.PathLike, frames: Frames, provenance: dict | No
         if keep:
             _extend(f, frames.subset(np.array(keep)))
             if provenance is not None:
-                f.attrs["provenance"] = json.dumps(json.loads(f.attrs["provenance"])
-                                                   + [{**provenance, "added": len(keep)}])
+                f.attrs["provenance"] = json.dumps(logged(json.loads(f.attrs["provenance"]),
+                                                          provenance, len(keep)))
         return len(keep)
 
 

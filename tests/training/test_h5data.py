@@ -62,6 +62,16 @@ def test_round_trip(tmp_path, data_file):
         assert f.attrs["format_version"] == FORMAT_VERSION
 
 
+def test_provenance_counts_repeated_appends_into_one_entry(data_file):
+    """Appends made the same way (a generator's flushes, a resumed run) add to the last entry's
+    count; another way of making frames starts a new entry."""
+    append_frames(data_file, make_frames((2, 2), seed=1), PROVENANCE)
+    append_frames(data_file, make_frames((3,), seed=2), {"generator": "other"})
+    append_frames(data_file, make_frames((4,), seed=3), {"generator": "other"})
+    assert json.loads(read_frames(data_file).attrs["provenance"]) == [
+        {**PROVENANCE, "added": 5}, {"generator": "other", "added": 2}]
+
+
 def test_overwrite(tmp_path, data_file):
     write_frames(data_file, make_frames((2, 2), seed=1), {})
     assert_frames_equal(read_frames(data_file), make_frames((2, 2), seed=1))

@@ -53,9 +53,9 @@ def mean_energy_baseline(frames: Frames, train_idx: np.ndarray, by: str) -> dict
 
 
 def score(model: EnergyModel, frames: Frames, index: np.ndarray,
-          baselines: dict[str, dict[str, float]]) -> dict:
+          baselines: dict[str, dict[str, float]], progress: bool = False) -> dict:
     """Energy and force errors of `model`, and energy errors of each mean-energy baseline."""
-    energy, forces = predict(model, frames, index, forces=True)
+    energy, forces = predict(model, frames, index, forces=True, progress=progress)
     sub = frames.subset(index)
     err = np.abs(energy - sub.energy) / sub.natoms * 1e3
     force_err = np.abs(forces - sub.forces)[:, :2].mean(1) * 1e3  # per atom, in-plane
@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> None:
     baselines = {by: mean_energy_baseline(frames, train_idx, by) for by in BASELINES}
     # training and validation splits beside the test split: a gap shows overfitting, none a
     # model that underfits (capacity or training time, not data, is then what limits it)
-    results = {f"{name} split": score(model, frames, parts[part], baselines)
+    results = {f"{name} split": score(model, frames, parts[part], baselines, progress=True)
                for name, part in (("training", "train"), ("validation", "validation"),
                                   ("test", "test"))}
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> None:
         unseen = read_frames(path)
         label = path.parent.name if path.name == "frames.h5" else path.stem
         name = f"unseen {label}"
-        results[name] = score(model, unseen, np.arange(len(unseen)), baselines)
+        results[name] = score(model, unseen, np.arange(len(unseen)), baselines, progress=True)
         png = args.out.with_name(f"{args.out.stem}_{label}.png")
         plot_trajectory(results[name], frame_interval(unseen), png,
                         f"{label}: a trajectory the model never saw", unseen.method[0])

@@ -255,6 +255,7 @@ def widened(network: CNNAS, filters: int) -> CNNAS:
                          "layer already, and narrowing would lose what it learnt")
     like = next(network.parameters())
     wide = CNNAS(NetworkConfig(**{**asdict(config), "filters": filters})).to(like.device, like.dtype)
+
     def weighted(net: CNNAS) -> list[nn.Module]:
         return [m for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Conv3d, nn.Linear))]
 

@@ -170,7 +170,8 @@ def main(argv: list[str] | None = None) -> None:
              f"{' (averaged over the cell reflections)' if model.symmetrize else ''}", "",
              f"Regenerate: `{command()}`  ", f"Hardware: {hardware()}  ",
              f"Reference: {', '.join(sorted(set(frames.method)))}; training data {args.data} "
-             f"({len(frames)} frames; split {split.get('name', 'random')!r}, seed {split['seed']}: "
+             f"({len(frames)} frames; split {split.get('name', 'random')!r}"
+             f"{', seed ' + str(split['seed']) if split.get('name', 'random') == 'random' else ''}: "
              f"train {len(train_idx)}, validation {len(parts['validation'])}, test {len(test_idx)}).",
              "",
              "| set | frames | energy MAE (meV/atom) | energy max (meV/atom) | composition-mean "

@@ -148,6 +148,7 @@ def main(argv: list[str] | None = None) -> None:
     model = load_model(args.model, symmetrize=args.symmetrize)
     frames = read_frames(args.data)
     split = model.metadata["data"]["split"]
+    split_name = split.get("name", "random")
     parts = split_of(model.metadata, args.data, len(frames))
     train_idx, test_idx = parts["train"], parts["test"]
     baselines = {by: mean_energy_baseline(frames, train_idx, by) for by in BASELINES}
@@ -170,8 +171,8 @@ def main(argv: list[str] | None = None) -> None:
              f"{' (averaged over the cell reflections)' if model.symmetrize else ''}", "",
              f"Regenerate: `{command()}`  ", f"Hardware: {hardware()}  ",
              f"Reference: {', '.join(sorted(set(frames.method)))}; training data {args.data} "
-             f"({len(frames)} frames; split {split.get('name', 'random')!r}"
-             f"{', seed ' + str(split['seed']) if split.get('name', 'random') == 'random' else ''}: "
+             f"({len(frames)} frames; split {split_name!r}"
+             f"{', seed ' + str(split['seed']) if split_name == 'random' else ''}: "
              f"train {len(train_idx)}, validation {len(parts['validation'])}, test {len(test_idx)}).",
              "",
              "| set | frames | energy MAE (meV/atom) | energy max (meV/atom) | composition-mean "

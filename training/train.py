@@ -169,7 +169,8 @@ def train(data: Path, out: Path, grid: int = 64, epochs: int = 200, batch: int =
     dim = 3 if frames.pbc[0].all() else 2  # periodic in z too: a 3D image
     if init is None:
         options = {"activation": activation, "head": head, "padding": padding, "counts": counts,
-                   "upsample": upsample, "filters": filters or NetworkConfig.filters}
+                   "upsample": upsample,
+                   "filters": NetworkConfig.filters if filters is None else filters}
         if network == "network2":
             options.update(reductions=reductions, periodic_copies=copies)
         model = build_model(frames, train_idx, (grid,) * dim, target, network, reference,

@@ -78,7 +78,8 @@ def load_model(model: str | os.PathLike = "default", device: str | torch.device 
             upsample=meta["image"].get("upsample", 1),
             extensive=meta["image"].get("extensive", False),
             sigma=meta["image"]["sigma"],
-            cutoff=meta["image"]["cutoff"], symmetrize=meta.get("symmetrize", False) if symmetrize is None else symmetrize,
+            cutoff=meta["image"]["cutoff"],
+            symmetrize=meta.get("symmetrize", False) if symmetrize is None else symmetrize,
             metadata=extra)
         # files written before the pixel head became matrix products hold its weights as
         # 1-pixel convolutions [out, in, 1, 1]

@@ -27,7 +27,6 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from ase_cnnas import CNNASCalculator  # noqa: E402
-from ase_cnnas.modelfile import load_model  # noqa: E402
 from ase_cnnas.scan import scan  # noqa: E402
 from training.evaluate import add_symmetrize_argument  # noqa: E402
 from training.report import command, hardware, save_figure, write_text  # noqa: E402
@@ -178,8 +177,8 @@ def main(argv: list[str] | None = None) -> None:
     raw_step = step[next(k for k in step if "symmetrize=False" in k)]
     test = frames(args.scan_frames)
     rates = {}
-    for name, symmetrize in (("default", args.symmetrize), ("default, symmetrize=False", False)):
-        model = load_model(args.model, args.device, symmetrize)
+    for name in ("default", "default, symmetrize=False"):  # the calculators' models, as loaded
+        model = cnn[name].model
         scan(test[:64], model, progress=False)  # warm-up
         start = time.perf_counter()
         scan(test, model, batch=64, progress=False)

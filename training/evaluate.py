@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ase_cnnas.calculator import resolve_device
 from ase_cnnas.model import EnergyModel
 from ase_cnnas.modelfile import load_model, save_model
 from ase_cnnas.scan import predict_arrays
@@ -142,10 +143,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, required=True, help="Markdown table to write")
     ap.add_argument("--bundle", type=Path, help="also save the model here with its metrics (and "
                     "the --symmetrize choice)")
+    ap.add_argument("--device", default=None, help="cpu, cuda… (default: the GPU when there is one)")
     add_symmetrize_argument(ap)
     args = ap.parse_args(argv)
 
-    model = load_model(args.model, symmetrize=args.symmetrize)
+    model = load_model(args.model, resolve_device(args.device), args.symmetrize)
     frames = read_frames(args.data)
     split = model.metadata["data"]["split"]
     split_name = split.get("name", "random")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 
@@ -122,6 +123,29 @@ def fine_tuned(init: str | Path, frames, dim: int, target: str, device: str) -> 
     return model.train()
 
 
+@contextmanager
+def warmed_up(opt: torch.optim.Optimizer, step: int, warmup: int):
+    """Scale the learning rate by (step + 1) / warmup for one step. Adam's first steps move every
+    weight by about the learning rate whatever its gradient, which throws a fine-tuned model's
+    energies off by several meV/atom for its first epochs; a linear warm-up avoids that."""
+    rates = [group["lr"] for group in opt.param_groups]
+    factor = min(1.0, (step + 1) / warmup) if warmup else 1.0
+    for group, rate in zip(opt.param_groups, rates):
+        group["lr"] = rate * factor
+    try:
+        yield
+    finally:  # the schedule keeps its own rate
+        for group, rate in zip(opt.param_groups, rates):
+            group["lr"] = rate
+
+
+def fitted(epochs: int, hours: float | None, history: list[dict]) -> int:
+    """The epochs of a run that fit in `hours`, timed on its first epoch (all when no budget)."""
+    if not hours or not history:
+        return epochs
+    return max(1, min(epochs, int(hours * 3600 / history[0]["seconds"])))
+
+
 def trained_on(out: Path) -> list[str]:
     """The machines (report.hardware) a run folder has trained on so far, oldest first."""
     path = out / "settings.json"
@@ -136,13 +160,17 @@ def train(data: Path, out: Path, grid: int = 64, epochs: int = 200, batch: int =
           device: str = "cpu", max_hours: float | None = None, patience: int | None = None,
           reference: str = "elements", scale_target: bool = True, schedule: str = "cosine",
           clip: float | None = None, init: str | Path | None = None,
-          ema: float | None = None, filters: int | None = None) -> Path:
+          ema: float | None = None, filters: int | None = None,
+          hours: float | None = None, warmup: int = 0) -> Path:
     """Train (or resume) into `out`; returns the path of the best model file. Under torchrun,
     each rank trains on its shard of the frames (training/distributed.py). With `ema`, the
     weights validated and saved are an exponential moving average of the trained ones (decay
     per step), which smooths the step-to-step jitter of the energy a noisy optimiser leaves.
     `filters` sets the non-reducing layers' width (16 when None); with `init`, it widens the
-    file's network to that many, keeping what it computes (networks.widened)."""
+    file's network to that many, keeping what it computes (networks.widened). With `hours`, the
+    run shortens itself to the epochs that fit in that time, as timed on its first epoch, and
+    decays the learning rate over those: a budget of time rather than of epochs. `warmup` ramps
+    the learning rate up over that many first steps (see warmed_up)."""
     settings = {k: str(v) if isinstance(v, Path) else v for k, v in locals().items()}
     rank, world, device = distributed.setup(device)
     if torch.device(device).type == "cpu":
@@ -162,6 +190,10 @@ def train(data: Path, out: Path, grid: int = 64, epochs: int = 200, batch: int =
         raise ValueError(f"--clip {clip}: give a positive gradient norm, or leave it out")
     if ema is not None and not 0 < ema < 1:
         raise ValueError(f"--ema {ema}: give a decay per step between 0 and 1 (e.g. 0.999)")
+    if warmup < 0:
+        raise ValueError(f"--warmup {warmup}: give a number of steps, 0 or more")
+    if hours is not None and not hours > 0:
+        raise ValueError(f"--hours {hours}: give a positive time budget, or leave it out")
     if schedule not in SCHEDULES:
         raise ValueError(f"schedule {schedule!r}: use one of {SCHEDULES}")
     if target != "energy" and force_weight > 0:
@@ -210,9 +242,10 @@ def train(data: Path, out: Path, grid: int = 64, epochs: int = 200, batch: int =
         sched.load_state_dict(ckpt["scheduler"])
         if averaged and "ema" in ckpt:  # else the average starts from the resumed weights
             averaged.load_state_dict(ckpt["ema"])
-        if schedule == "cosine":
-            sched.T_max = epochs  # a rerun may extend the run: decay over the new length
         history, start_epoch, best = ckpt["history"], ckpt["epoch"], ckpt["best"]
+        epochs = fitted(epochs, hours, history)
+        if schedule == "cosine":
+            sched.T_max = epochs  # a rerun may extend (or --hours shorten) the run
         print(f"resuming {out} at epoch {start_epoch}")
     if writer:  # the machines the run trained on, in order (a run may resume elsewhere)
         machines = trained_on(out)
@@ -230,7 +263,7 @@ def train(data: Path, out: Path, grid: int = 64, epochs: int = 200, batch: int =
         model.train()
         loader.dataset.set_epoch(epoch)
         losses, norms = [], []
-        for b in loader:
+        for step, b in enumerate(loader, epoch * len(loader)):
             b = to_device(b, device)
             b["positions"].requires_grad_(force_weight > 0)
             pred = net(*model_inputs(b))
@@ -245,7 +278,8 @@ def train(data: Path, out: Path, grid: int = 64, epochs: int = 200, batch: int =
             # the norm before clipping: one outlier batch must not throw the weights off
             norms.append(torch.nn.utils.clip_grad_norm_(model.network.parameters(),
                                                         clip or float("inf")).detach())
-            opt.step()
+            with warmed_up(opt, step, warmup):
+                opt.step()
             if averaged:
                 averaged.update_parameters(model)
             losses.append(loss.detach())
@@ -277,6 +311,14 @@ def train(data: Path, out: Path, grid: int = 64, epochs: int = 200, batch: int =
             replace_atomically(ckpt_path, partial(torch.save, state))
         bar.set_postfix(loss=f"{history[-1]['train_mse']:.3g}", val=f"{val_mae:.3g}",
                         best=f"{best:.2f}")
+        if fitted(epochs, hours, history) < epochs:  # decided once, on the first epoch's time
+            epochs = bar.total = fitted(epochs, hours, history)
+            if schedule == "cosine":
+                sched.T_max = epochs  # from here the decay ends at lr/100 on the last epoch
+            print(f"--hours {hours}: {epochs} epochs fit, at {history[0]['seconds']:.0f} s "
+                  "for the first")
+        if epoch + 1 >= epochs:
+            break
         if distributed.from_rank0(bool(max_hours) and time.time() - t0 > max_hours * 3600):
             print(f"stopping after {max_hours} h at epoch {epoch + 1}; rerun to resume")
             break
@@ -347,6 +389,12 @@ def main(argv: list[str] | None = None) -> None:
                     help="filters of each non-reducing layer (default: the paper's 16): more "
                     "capacity, at about twice the time per step for 32; with --init, widens the "
                     "file's network to this many, starting from exactly what it computes")
+    ap.add_argument("--warmup", type=int, default=0,
+                    help="ramp the learning rate up linearly over this many first steps (for "
+                    "--init: fresh Adam steps otherwise throw the model's energies off at first)")
+    ap.add_argument("--hours", type=float, default=None,
+                    help="time budget: after the first epoch, keep only the epochs that fit in "
+                    "this many hours (--epochs at most) and decay the learning rate over them")
     ap.add_argument("--schedule", default="cosine", choices=SCHEDULES,
                     help="learning rate: cosine decay to lr/100, or constant")
     args = ap.parse_args(argv)

@@ -181,6 +181,50 @@ def test_interrupted_run_resumes_exactly(lj_data, tmp_path, capsys):
         torch.testing.assert_close(b["model"][k], v, rtol=RESUME_RTOL, atol=1e-9, equal_nan=True, msg=k)
 
 
+class _Clock:
+    """A clock that moves 1 s each time it is read: the first epoch then takes 1 s."""
+    def __init__(self):
+        self.now = 0.0
+
+    def time(self) -> float:
+        self.now += 1.0
+        return self.now
+
+
+def test_hours_fits_the_schedule_into_the_budget(lj_data, tmp_path, monkeypatch, capsys):
+    """--hours: a first epoch of 1 s under a budget of 2 s leaves 2 of 5 epochs, and the cosine
+    decay ends on the second at lr/100; a rerun resumes to the same end, not to epoch 5."""
+    import training.train as train_module
+
+    monkeypatch.setattr(train_module, "time", _Clock())
+    out = tmp_path / "run"
+    train(lj_data, out, grid=GRID, epochs=5, batch=BATCH, lr=1e-3, hours=2 / 3600)
+    assert "2 epochs fit" in capsys.readouterr().out
+    history = json.loads((out / "history.json").read_text())
+    assert [h["epoch"] for h in history] == [1, 2]
+    assert history[-1]["lr"] == pytest.approx(1e-5, rel=1e-9)
+    train(lj_data, out, grid=GRID, epochs=5, batch=BATCH, lr=1e-3, hours=2 / 3600)
+    assert len(json.loads((out / "history.json").read_text())) == 2
+
+
+@pytest.mark.parametrize("warmup, moved", [(0, True), (10 ** 9, False)])
+def test_warmup_ramps_the_first_steps(lj_data, trained, tmp_path, warmup, moved):
+    """--warmup: over a warm-up of 10⁹ steps a fine-tune's first epoch barely moves the weights
+    (its rate is 10⁻⁹ of the schedule's); without one, Adam's first steps move each by ~lr."""
+    _, best, _ = trained
+    out = tmp_path / "run"
+    train(lj_data, out, grid=GRID, epochs=1, batch=BATCH, lr=1e-3, init=best, warmup=warmup)
+    start = _parameters(load_model(best).state_dict())
+    after = _parameters(torch.load(out / "checkpoint.pt", weights_only=False)["model"])
+    shift = max(float((after[k] - v).abs().max()) for k, v in start.items())
+    assert shift > 1e-4 if moved else shift < 1e-8
+
+
+def test_hours_refuses_a_budget_of_nothing(lj_data, tmp_path):
+    with pytest.raises(ValueError, match="--hours 0"):
+        train(lj_data, tmp_path / "r", grid=GRID, epochs=1, batch=BATCH, hours=0)
+
+
 def _parameters(state: dict, prefix: str = "") -> dict:
     """A state dict's network parameters, keyed without `prefix`."""
     return {k[len(prefix):]: v for k, v in state.items()

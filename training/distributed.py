@@ -41,13 +41,14 @@ def wrap(model: torch.nn.Module) -> torch.nn.Module:
     return DistributedDataParallel(model) if dist.is_initialized() else model
 
 
-def from_rank0(flag: bool) -> bool:
-    """Rank 0's value of `flag` on every rank (e.g. a stop decision taken from the clock)."""
+def from_rank0(value: bool | int) -> bool | int:
+    """Rank 0's `value` on every rank (e.g. a stop decision or an epoch count taken from the
+    clock, which each rank reads differently)."""
     if not dist.is_initialized():
-        return flag
-    value = torch.tensor([int(flag)])
-    dist.broadcast(value, 0)
-    return bool(value.item())
+        return value
+    tensor = torch.tensor([int(value)])
+    dist.broadcast(tensor, 0)
+    return type(value)(tensor.item())
 
 
 def finish(model: torch.nn.Module) -> None:

@@ -311,12 +311,13 @@ def train(data: Path, out: Path, grid: int = 64, epochs: int = 200, batch: int =
             replace_atomically(ckpt_path, partial(torch.save, state))
         bar.set_postfix(loss=f"{history[-1]['train_mse']:.3g}", val=f"{val_mae:.3g}",
                         best=f"{best:.2f}")
-        if fitted(epochs, hours, history) < epochs:  # decided once, on the first epoch's time
-            epochs = bar.total = fitted(epochs, hours, history)
+        fit = distributed.from_rank0(fitted(epochs, hours, history)) if hours else epochs
+        if fit < epochs:  # decided once, on the first epoch's time (rank 0's clock)
+            print(f"--hours {hours}: {fit} of {epochs} epochs fit, at "
+                  f"{history[0]['seconds']:.0f} s for the first")
+            epochs = bar.total = fit
             if schedule == "cosine":
                 sched.T_max = epochs  # from here the decay ends at lr/100 on the last epoch
-            print(f"--hours {hours}: {epochs} epochs fit, at {history[0]['seconds']:.0f} s "
-                  "for the first")
         if epoch + 1 >= epochs:
             break
         if distributed.from_rank0(bool(max_hours) and time.time() - t0 > max_hours * 3600):

@@ -39,3 +39,18 @@ def test_two_processes_with_gloo(lj_data, tmp_path):
     ckpt = torch.load(out / "checkpoint.pt", weights_only=True)
     assert ckpt["epoch"] == 2
     assert np.isfinite(load_model(out / "best.pt").metadata["training"]["val_mae"])
+
+
+def test_two_processes_agree_on_a_time_budget(lj_data, tmp_path):
+    """--hours under torchrun: rank 0's epoch count reaches every rank (a rank that trained on
+    while another stopped would wait forever on its gradients)."""
+    out = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+         "-m", "training.train", "--data", str(lj_data), "--out", str(out), "--grid", "16",
+         "--batch", "2", "--epochs", "3", "--hours", "1e-9", "--device", "cpu"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "1 of 3 epochs fit" in result.stdout
+    assert [h["epoch"] for h in json.loads((out / "history.json").read_text())] == [1]

@@ -199,7 +199,7 @@ def test_hours_fits_the_schedule_into_the_budget(lj_data, tmp_path, monkeypatch,
     monkeypatch.setattr(train_module, "time", _Clock())
     out = tmp_path / "run"
     train(lj_data, out, grid=GRID, epochs=5, batch=BATCH, lr=1e-3, hours=2 / 3600)
-    assert "2 epochs fit" in capsys.readouterr().out
+    assert "2 of 5 epochs fit" in capsys.readouterr().out
     history = json.loads((out / "history.json").read_text())
     assert [h["epoch"] for h in history] == [1, 2]
     assert history[-1]["lr"] == pytest.approx(1e-5, rel=1e-9)

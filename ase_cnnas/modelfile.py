@@ -24,7 +24,7 @@ from .networks import NetworkConfig
 
 FORMAT = "ase-cnnas-model"
 FORMAT_VERSION = 1
-BUNDLED = ("default", "extensive")
+BUNDLED = ("default", "fast", "extensive")
 
 
 class ModelFileError(ValueError):

@@ -1,5 +1,6 @@
-"""The bundled default model: it loads, says what it is, gives forces that are the derivative
-of its energy, and reproduces SevenNet-0 on frames of a trajectory it never saw."""
+"""The bundled default model (and its smaller, faster predecessor "fast"): it loads, says what
+it is, gives forces that are the derivative of its energy, and reproduces SevenNet-0 on frames
+of a trajectory it never saw."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -25,9 +26,10 @@ def calc():
     return CNNASCalculator(device="cpu")
 
 
-def test_bundled_file_is_small_and_described():
-    assert resolve("default").stat().st_size < MAX_FILE_MB * 1e6
-    meta = read_metadata("default")
+@pytest.mark.parametrize("name", ["default", "fast"])
+def test_bundled_file_is_small_and_described(name):
+    assert resolve(name).stat().st_size < MAX_FILE_MB * 1e6
+    meta = read_metadata(name)
     assert "7net-0" in meta["data"]["reference"]  # SevenNet-0
     assert meta["data"]["frames"] >= 30000  # issue 5: at least 30,000 frames
     assert meta["data"]["split"]["name"] == "trajectory"  # whole trajectories held out
@@ -56,12 +58,18 @@ def test_every_structure_type_gives_finite_energy_and_forces(calc):
         assert np.isfinite(atoms.get_forces()).all()
 
 
-def test_energy_matches_reference_on_unseen_frames(calc):
+def test_fast_is_the_narrower_network():
+    width = {name: read_metadata(name)["network"].get("filters", 16) for name in ("default", "fast")}
+    assert width["fast"] < width["default"]
+
+
+@pytest.mark.parametrize("name", ["default", "fast"])
+def test_energy_matches_reference_on_unseen_frames(calc, name):
     frames = read(UNSEEN, index=":")
     errors = []
     for atoms in frames:
         reference = atoms.get_potential_energy()
-        atoms.calc = calc
+        atoms.calc = calc if name == "default" else CNNASCalculator(name, device="cpu")
         errors.append(abs(atoms.get_potential_energy() - reference) / len(atoms) * 1e3)
     assert len(frames) == 5
     assert np.mean(errors) < UNSEEN_MAE_LIMIT

@@ -24,15 +24,21 @@ def test_shards_are_disjoint_and_equal():
     assert len(set(np.concatenate(parts))) == 9
 
 
-def test_two_processes_with_gloo(lj_data, tmp_path):
-    out = tmp_path / "ddp"
+def torchrun(data: Path, out: Path, *options: str) -> subprocess.CompletedProcess:
+    """`training.train` on 2 CPU processes (gloo), a 16² grid and batches of 2; it must succeed."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-         "-m", "training.train", "--data", str(lj_data), "--out", str(out), "--grid", "16",
-         "--batch", "2", "--epochs", "2", "--force-weight", "0.5", "--device", "cpu"],
+         "-m", "training.train", "--data", str(data), "--out", str(out), "--grid", "16",
+         "--batch", "2", "--device", "cpu", *options],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def test_two_processes_with_gloo(lj_data, tmp_path):
+    out = tmp_path / "ddp"
+    torchrun(lj_data, out, "--epochs", "2", "--force-weight", "0.5")
     assert json.loads((out / "settings.json").read_text())["ranks"] == 2
     history = json.loads((out / "history.json").read_text())
     assert [h["epoch"] for h in history] == [1, 2] and all(np.isfinite(h["val_mae"]) for h in history)
@@ -45,12 +51,6 @@ def test_two_processes_agree_on_a_time_budget(lj_data, tmp_path):
     """--hours under torchrun: rank 0's epoch count reaches every rank (a rank that trained on
     while another stopped would wait forever on its gradients)."""
     out = tmp_path / "ddp"
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    result = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-         "-m", "training.train", "--data", str(lj_data), "--out", str(out), "--grid", "16",
-         "--batch", "2", "--epochs", "3", "--hours", "1e-9", "--device", "cpu"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
+    result = torchrun(lj_data, out, "--epochs", "3", "--hours", "1e-9")
     assert "1 of 3 epochs fit" in result.stdout
     assert [h["epoch"] for h in json.loads((out / "history.json").read_text())] == [1]

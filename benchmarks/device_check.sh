@@ -5,9 +5,9 @@
 # scanning (float32, TF32, bf16, NCHW against channels-last, torch.compile); with THROUGHPUT=1 also
 # the data throughput (results/data_throughput_gpu.md). Wheels missing there (ase, sevenn and its
 # needs) travel in .whl/. Logs and tables land in $OUT as each stage goes.
-# The working tree travels too, and may not pass 64 MiB: with the 48 MB datasets/sheets_30k_1000K.h5
-# tracked, carry only .whl/ase-*.whl (what these stages need) and take that file out of the index
-# for the call (`git rm --cached` it and name it in .git/info/exclude; `git restore --staged` after).
+# The working tree travels too, and may not pass 64 MiB: carry only .whl/ase-*.whl (what these
+# stages need) and slim the tree for the call (`bash benchmarks/device_tree.sh slim`, then
+# `restore` after).
 # At most 8 files of ≤ 16 MiB, ≤ 2 folders deep, come back from $OUT: this script writes 5; a call
 # that trains should tar its run folders into one archive (split below 16 MiB) and skip data files.
 set -o pipefail

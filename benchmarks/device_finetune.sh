@@ -8,10 +8,9 @@
 # best.pt comes back as its own file ($OUT/RUN/best.pt), the reports, logs and histories in one
 # archive ($OUT/runs.tgz).
 #     INIT=results/models/wide32/best.pt HOURS=0.1 bash benchmarks/device_finetune.sh
-# The working tree travels and may not pass 64 MiB: take results/table1 and datasets/sheets_1000K.h5
-# out of the index for the call (`git rm -r --cached` them, name them in .git/info/exclude;
-# `git restore --staged` after) and carry only .whl/ase-*.whl; `git ls-files -z | xargs -0 du -cb`
-# gives the size. Results of a call: results/gpu_finetune/.
+# The working tree travels and may not pass 64 MiB: run `bash benchmarks/device_tree.sh slim`
+# before the call and `... restore` after it, and carry only .whl/ase-*.whl. Results of a call:
+# results/gpu_finetune/.
 set -o pipefail
 export PYTHONUNBUFFERED=1
 init=${INIT:?name the model file to fine-tune in INIT}

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import matplotlib.image
+import matplotlib.pyplot as plt
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = str(ROOT / "benchmarks" / "learning_curves.py")
@@ -22,6 +23,7 @@ def test_one_named_line_per_run():
     assert [line.get_label() for line in lines] == ["fast", "diverged"]
     assert list(lines[1].get_ydata()) == [1.0, 40.0]
     assert fig.axes[0].get_yscale() == "log"
+    plt.close(fig)  # other tests count the open figures
 
 
 def test_the_plot_is_written_from_run_folders(tmp_path):

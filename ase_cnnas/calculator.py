@@ -159,9 +159,10 @@ class CNNASCalculator(Calculator):
     """ASE calculator for a CNNAS model: ``atoms.calc = CNNASCalculator()``.
 
     model: ``"default"`` (the bundled graphene/hBN sheet model), ``"fast"`` (its narrower
-    predecessor: half the time per MD step, 14–32 % larger errors), ``"extensive"`` (the
-    default for supercells of its cell), the path of a model file, or a list of them: an ensemble, whose
-    mean is the result and whose spread of energies (eV) is ``calc.results["energy_std"]``.
+    predecessor: about half the time per MD step, 14–32 % larger errors), ``"extensive"`` (the
+    default for supercells of its cell), the path of a model file, or a list of them: an
+    ensemble, whose mean is the result and whose spread of energies (eV) is
+    ``calc.results["energy_std"]``.
     device: ``"cpu"``, ``"cuda"``…; None picks the GPU when there is one.
     symmetrize: average the energy over the cell's mirror images (exact mirror symmetry, ~20 %
     smaller errors on the bundled model; 4 images through the network, 1.6× the time of a

@@ -3,7 +3,7 @@
 Each RUN is a run folder (or its history.json) that `cnnas train` wrote; the legend names each by
 its folder. The y axis is logarithmic: a diverging run and a converging one share the plot.
 
-    python benchmarks/learning_curves.py results/gpu_finetune/*/ --out results/gpu_finetune/curves.png
+    python benchmarks/learning_curves.py runs/a runs/b --out curves.png
 """
 from __future__ import annotations
 

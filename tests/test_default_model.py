@@ -59,7 +59,8 @@ def test_every_structure_type_gives_finite_energy_and_forces(calc):
 
 
 def test_fast_is_the_narrower_network():
-    width = {name: read_metadata(name)["network"].get("filters", 16) for name in ("default", "fast")}
+    width = {name: read_metadata(name)["network"].get("filters", 16)
+             for name in ("default", "fast")}
     assert width["fast"] < width["default"]
 
 

@@ -143,7 +143,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, required=True, help="Markdown table to write")
     ap.add_argument("--bundle", type=Path, help="also save the model here with its metrics (and "
                     "the --symmetrize choice)")
-    ap.add_argument("--device", default=None, help="cpu, cuda… (default: the GPU when there is one)")
+    ap.add_argument("--device", default=None,
+                    help="cpu, cuda… (default: the GPU when there is one)")
     add_symmetrize_argument(ap)
     args = ap.parse_args(argv)
 

@@ -31,8 +31,9 @@ def test_the_plot_is_written_from_run_folders(tmp_path):
         (tmp_path / name).mkdir()
         (tmp_path / name / "history.json").write_text(json.dumps([{"epoch": 1, "val_mae": 1.0}]))
     out = tmp_path / "curves.png"
-    subprocess.run([sys.executable, SCRIPT, str(tmp_path / "a"), str(tmp_path / "b" / "history.json"),
-                    "--out", str(out)], check=True, cwd=ROOT, capture_output=True)
+    subprocess.run([sys.executable, SCRIPT, str(tmp_path / "a"),
+                    str(tmp_path / "b" / "history.json"), "--out", str(out)],
+                   check=True, cwd=ROOT, capture_output=True)
     assert matplotlib.image.imread(out).shape[:2] == (480, 720)  # 6 × 4 in at 120 dpi
 
 

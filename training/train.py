@@ -318,14 +318,14 @@ def train(data: Path, out: Path, grid: int = 64, epochs: int = 200, batch: int =
             epochs = bar.total = fit
             if schedule == "cosine":
                 sched.T_max = epochs  # from here the decay ends at lr/100 on the last epoch
-        if epoch + 1 >= epochs:
-            break
         if distributed.from_rank0(bool(max_hours) and time.time() - t0 > max_hours * 3600):
             print(f"stopping after {max_hours} h at epoch {epoch + 1}; rerun to resume")
             break
         since_best = len(history) - 1 - int(np.argmin([h["val_mae"] for h in history]))
         if patience and since_best >= patience:
             print(f"early stop at epoch {epoch + 1}: no better validation for {patience} epochs")
+            break
+        if epoch + 1 >= epochs:  # --hours shortened the run
             break
     if writer:
         write_text(out / "history.json", json.dumps(history, indent=1))

@@ -17,7 +17,8 @@ import numpy as np
 from ase_cnnas.modelfile import load_model
 from ase_cnnas.scan import check_frames
 
-from .evaluate import add_symmetrize_argument, frame_interval, plot_trajectory, predict
+from .evaluate import (add_device_argument, add_symmetrize_argument, frame_interval,
+                       plot_trajectory, predict)
 from .h5data import Frames
 from .importer import read_file
 from .report import command, hardware, save_figure, write_text
@@ -90,7 +91,7 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--timestep", type=float,
                     help="fs between stored frames (default: from the file, else frame numbers)")
     ap.add_argument("--batch", type=int, default=64, help="frames per forward pass")
-    ap.add_argument("--device", default=None, help="cpu, cuda… (default: the GPU when there is one)")
+    add_device_argument(ap)
     add_symmetrize_argument(ap)
 
 

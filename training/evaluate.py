@@ -127,6 +127,12 @@ def plot_history(history: list[dict], path: Path) -> None:
     save_figure(fig, path, dpi=120)
 
 
+def add_device_argument(ap: argparse.ArgumentParser) -> None:
+    """--device: where the model runs (ase_cnnas.calculator.resolve_device reads it)."""
+    ap.add_argument("--device", default=None,
+                    help="cpu, cuda… (default: the GPU when there is one)")
+
+
 def add_symmetrize_argument(ap: argparse.ArgumentParser) -> None:
     """--[no-]symmetrize: override the model file's choice (EnergyModel.symmetrize)."""
     ap.add_argument("--symmetrize", action=argparse.BooleanOptionalAction,
@@ -143,8 +149,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, required=True, help="Markdown table to write")
     ap.add_argument("--bundle", type=Path, help="also save the model here with its metrics (and "
                     "the --symmetrize choice)")
-    ap.add_argument("--device", default=None,
-                    help="cpu, cuda… (default: the GPU when there is one)")
+    add_device_argument(ap)
     add_symmetrize_argument(ap)
     args = ap.parse_args(argv)
 

@@ -15,7 +15,7 @@ from ase.calculators.singlepoint import SinglePointCalculator
 from ase_cnnas.files import replace_atomically
 from ase_cnnas.scan import scan
 
-from .evaluate import add_symmetrize_argument
+from .evaluate import add_device_argument, add_symmetrize_argument
 
 
 def add_arguments(ap: argparse.ArgumentParser) -> None:
@@ -27,7 +27,7 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--batch", type=int, default=64, help="frames per forward pass")
     ap.add_argument("--index", default=":", help="which frames, as ase.io reads them (e.g. ::10)")
     ap.add_argument("--format", dest="fmt", help="ase.io format name, when it cannot be guessed")
-    ap.add_argument("--device", default=None, help="cpu, cuda… (default: the GPU when there is one)")
+    add_device_argument(ap)
     add_symmetrize_argument(ap)
 
 

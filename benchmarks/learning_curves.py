@@ -11,7 +11,7 @@ import argparse
 import json
 from pathlib import Path
 
-from training.report import save_figure
+from training.report import learning_curves, save_figure
 
 
 def history_of(run: Path) -> list[dict]:
@@ -22,23 +22,6 @@ def history_of(run: Path) -> list[dict]:
     return json.loads(path.read_text())
 
 
-def figure(histories: dict[str, list[dict]]):
-    """A matplotlib figure: each history's validation MAE against its epochs, named."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for name, history in histories.items():
-        ax.semilogy([h["epoch"] for h in history], [h["val_mae"] for h in history], ".-",
-                    label=name)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("validation energy MAE (meV/atom, raw network)")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
-
-
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("runs", type=Path, nargs="+", help="run folders (or their history.json)")
@@ -46,7 +29,7 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     histories = {(run.parent if run.suffix == ".json" else run).name: history_of(run)
                  for run in args.runs}
-    save_figure(figure(histories), args.out)
+    save_figure(learning_curves(histories), args.out)
     print(f"wrote {args.out}")
 
 

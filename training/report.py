@@ -38,3 +38,21 @@ def save_figure(fig, path: str | os.PathLike, dpi: int = 120) -> None:
     replace_atomically(path, lambda tmp: fig.savefig(tmp, dpi=dpi, format=fmt))
     import matplotlib.pyplot as plt  # here, not on top: training itself draws nothing
     plt.close(fig)
+
+
+def learning_curves(histories: dict[str, list[dict]]):
+    """A matplotlib figure: each named training history's validation MAE per epoch (the
+    history.json `cnnas train` writes), on a log axis so that diverging runs fit beside the rest."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, history in histories.items():
+        ax.semilogy([h["epoch"] for h in history], [h["val_mae"] for h in history], ".-",
+                    label=name)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("validation energy MAE (meV/atom, raw network)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

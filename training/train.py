@@ -263,7 +263,9 @@ def train(data: Path, out: Path, grid: int = 64, epochs: int = 200, batch: int =
         model.train()
         loader.dataset.set_epoch(epoch)
         losses, norms = [], []
-        for step, b in enumerate(loader, epoch * len(loader)):
+        batches = tqdm(loader, desc=f"epoch {epoch + 1}", unit="batch", leave=False,
+                       disable=not writer)  # an epoch of a wide network takes minutes on a CPU
+        for step, b in enumerate(batches, epoch * len(loader)):
             b = to_device(b, device)
             b["positions"].requires_grad_(force_weight > 0)
             pred = net(*model_inputs(b))

@@ -10,14 +10,14 @@ from pathlib import Path
 import matplotlib.image
 import matplotlib.pyplot as plt
 
+from training.report import learning_curves
+
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = str(ROOT / "benchmarks" / "learning_curves.py")
-sys.path.insert(0, str(ROOT / "benchmarks"))
-from learning_curves import figure  # noqa: E402
 
 
 def test_one_named_line_per_run():
-    fig = figure({"fast": [{"epoch": 1, "val_mae": 2.0}, {"epoch": 2, "val_mae": 0.5}],
+    fig = learning_curves({"fast": [{"epoch": 1, "val_mae": 2.0}, {"epoch": 2, "val_mae": 0.5}],
                   "diverged": [{"epoch": 1, "val_mae": 1.0}, {"epoch": 2, "val_mae": 40.0}]})
     lines = fig.axes[0].get_lines()
     assert [line.get_label() for line in lines] == ["fast", "diverged"]

@@ -1,6 +1,7 @@
 """The ablation tables: every variant of a set trained and scored, one row each."""
 from __future__ import annotations
 
+import json
 import re
 
 from training.experiments.ablation import INGREDIENTS, main
@@ -13,10 +14,40 @@ def test_ingredients_table(lj_data, tmp_path):
     text = out.read_text()
     assert text.startswith("# Network 2 ablation (ingredients)")
     assert "| translated: energy MAE | unseen: frames | force MAE" in text  # a column per file
-    rows = {line.split(" | ")[0][2:]: line.split(" | ")[1:] for line in text.splitlines()
-            if line.startswith("| ") and not line.startswith("| variant")}
-    for name in INGREDIENTS:
-        mae, moved, unseen, force, mismatch = rows[name]
+    rows = {line.split(" | ")[0][2:]: line.rstrip(" |").split(" | ")[1:]
+            for line in text.splitlines() if line.startswith("| ") and not line.startswith("| variant")}
+    for i, name in enumerate(INGREDIENTS):
+        mae, moved, unseen, force, mismatch, minutes = rows[name]
         assert min(float(mae), float(moved), float(unseen)) > 0 and float(force) >= 0
+        history = json.loads((tmp_path / "runs" / f"variant{i}" / "history.json").read_text())
+        assert minutes == f"{history[-1]['seconds'] / 60:.1f}"  # the run's own training time
     assert len(list((tmp_path / "runs").glob("variant*/best.pt"))) == len(INGREDIENTS)
     assert len(re.findall(r"^\| baseline", text, flags=re.M)) == 2
+
+
+def test_grid_table_trains_each_variant_on_its_own_grid(lj_data, tmp_path):
+    """--set grid: the recipe on 1, 1.5 and 2 times --grid, each run on that grid, named by
+    its pixel size."""
+    out = tmp_path / "grid.md"
+    main(["--set", "grid", "--data", str(lj_data), "--grid", "16", "--epochs", "1",
+          "--runs", str(tmp_path / "runs"), "--out", str(out)])
+    text = out.read_text()
+    assert text.startswith("# Network 2 ablation (grid): same data, grid 16², 24², 32², 1 epochs")
+    names = [line.split(" | ")[0][2:] for line in text.splitlines()
+             if line.startswith("| production recipe")]
+    assert [re.search(r"grid (\d+)²", n)[1] for n in names] == ["16", "24", "32"]
+    for i, n in enumerate((16, 24, 32)):
+        settings = json.loads((tmp_path / "runs" / f"variant{i}" / "settings.json").read_text())
+        assert settings["grid"] == n
+    assert (tmp_path / "grid_curves.png").stat().st_size > 0 and "`grid_curves.png`" in text
+
+
+def test_grid_factors_and_seed_reach_every_run(lj_data, tmp_path):
+    out = tmp_path / "grid.md"
+    main(["--set", "grid", "--data", str(lj_data), "--grid", "16", "--epochs", "1", "--factors",
+          "1", "2", "--seed", "3", "--runs", str(tmp_path / "runs"), "--out", str(out)])
+    assert "grid 16², 32², 1 epochs" in out.read_text() and "seed 3" in out.read_text()
+    for i, n in enumerate((16, 32)):
+        settings = json.loads((tmp_path / "runs" / f"variant{i}" / "settings.json").read_text())
+        assert (settings["grid"], settings["seed"]) == (n, 3)
+    assert not (tmp_path / "runs" / "variant2").exists()

@@ -1,8 +1,11 @@
 """Which Network 2 head, padding, activation and loss (`--set architecture`), and what each
 training ingredient of the production recipe brings (`--set ingredients`: force matching and
 its weight, mirror and translation augmentation, per-element reference, target scaling,
-learning-rate schedule, early stopping, each switched off or changed alone): the same data,
-grid and epochs for each.
+learning-rate schedule, early stopping, each switched off or changed alone), and what a finer
+grid buys (`--set grid`: the production recipe on 1, 1.5 and 2 times `--grid` pixels a side,
+each with its grid's default Network 2, reduced to 8–15 pixels a side, so that twice the grid
+gets one block more): the same data and epochs for every variant, and within the first two
+sets the same grid.
 
 Scores each on the test split as stored and with every test frame shifted by a random in-plane
 translation (an exact symmetry: the energy must not change), plus force errors and how far
@@ -14,10 +17,15 @@ autograd forces are from central finite differences of the energy (1e-3 Å).
         --split trajectory --unseen datasets/hbn_unseen_1000K.h5 \
         datasets/heterostructure_vacancy_1000K.h5 datasets/graphene_stone_wales_1200K.h5 \
         --grid 32 --epochs 8 --runs runs/ablation_ingredients_30k
+    python -m training.experiments.ablation --set grid --data datasets/sheets_30k_1000K.h5 \
+        --split trajectory --unseen datasets/hbn_unseen_1000K.h5 \
+        datasets/heterostructure_vacancy_1000K.h5 datasets/graphene_stone_wales_1200K.h5 \
+        --grid 64 --epochs 6 --runs runs/ablation_grid
 """
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +36,7 @@ from ase_cnnas import CNNASCalculator, load_model
 from ..splits import stored_or_random
 from ..evaluate import BASELINES, mean_energy_baseline, score
 from ..h5data import Frames, read_frames
-from ..report import command, hardware, write_text
+from ..report import command, hardware, learning_curves, save_figure, write_text
 from ..train import train
 
 PAPER = {"head": "flatten", "padding": "zeros", "copies": True, "activation": "relu"}
@@ -60,6 +68,18 @@ INGREDIENTS = {
     "+ early stopping (patience 2)": {**RECIPE, "patience": 2},
 }
 VARIANT_SETS = {"architecture": VARIANTS, "ingredients": INGREDIENTS}
+GRID_FACTORS = (1, 1.5, 2)  # --set grid: the recipe on these multiples of --grid
+
+
+def variants(name: str, grid: int, cell: np.ndarray,
+             factors: tuple[float, ...] = GRID_FACTORS) -> dict[str, dict]:
+    """The variants of a set, each with its grid; `cell` [3, 3] Å names the grid set's pixels,
+    `factors` its grids."""
+    if name == "grid":
+        sides = np.diag(cell)[:2]
+        return {f"production recipe, grid {n}² ({' × '.join(f'{a / n:.3f}' for a in sides)} Å "
+                "pixels)": {**RECIPE, "grid": n} for n in (round(grid * f) for f in factors)}
+    return {label: {"grid": grid, **options} for label, options in VARIANT_SETS[name].items()}
 
 
 def fd_mismatch(model_path: Path, frames: Frames, index: int) -> float:
@@ -74,13 +94,17 @@ def fd_mismatch(model_path: Path, frames: Frames, index: int) -> float:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--set", default="architecture", choices=sorted(VARIANT_SETS))
+    ap.add_argument("--set", default="architecture", choices=sorted([*VARIANT_SETS, "grid"]))
     ap.add_argument("--data", type=Path, required=True)
     ap.add_argument("--split", default="random",
-                    help="a split stored in the data file, or 'random' (seed 0)")
+                    help="a split stored in the data file, or 'random' (seeded by --seed)")
     ap.add_argument("--unseen", type=Path, nargs="*", default=[],
                     help="trajectories none of the variants saw (a column each)")
     ap.add_argument("--grid", type=int, default=32)
+    ap.add_argument("--factors", type=float, nargs="+", default=GRID_FACTORS,
+                    help="--set grid: train on these multiples of --grid")
+    ap.add_argument("--seed", type=int, default=0,
+                    help="of every variant's initialisation and batches (and a random split)")
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--lr", type=float, default=5e-4)
@@ -95,11 +119,13 @@ def main(argv: list[str] | None = None) -> None:
     frames = read_frames(args.data)
     moved = frames.translated(np.random.default_rng(1))
     unseen = {path.stem: read_frames(path) for path in args.unseen}
-    parts = stored_or_random(args.data, args.split, len(frames), 0)
+    parts = stored_or_random(args.data, args.split, len(frames), args.seed)  # as train() splits
     train_idx, test_idx = parts["train"], parts["test"]
     baselines = {by: mean_energy_baseline(frames, train_idx, by) for by in BASELINES}
-    lines = [f"# Network 2 ablation ({args.set}): same data, grid {args.grid}², {args.epochs} epochs, "
-             f"batch {args.batch}, lr {args.lr}, "
+    runs_of = variants(args.set, args.grid, frames.cell[0], tuple(args.factors))
+    grids = "², ".join(str(n) for n in dict.fromkeys(o["grid"] for o in runs_of.values()))
+    lines = [f"# Network 2 ablation ({args.set}): same data, grid {grids}², {args.epochs} epochs, "
+             f"batch {args.batch}, lr {args.lr}, seed {args.seed}, "
              + (f"gradient norm clipped at {args.clip}" if args.clip else "no gradient clipping"),
              "", f"Regenerate: `{command()}`  ", f"Hardware: {hardware()}  ",
              f"Data: {args.data} ({len(frames)} frames), test part of split '{args.split}' "
@@ -109,23 +135,29 @@ def main(argv: list[str] | None = None) -> None:
              else "No unseen trajectory given.", "",
              "| variant | energy MAE (meV/atom) | translated: energy MAE | "
              + "".join(f"unseen: {name} | " for name in unseen)
-             + "force MAE (meV/Å) | max abs(F − F_fd) / max abs(F) |",
-             "|---|---|---|" + "---|" * len(unseen) + "---|---|"]
-    for i, (name, options) in enumerate(VARIANT_SETS[args.set].items()):
-        best = train(args.data, runs / f"variant{i}", grid=args.grid, epochs=args.epochs,
-                     batch=args.batch, lr=args.lr, clip=args.clip or None, split=args.split, **options)
+             + "force MAE (meV/Å) | max abs(F − F_fd) / max abs(F) | training (min) |",
+             "|---|---|---|" + "---|" * len(unseen) + "---|---|---|"]
+    histories = {}
+    for i, (name, options) in enumerate(runs_of.items()):
+        best = train(args.data, runs / f"variant{i}", epochs=args.epochs, batch=args.batch,
+                     seed=args.seed, lr=args.lr, clip=args.clip or None, split=args.split, **options)
+        histories[name] = json.loads((best.parent / "history.json").read_text())
+        minutes = histories[name][-1]["seconds"] / 60
         model = load_model(best)
         r, t = score(model, frames, test_idx, baselines), score(model, moved, test_idx, baselines)
         u = [score(model, f, np.arange(len(f)), baselines) for f in unseen.values()]
         mismatch = np.median([fd_mismatch(best, frames, int(k)) for k in test_idx[:3]])
         lines.append(f"| {name} | {r['energy_mae']:.2f} | {t['energy_mae']:.2f} | "
                      + "".join(f"{s['energy_mae']:.2f} | " for s in u)
-                     + f"{r['force_mae']:.0f} | {mismatch:.1e} |")
+                     + f"{r['force_mae']:.0f} | {mismatch:.1e} | {minutes:.1f} |")
         print(lines[-1], flush=True)
     for by in BASELINES:
         key = by + "_baseline_mae"
         lines.append(f"| baseline: mean energy per atom of the {by} | {r[key]:.2f} | {t[key]:.2f} | "
-                     + "".join(f"{s[key]:.2f} | " for s in u) + " | |")
+                     + "".join(f"{s[key]:.2f} | " for s in u) + " | | |")
+    curves = out.with_name(out.stem + "_curves.png")
+    lines += ["", f"Validation error per epoch of each variant: `{curves.name}`."]
+    save_figure(learning_curves(histories), curves)
     write_text(out, "\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -82,6 +82,15 @@ def variants(name: str, grid: int, cell: np.ndarray,
     return {label: {"grid": grid, **options} for label, options in VARIANT_SETS[name].items()}
 
 
+def check_resumable(run: Path, wanted: dict) -> None:
+    """A variant's run folder is resumed as it is: refuse one trained with other settings."""
+    path = run / "settings.json"
+    had = json.loads(path.read_text()) if path.is_file() else wanted
+    if any(had.get(key) != value for key, value in wanted.items()):
+        raise SystemExit(f"{run} was trained with {({k: had.get(k) for k in wanted})}, not "
+                         f"{wanted}: give another --runs folder")
+
+
 def fd_mismatch(model_path: Path, frames: Frames, index: int) -> float:
     """max |autograd − finite-difference force| / max |force| on one frame, float32 model."""
     atoms = frames.atoms(index)
@@ -110,11 +119,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--lr", type=float, default=5e-4)
     ap.add_argument("--clip", type=float, default=20.0,
                     help="gradient-norm bound (train --clip); 0: none")
-    ap.add_argument("--runs", type=Path, default=None, help="default: runs/ablation[_SET]")
+    ap.add_argument("--runs", type=Path, default=None, help="default: runs/ablation[_SET][_seedN]")
     ap.add_argument("--out", type=Path, default=None, help="default: results/ablation[_SET].md")
     args = ap.parse_args(argv)
     suffix = "" if args.set == "architecture" else f"_{args.set}"
-    runs = args.runs or Path(f"runs/ablation{suffix}")
+    runs = args.runs or Path(f"runs/ablation{suffix}" + (f"_seed{args.seed}" if args.seed else ""))
     out = args.out or Path(f"results/ablation{suffix}.md")
     frames = read_frames(args.data)
     moved = frames.translated(np.random.default_rng(1))
@@ -139,6 +148,7 @@ def main(argv: list[str] | None = None) -> None:
              "|---|---|---|" + "---|" * len(unseen) + "---|---|---|"]
     histories = {}
     for i, (name, options) in enumerate(runs_of.items()):
+        check_resumable(runs / f"variant{i}", {"seed": args.seed, "grid": options["grid"]})
         best = train(args.data, runs / f"variant{i}", epochs=args.epochs, batch=args.batch,
                      seed=args.seed, lr=args.lr, clip=args.clip or None, split=args.split, **options)
         histories[name] = json.loads((best.parent / "history.json").read_text())

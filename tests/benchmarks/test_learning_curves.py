@@ -18,7 +18,7 @@ SCRIPT = str(ROOT / "benchmarks" / "learning_curves.py")
 
 def test_one_named_line_per_run():
     fig = learning_curves({"fast": [{"epoch": 1, "val_mae": 2.0}, {"epoch": 2, "val_mae": 0.5}],
-                  "diverged": [{"epoch": 1, "val_mae": 1.0}, {"epoch": 2, "val_mae": 40.0}]})
+                           "diverged": [{"epoch": 1, "val_mae": 1.0}, {"epoch": 2, "val_mae": 40.0}]})
     lines = fig.axes[0].get_lines()
     assert [line.get_label() for line in lines] == ["fast", "diverged"]
     assert list(lines[1].get_ydata()) == [1.0, 40.0]

@@ -56,3 +56,12 @@ def test_grid_factors_and_seed_reach_every_run(lj_data, tmp_path):
     with pytest.raises(SystemExit, match="was trained with .*'seed': 3.*give another --runs"):
         main(["--set", "grid", "--data", str(lj_data), "--grid", "16", "--epochs", "1",
               "--runs", str(tmp_path / "runs"), "--out", str(out)])  # seed 0 into seed 3's runs
+
+
+def test_default_paths_name_a_nonzero_seed(lj_data, tmp_path, monkeypatch):
+    """Another seed's runs and table never overwrite seed 0's."""
+    monkeypatch.chdir(tmp_path)
+    main(["--set", "grid", "--data", str(lj_data), "--grid", "16", "--epochs", "1", "--factors",
+          "1", "--seed", "2"])
+    assert (tmp_path / "runs" / "ablation_grid_seed2" / "variant0" / "best.pt").is_file()
+    assert "seed 2" in (tmp_path / "results" / "ablation_grid_seed2.md").read_text()

@@ -120,10 +120,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--clip", type=float, default=20.0,
                     help="gradient-norm bound (train --clip); 0: none")
     ap.add_argument("--runs", type=Path, default=None, help="default: runs/ablation[_SET][_seedN]")
-    ap.add_argument("--out", type=Path, default=None, help="default: results/ablation[_SET].md")
+    ap.add_argument("--out", type=Path, default=None,
+                    help="default: results/ablation[_SET][_seedN].md")
     args = ap.parse_args(argv)
-    suffix = "" if args.set == "architecture" else f"_{args.set}"
-    runs = args.runs or Path(f"runs/ablation{suffix}" + (f"_seed{args.seed}" if args.seed else ""))
+    suffix = ("" if args.set == "architecture" else f"_{args.set}") + (
+        f"_seed{args.seed}" if args.seed else "")  # another seed never overwrites seed 0's
+    runs = args.runs or Path(f"runs/ablation{suffix}")
     out = args.out or Path(f"results/ablation{suffix}.md")
     frames = read_frames(args.data)
     moved = frames.translated(np.random.default_rng(1))

@@ -152,6 +152,24 @@ def trained_on(out: Path) -> list[str]:
     return json.loads(path.read_text()).get("hardware", []) if path.is_file() else []
 
 
+RESUME_MAY_CHANGE = ("data", "out", "epochs", "hours", "max_hours", "patience", "device")
+
+
+def refuse_other_settings(out: Path, settings: dict) -> None:
+    """A run folder resumes only with the settings it was trained with (budgets and the device
+    aside): another grid, seed or network would otherwise silently continue the old run."""
+    path = out / "settings.json"
+    if not (out / "checkpoint.pt").is_file() or not path.is_file():
+        return
+    had, now = json.loads(path.read_text()), json.loads(json.dumps(settings))
+    changed = [f"{key} {had[key]!r} -> {now[key]!r}" for key in now
+               if key in had and key not in RESUME_MAY_CHANGE and had[key] != now[key]]
+    if changed:
+        raise ValueError(f"{out} holds a run trained with other settings ({', '.join(changed)}); "
+                         "a rerun resumes it, so only --epochs, --hours, --max-hours, --patience "
+                         "and --device may change: give its settings, or another run folder")
+
+
 def train(data: Path, out: Path, grid: int = 64, epochs: int = 200, batch: int = 32,
           lr: float = 3e-4, activation: str = "silu", reductions: int | None = None,
           head: str = "flatten", padding: str = "zeros", copies: bool = True, counts: bool = False,
@@ -172,6 +190,10 @@ def train(data: Path, out: Path, grid: int = 64, epochs: int = 200, batch: int =
     decays the learning rate over those: a budget of time rather than of epochs. `warmup` ramps
     the learning rate up over that many first steps (see warmed_up)."""
     settings = {k: str(v) if isinstance(v, Path) else v for k, v in locals().items()}
+    if init is not None:  # the file's network, references and scales: these options are unused
+        for key in MODEL_OPTIONS:
+            settings.pop(key)
+    refuse_other_settings(out, settings)
     rank, world, device = distributed.setup(device)
     if torch.device(device).type == "cpu":
         keep_freed_memory()
@@ -210,12 +232,10 @@ def train(data: Path, out: Path, grid: int = 64, epochs: int = 200, batch: int =
         init_rng = np.random.default_rng([seed, 999])
         scale_to_data(model, to_tensors(frames, init_rng.choice(train_idx, min(64, len(train_idx))),
                                         device, translate=init_rng if translate else None))
-    else:  # the file's network, references and scales: the options that shape them are unused
+    else:  # fine-tune the file's network
         model = fine_tuned(init, frames, dim, target, device)
         if filters is not None and filters != model.network.config.filters:
             model.network = widened(model.network, filters)
-        for key in MODEL_OPTIONS:
-            settings.pop(key)
     y = target_values(frames, target)
     # validation error per atom in meV for energies, in the label's own unit otherwise
     val_unit = 1e3 / frames.natoms[val_idx] if target == "energy" else 1.0

@@ -53,7 +53,7 @@ def test_grid_factors_and_seed_reach_every_run(lj_data, tmp_path):
         settings = json.loads((tmp_path / "runs" / f"variant{i}" / "settings.json").read_text())
         assert (settings["grid"], settings["seed"]) == (n, 3)
     assert not (tmp_path / "runs" / "variant2").exists()
-    with pytest.raises(SystemExit, match="was trained with .*'seed': 3.*give another --runs"):
+    with pytest.raises(SystemExit, match=r"ablation: .*variant0 holds .*\(seed 3 -> 0\)"):
         main(["--set", "grid", "--data", str(lj_data), "--grid", "16", "--epochs", "1",
               "--runs", str(tmp_path / "runs"), "--out", str(out)])  # seed 0 into seed 3's runs
 
@@ -65,3 +65,9 @@ def test_default_paths_name_a_nonzero_seed(lj_data, tmp_path, monkeypatch):
           "1", "--seed", "2"])
     assert (tmp_path / "runs" / "ablation_grid_seed2" / "variant0" / "best.pt").is_file()
     assert "seed 2" in (tmp_path / "results" / "ablation_grid_seed2.md").read_text()
+
+
+def test_factors_outside_the_grid_set_are_refused(lj_data, capsys):
+    with pytest.raises(SystemExit):
+        main(["--set", "ingredients", "--data", str(lj_data), "--factors", "1", "2"])
+    assert "--factors picks the grids of --set grid" in capsys.readouterr().err

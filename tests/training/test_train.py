@@ -114,6 +114,20 @@ def test_settings_list_each_machine_the_run_trained_on(trained, extended, lj_dat
     assert trained_on(out) == ["another machine", hardware()]
 
 
+@pytest.mark.parametrize("changed", [{"grid": 2 * GRID}, {"seed": 1}, {"filters": 8},
+                                     {"head": "pixel"}, {"force_weight": 0.1}])
+def test_resuming_with_other_settings_is_refused(trained, lj_data, tmp_path, changed):
+    """A rerun into a run folder resumes it; with another grid, seed or network it would
+    silently continue the old run, so it is refused, naming the setting, and nothing is touched."""
+    out = tmp_path / "run"
+    shutil.copytree(trained[0], out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    (key, value), = changed.items()
+    with pytest.raises(ValueError, match=rf"other settings \({key} .* -> {value!r}\).*another run folder"):
+        train(lj_data, out, **{"grid": GRID, "epochs": 3, "batch": BATCH, **changed})
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
 def test_init_fine_tunes_the_given_model(trained, lj_data, tmp_path):
     """--init starts from the model file (its network, references, scales; not --grid): at a
     vanishing learning rate the first epoch scores what the file scored."""

@@ -82,15 +82,6 @@ def variants(name: str, grid: int, cell: np.ndarray,
     return {label: {"grid": grid, **options} for label, options in VARIANT_SETS[name].items()}
 
 
-def check_resumable(run: Path, wanted: dict) -> None:
-    """A variant's run folder is resumed as it is: refuse one trained with other settings."""
-    path = run / "settings.json"
-    had = json.loads(path.read_text()) if path.is_file() else wanted
-    if any(had.get(key) != value for key, value in wanted.items()):
-        raise SystemExit(f"{run} was trained with {({k: had.get(k) for k in wanted})}, not "
-                         f"{wanted}: give another --runs folder")
-
-
 def fd_mismatch(model_path: Path, frames: Frames, index: int) -> float:
     """max |autograd − finite-difference force| / max |force| on one frame, float32 model."""
     atoms = frames.atoms(index)
@@ -110,8 +101,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--unseen", type=Path, nargs="*", default=[],
                     help="trajectories none of the variants saw (a column each)")
     ap.add_argument("--grid", type=int, default=32)
-    ap.add_argument("--factors", type=float, nargs="+", default=GRID_FACTORS,
-                    help="--set grid: train on these multiples of --grid")
+    ap.add_argument("--factors", type=float, nargs="+", default=None,
+                    help=f"--set grid: train on these multiples of --grid (default {GRID_FACTORS})")
     ap.add_argument("--seed", type=int, default=0,
                     help="of every variant's initialisation and batches (and a random split)")
     ap.add_argument("--epochs", type=int, default=10)
@@ -123,6 +114,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, default=None,
                     help="default: results/ablation[_SET][_seedN].md")
     args = ap.parse_args(argv)
+    if args.factors and args.set != "grid":
+        ap.error(f"--factors picks the grids of --set grid; --set {args.set} trains on --grid")
     suffix = ("" if args.set == "architecture" else f"_{args.set}") + (
         f"_seed{args.seed}" if args.seed else "")  # another seed never overwrites seed 0's
     runs = args.runs or Path(f"runs/ablation{suffix}")
@@ -133,7 +126,7 @@ def main(argv: list[str] | None = None) -> None:
     parts = stored_or_random(args.data, args.split, len(frames), args.seed)  # as train() splits
     train_idx, test_idx = parts["train"], parts["test"]
     baselines = {by: mean_energy_baseline(frames, train_idx, by) for by in BASELINES}
-    runs_of = variants(args.set, args.grid, frames.cell[0], tuple(args.factors))
+    runs_of = variants(args.set, args.grid, frames.cell[0], tuple(args.factors or GRID_FACTORS))
     grids = "², ".join(str(n) for n in dict.fromkeys(o["grid"] for o in runs_of.values()))
     lines = [f"# Network 2 ablation ({args.set}): same data, grid {grids}², {args.epochs} epochs, "
              f"batch {args.batch}, lr {args.lr}, seed {args.seed}, "
@@ -150,9 +143,12 @@ def main(argv: list[str] | None = None) -> None:
              "|---|---|---|" + "---|" * len(unseen) + "---|---|---|"]
     histories = {}
     for i, (name, options) in enumerate(runs_of.items()):
-        check_resumable(runs / f"variant{i}", {"seed": args.seed, "grid": options["grid"]})
-        best = train(args.data, runs / f"variant{i}", epochs=args.epochs, batch=args.batch,
-                     seed=args.seed, lr=args.lr, clip=args.clip or None, split=args.split, **options)
+        try:  # a variant folder trained with other settings is refused, not silently resumed
+            best = train(args.data, runs / f"variant{i}", epochs=args.epochs, batch=args.batch,
+                         seed=args.seed, lr=args.lr, clip=args.clip or None, split=args.split,
+                         **options)
+        except ValueError as err:
+            raise SystemExit(f"ablation: {err}") from None
         histories[name] = json.loads((best.parent / "history.json").read_text())
         minutes = histories[name][-1]["seconds"] / 60
         model = load_model(best)

@@ -3,11 +3,15 @@ sheet, with a stretch of NVE after every NVT segment to measure energy drift. Re
 the sheet stays intact (no atom changes its number of neighbours within 1.85 Å), the largest
 force, the closest approach of two atoms, the drift of each NVE stretch, and how many steps the
 calculator flagged as outside its training distribution. Writes results/long_md.md and .png.
+Resumable: the state after each segment goes to --state, and a rerun (with a larger --ps to
+extend) continues from it; each segment starts its thermostat afresh, so a resumed run is the
+same run as one straight through.
 
     python benchmarks/long_md.py --ps 100 --temperature 1500
 """
 from __future__ import annotations
 
+import json
 import sys
 import time
 from pathlib import Path
@@ -22,9 +26,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "examples")]
 from sheet_md import drift, nose_hoover, parser, run, sheet  # noqa: E402
 
+from ase_cnnas.files import replace_atomically  # noqa: E402
 from training.report import command, hardware, save_figure, write_text  # noqa: E402
 
 BOND = 1.85  # Å, neighbours closer than this are bonded (C–C 1.42, B–N 1.45)
+LOGGED = ("t", "T", "fmax", "dmin", "changed")
+KEPT = ("structure", "temperature", "timestep", "model", "seed", "every", "segment_ps",
+        "nve_ps")  # what a resumed run must share with the saved one (--ps may grow)
 
 
 def coordination(atoms) -> np.ndarray:
@@ -32,29 +40,74 @@ def coordination(atoms) -> np.ndarray:
     return np.bincount(neighbor_list("i", atoms, BOND), minlength=len(atoms))
 
 
+def resumed(args) -> dict:
+    """The state saved by an earlier run with these settings: segments done, atoms' positions
+    and momenta, the log so far, the NVE stretches, the calculator's flag count, seconds spent."""
+    now = {key: vars(args)[key] for key in KEPT}
+    if not args.state.is_file():
+        return {"settings": json.dumps(now), "segments": 0, "outside": 0, "seconds": 0.0,
+                "stretches": np.zeros((0, 3)),
+                **{k: np.zeros(0, int if k == "changed" else float) for k in LOGGED}}
+    with np.load(args.state) as saved:
+        state = {k: saved[k] for k in saved.files}
+    had = json.loads(str(state["settings"]))
+    changed = [f"--{k.replace('_', '-')} {had[k]} -> {now[k]}" for k in KEPT if had[k] != now[k]]
+    if changed:
+        raise SystemExit(f"{args.state} holds a run with other settings ({', '.join(changed)}): "
+                         "rerun with its settings to resume it, or give another --state")
+    return state
+
+
+def save(path: Path, state: dict) -> None:
+    """Write the state atomically (a kill mid-write leaves the last one whole)."""
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as fh:  # a file handle: np.savez would append .npz to the name
+            np.savez(fh, **state)
+    replace_atomically(path, write)
+
+
 def main() -> None:
     ap = parser(__doc__, temperature=1500, ps=100)
     ap.add_argument("--segment-ps", type=float, default=10.0, help="NVT between NVE stretches")
     ap.add_argument("--nve-ps", type=float, default=1.0, help="length of each NVE stretch")
+    ap.add_argument("--state", type=Path, default=Path("runs/long_md.npz"),
+                    help="the run's state after each segment, which a rerun resumes")
     args = ap.parse_args()
     atoms = sheet(args)
     start_cn = coordination(atoms)
     changed = {"changed": lambda: int((coordination(atoms) != start_cn).sum())}
-    nvt, nve = nose_hoover(atoms, args), VelocityVerlet(atoms, timestep=args.timestep * units.fs)
     n_nvt, n_nve = (round(ps * 1000 / args.timestep) for ps in (args.segment_ps, args.nve_ps))
-    segments = max(1, round(args.ps / args.segment_ps))
-    parts, stretches, t = [], [], 0.0
-    bar = tqdm(total=segments * (n_nvt + n_nve), desc="MD", unit="step")
-    clock = time.perf_counter()
-    for segment in range(1, segments + 1):
-        for dyn, steps in ((nvt, n_nvt), (nve, n_nve)):
+    segments, per_segment = max(1, round(args.ps / args.segment_ps)), n_nvt + n_nve
+    state = resumed(args)
+    done = int(state["segments"])
+    if done > segments:
+        raise SystemExit(f"{args.state} holds {done} segments, more than --ps {args.ps:g} asks: "
+                         "give a --ps that long or longer, or another --state")
+    if done:
+        atoms.positions = state["positions"]
+        atoms.set_momenta(state["momenta"])
+        atoms.calc.outside = int(state["outside"])
+        print(f"resuming {args.state} after segment {done}")
+    bar = tqdm(total=segments * per_segment, initial=done * per_segment,
+               desc="MD", unit="step")
+    for segment in range(done + 1, segments + 1):
+        clock, t = time.perf_counter(), (segment - 1) * (args.segment_ps + args.nve_ps)
+        parts = []
+        for dyn, steps in ((nose_hoover(atoms, args), n_nvt),
+                           (VelocityVerlet(atoms, timestep=args.timestep * units.fs), n_nve)):
             parts.append(run(dyn, args, steps, t, changed, bar))
             t += steps * args.timestep / 1000
-        stretches.append((segment, *drift(parts[-1])))
+        state.update({k: np.concatenate([state[k], *(p[k] for p in parts)]) for k in LOGGED})
+        state.update(segments=segment, positions=atoms.get_positions(), momenta=atoms.get_momenta(),
+                     outside=atoms.calc.outside, stretches=np.vstack(
+                         [state["stretches"], [segment, *drift(parts[-1])]]),
+                     seconds=float(state["seconds"]) + time.perf_counter() - clock)
+        save(args.state, state)
     bar.close()
-    ms = (time.perf_counter() - clock) / (segments * (n_nvt + n_nve)) * 1e3
-    log = {k: np.concatenate([p[k] for p in parts]) for k in ("t", "T", "fmax", "dmin", "changed")}
-    report(args, log, stretches, atoms.calc.outside, segments * (n_nvt + n_nve), ms)
+    steps = segments * per_segment
+    report(args, {k: state[k] for k in LOGGED},
+           [(int(s), slope, exc) for s, slope, exc in state["stretches"]],
+           int(state["outside"]), steps, float(state["seconds"]) / steps * 1e3)
 
 
 def report(args, log: dict, stretches: list, outside: int, steps: int, ms: float) -> None:

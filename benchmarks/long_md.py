@@ -11,6 +11,7 @@ same run as one straight through.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 import time
@@ -27,11 +28,12 @@ sys.path[:0] = [str(ROOT), str(ROOT / "examples")]
 from sheet_md import drift, nose_hoover, parser, run, sheet  # noqa: E402
 
 from ase_cnnas.files import replace_atomically  # noqa: E402
+from ase_cnnas.modelfile import resolve  # noqa: E402
 from training.report import command, hardware, save_figure, write_text  # noqa: E402
 
 BOND = 1.85  # Å, neighbours closer than this are bonded (C–C 1.42, B–N 1.45)
 LOGGED = ("t", "T", "fmax", "dmin", "changed")
-KEPT = ("structure", "temperature", "timestep", "model", "seed", "every", "segment_ps",
+KEPT = ("structure", "temperature", "timestep", "seed", "every", "segment_ps",
         "nve_ps")  # what a resumed run must share with the saved one (--ps may grow)
 
 
@@ -41,9 +43,11 @@ def coordination(atoms) -> np.ndarray:
 
 
 def resumed(args) -> dict:
-    """The state saved by an earlier run with these settings: segments done, atoms' positions
-    and momenta, the log so far, the NVE stretches, the calculator's flag count, seconds spent."""
-    now = {key: vars(args)[key] for key in KEPT}
+    """The state saved by an earlier run with these settings and model file (its content: a
+    rebundled default keeps its name): segments done, atoms' positions and momenta, the log so
+    far, the NVE stretches, the calculator's flag count, seconds spent."""
+    digest = hashlib.sha256(resolve(args.model).read_bytes()).hexdigest()[:16]
+    now = {**{key: vars(args)[key] for key in KEPT}, "model file sha256": digest}
     if not args.state.is_file():
         return {"settings": json.dumps(now), "segments": 0, "outside": 0, "seconds": 0.0,
                 "stretches": np.zeros((0, 3)),
@@ -51,7 +55,8 @@ def resumed(args) -> dict:
     with np.load(args.state) as saved:
         state = {k: saved[k] for k in saved.files}
     had = json.loads(str(state["settings"]))
-    changed = [f"--{k.replace('_', '-')} {had[k]} -> {now[k]}" for k in KEPT if had[k] != now[k]]
+    changed = [f"{'--' + k.replace('_', '-') if k in KEPT else k} {had.get(k)} -> {v}"
+               for k, v in now.items() if had.get(k) != v]
     if changed:
         raise SystemExit(f"{args.state} holds a run with other settings ({', '.join(changed)}): "
                          "rerun with its settings to resume it, or give another --state")

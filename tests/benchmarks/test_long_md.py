@@ -31,7 +31,7 @@ def test_short_long_md(tmp_path):
 
 def test_extended_run_resumes_to_the_straight_run(tmp_path):
     """One segment, then rerun with --ps for two: the same log as two segments straight through;
-    a rerun with another temperature is refused, naming it, and leaves the state alone."""
+    a rerun with another temperature or model is refused, naming it, and leaves the state alone."""
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
     assert long_md(straight, 0.02).returncode == 0
     assert long_md(resumed, 0.01).returncode == 0
@@ -46,3 +46,5 @@ def test_extended_run_resumes_to_the_straight_run(tmp_path):
     other = long_md(resumed, 0.02, "--temperature", "400")
     assert other.returncode != 0 and "--temperature 300.0 -> 400.0" in other.stderr
     assert "Traceback" not in other.stderr and (resumed / "state.npz").read_bytes() == saved
+    other = long_md(resumed, 0.02, "--model", "fast")
+    assert other.returncode != 0 and "model file sha256" in other.stderr

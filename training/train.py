@@ -152,7 +152,7 @@ def trained_on(out: Path) -> list[str]:
     return json.loads(path.read_text()).get("hardware", []) if path.is_file() else []
 
 
-RESUME_MAY_CHANGE = ("data", "out", "epochs", "hours", "max_hours", "patience", "device")
+RESUME_MAY_CHANGE = ("out", "data", "epochs", "hours", "max_hours", "patience", "device")
 
 
 def refuse_other_settings(out: Path, settings: dict) -> None:
@@ -165,9 +165,10 @@ def refuse_other_settings(out: Path, settings: dict) -> None:
     changed = [f"{key} {had[key]!r} -> {now[key]!r}" for key in now
                if key in had and key not in RESUME_MAY_CHANGE and had[key] != now[key]]
     if changed:
+        free = ", ".join("--" + key.replace("_", "-") for key in RESUME_MAY_CHANGE if key != "out")
         raise ValueError(f"{out} holds a run trained with other settings ({', '.join(changed)}); "
-                         "a rerun resumes it, so only --epochs, --hours, --max-hours, --patience "
-                         "and --device may change: give its settings, or another run folder")
+                         f"a rerun resumes it, so only {free} may change: give its settings, or "
+                         "another run folder")
 
 
 def train(data: Path, out: Path, grid: int = 64, epochs: int = 200, batch: int = 32,

@@ -3,7 +3,7 @@ sheet, with a stretch of NVE after every NVT segment to measure energy drift. Re
 the sheet stays intact (no atom changes its number of neighbours within 1.85 Å), the largest
 force, the closest approach of two atoms, the drift of each NVE stretch, and how many steps the
 calculator flagged as outside its training distribution. Writes results/long_md.md and .png.
-Resumable: the state after each segment goes to --state, and a rerun (with a larger --ps to
+Resumable: the state after each segment goes to a file, and a rerun (with a larger --ps to
 extend) continues from it; each segment starts its thermostat afresh, so a resumed run is the
 same run as one straight through.
 
@@ -45,9 +45,13 @@ def coordination(atoms) -> np.ndarray:
 def resumed(args) -> dict:
     """The state saved by an earlier run with these settings and model file (its content: a
     rebundled default keeps its name): segments done, atoms' positions and momenta, the log so
-    far, the NVE stretches, the calculator's flag count, seconds spent."""
+    far, the NVE stretches, the calculator's flag count, seconds spent. Without --state, the
+    state file is named by these, so another run starts its own."""
     digest = hashlib.sha256(resolve(args.model).read_bytes()).hexdigest()[:16]
     now = {**{key: vars(args)[key] for key in KEPT}, "model file sha256": digest}
+    if args.state is None:
+        name = hashlib.sha256(json.dumps(now).encode()).hexdigest()[:16]
+        args.state = Path("runs") / "long_md" / f"{name}.npz"
     if not args.state.is_file():
         return {"settings": json.dumps(now), "segments": 0, "outside": 0, "seconds": 0.0,
                 "stretches": np.zeros((0, 3)),
@@ -75,8 +79,9 @@ def main() -> None:
     ap = parser(__doc__, temperature=1500, ps=100)
     ap.add_argument("--segment-ps", type=float, default=10.0, help="NVT between NVE stretches")
     ap.add_argument("--nve-ps", type=float, default=1.0, help="length of each NVE stretch")
-    ap.add_argument("--state", type=Path, default=Path("runs/long_md.npz"),
-                    help="the run's state after each segment, which a rerun resumes")
+    ap.add_argument("--state", type=Path, default=None,
+                    help="the run's state after each segment, which a rerun resumes (default: "
+                    "runs/long_md/HASH.npz, named by the settings and the model file)")
     args = ap.parse_args()
     atoms = sheet(args)
     start_cn = coordination(atoms)

@@ -13,26 +13,32 @@ SHORT = ["--segment-ps", "0.01", "--nve-ps", "0.005", "--every", "5", "--tempera
          "--device", "cpu"]
 
 
-def long_md(out: Path, ps: float, *extra: str) -> subprocess.CompletedProcess:
+def long_md(out: Path, ps: float, *extra: str, state: bool = True) -> subprocess.CompletedProcess:
+    """The benchmark run in `out` (the default state goes to out/runs/long_md/)."""
     return subprocess.run([sys.executable, str(ROOT / "benchmarks" / "long_md.py"), "--ps", str(ps),
-                           *SHORT, "--out", str(out), "--state", str(out / "state.npz"), *extra],
-                          cwd=ROOT, capture_output=True, text=True)
+                           *SHORT, "--out", str(out), *extra,
+                           *(["--state", str(out / "state.npz")] if state else [])],
+                          cwd=out, capture_output=True, text=True)
 
 
 def test_short_long_md(tmp_path):
-    assert long_md(tmp_path, 0.02).returncode == 0
+    assert long_md(tmp_path, 0.02, state=False).returncode == 0
     text = (tmp_path / "long_md.md").read_text()
     assert "| sheet intact | yes: at most 0 atoms changed" in text
     assert "| steps outside the training distribution | 0 of 60 " in text
     stretches = [line for line in text.splitlines() if line.startswith("| 1 |") or line.startswith("| 2 |")]
     assert len(stretches) == 2
     assert all(float(line.split("|")[3]) < 0.2 for line in stretches)  # excursion, meV/atom
+    # the default state is named by the settings: another temperature starts its own run
+    assert long_md(tmp_path, 0.01, "--temperature", "310", state=False).returncode == 0
+    assert len(list((tmp_path / "runs" / "long_md").glob("*.npz"))) == 2
 
 
 def test_extended_run_resumes_to_the_straight_run(tmp_path):
     """One segment, then rerun with --ps for two: the same log as two segments straight through;
     a rerun with another temperature or model is refused, naming it, and leaves the state alone."""
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    straight.mkdir(), resumed.mkdir()
     assert long_md(straight, 0.02).returncode == 0
     assert long_md(resumed, 0.01).returncode == 0
     second = long_md(resumed, 0.02)

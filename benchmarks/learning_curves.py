@@ -8,18 +8,9 @@ its folder. The y axis is logarithmic: a diverging run and a converging one shar
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
-from training.report import learning_curves, save_figure
-
-
-def history_of(run: Path) -> list[dict]:
-    """The per-epoch history of a run folder (or of the history.json named)."""
-    path = run if run.suffix == ".json" else run / "history.json"
-    if not path.is_file():
-        raise SystemExit(f"{run}: no history.json; name a run folder that `cnnas train` finished")
-    return json.loads(path.read_text())
+from training.report import history_of, learning_curves, save_figure
 
 
 def main(argv: list[str] | None = None) -> None:

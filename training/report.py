@@ -2,6 +2,7 @@
 and how tables and figures are written: atomically, so a killed run leaves the old file whole."""
 from __future__ import annotations
 
+import json
 import os
 import platform
 import shlex
@@ -38,6 +39,14 @@ def save_figure(fig, path: str | os.PathLike, dpi: int = 120) -> None:
     replace_atomically(path, lambda tmp: fig.savefig(tmp, dpi=dpi, format=fmt))
     import matplotlib.pyplot as plt  # here, not on top: training itself draws nothing
     plt.close(fig)
+
+
+def history_of(run: Path) -> list[dict]:
+    """The per-epoch history of a run folder (or of the history.json named)."""
+    path = run if run.suffix == ".json" else run / "history.json"
+    if not path.is_file():
+        raise SystemExit(f"{run}: no history.json; name a run folder that `cnnas train` finished")
+    return json.loads(path.read_text())
 
 
 def learning_curves(histories: dict[str, list[dict]]):

@@ -25,7 +25,6 @@ autograd forces are from central finite differences of the energy (1e-3 Å).
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +35,7 @@ from ase_cnnas import CNNASCalculator, load_model
 from ..splits import stored_or_random
 from ..evaluate import BASELINES, mean_energy_baseline, score
 from ..h5data import Frames, read_frames
-from ..report import command, hardware, learning_curves, save_figure, write_text
+from ..report import command, hardware, history_of, learning_curves, save_figure, write_text
 from ..train import train
 
 PAPER = {"head": "flatten", "padding": "zeros", "copies": True, "activation": "relu"}
@@ -149,7 +148,7 @@ def main(argv: list[str] | None = None) -> None:
                          **options)
         except ValueError as err:
             raise SystemExit(f"ablation: {err}") from None
-        histories[name] = json.loads((best.parent / "history.json").read_text())
+        histories[name] = history_of(best.parent)
         minutes = histories[name][-1]["seconds"] / 60
         model = load_model(best)
         r, t = score(model, frames, test_idx, baselines), score(model, moved, test_idx, baselines)

@@ -42,27 +42,28 @@ def coordination(atoms) -> np.ndarray:
     return np.bincount(neighbor_list("i", atoms, BOND), minlength=len(atoms))
 
 
-def resumed(args) -> dict:
-    """The state saved by an earlier run with these settings and model file (its content: a
-    rebundled default keeps its name): segments done, atoms' positions and momenta, the log so
-    far, the NVE stretches, the calculator's flag count, seconds spent. Without --state, the
-    state file is named by these, so another run starts its own."""
+def run_settings(args) -> dict:
+    """What a resumed run must share with the saved one: the options in KEPT and the model
+    file's content (a rebundled default keeps its name)."""
     digest = hashlib.sha256(resolve(args.model).read_bytes()).hexdigest()[:16]
-    now = {**{key: vars(args)[key] for key in KEPT}, "model file sha256": digest}
-    if args.state is None:
-        name = hashlib.sha256(json.dumps(now).encode()).hexdigest()[:16]
-        args.state = Path("runs") / "long_md" / f"{name}.npz"
-    if not args.state.is_file():
+    return {**{key: vars(args)[key] for key in KEPT}, "model file sha256": digest}
+
+
+def resumed(path: Path, now: dict) -> dict:
+    """The state an earlier run with the settings `now` saved at `path` (a fresh one when there is
+    none): segments done, atoms' positions and momenta, the log so far, the NVE stretches, the
+    calculator's flag count, seconds spent. Another run's state is refused."""
+    if not path.is_file():
         return {"settings": json.dumps(now), "segments": 0, "outside": 0, "seconds": 0.0,
                 "stretches": np.zeros((0, 3)),
                 **{k: np.zeros(0, int if k == "changed" else float) for k in LOGGED}}
-    with np.load(args.state) as saved:
+    with np.load(path) as saved:
         state = {k: saved[k] for k in saved.files}
     had = json.loads(str(state["settings"]))
     changed = [f"{'--' + k.replace('_', '-') if k in KEPT else k} {had.get(k)} -> {v}"
                for k, v in now.items() if had.get(k) != v]
     if changed:
-        raise SystemExit(f"{args.state} holds a run with other settings ({', '.join(changed)}): "
+        raise SystemExit(f"{path} holds a run with other settings ({', '.join(changed)}): "
                          "rerun with its settings to resume it, or give another --state")
     return state
 
@@ -88,16 +89,19 @@ def main() -> None:
     changed = {"changed": lambda: int((coordination(atoms) != start_cn).sum())}
     n_nvt, n_nve = (round(ps * 1000 / args.timestep) for ps in (args.segment_ps, args.nve_ps))
     segments, per_segment = max(1, round(args.ps / args.segment_ps)), n_nvt + n_nve
-    state = resumed(args)
+    now = run_settings(args)
+    path = args.state or Path("runs", "long_md",  # named by the settings: another run, another file
+                              hashlib.sha256(json.dumps(now).encode()).hexdigest()[:16] + ".npz")
+    state = resumed(path, now)
     done = int(state["segments"])
     if done > segments:
-        raise SystemExit(f"{args.state} holds {done} segments, more than --ps {args.ps:g} asks: "
+        raise SystemExit(f"{path} holds {done} segments, more than --ps {args.ps:g} asks: "
                          "give a --ps that long or longer, or another --state")
     if done:
         atoms.positions = state["positions"]
         atoms.set_momenta(state["momenta"])
         atoms.calc.outside = int(state["outside"])
-        print(f"resuming {args.state} after segment {done}")
+        print(f"resuming {path} after segment {done}")
     bar = tqdm(total=segments * per_segment, initial=done * per_segment,
                desc="MD", unit="step")
     for segment in range(done + 1, segments + 1):
@@ -112,7 +116,7 @@ def main() -> None:
                      outside=atoms.calc.outside, stretches=np.vstack(
                          [state["stretches"], [segment, *drift(parts[-1])]]),
                      seconds=float(state["seconds"]) + time.perf_counter() - clock)
-        save(args.state, state)
+        save(path, state)
     bar.close()
     steps = segments * per_segment
     report(args, {k: state[k] for k in LOGGED},

@@ -4,10 +4,13 @@
 # GPU call needs, and put them back afterwards:
 #     bash benchmarks/device_tree.sh slim      # before the device calls
 #     bash benchmarks/device_tree.sh restore   # after them, before any commit
-# Between the two the index lacks these files: a commit then would delete them.
+# Between the two the index lacks these files: a commit then would delete them. Of the committed
+# model files only the last round's, results/models/w64_r5, stays: to fine-tune an earlier one,
+# carry it (an ignored path while slim).
 set -euo pipefail
 paths=(results/table1 datasets/sheets_1000K.h5 results/models/production60
-       results/models/default_finetuned results/models/narrow12)
+       results/models/default_finetuned results/models/narrow12 results/models/finetune_ema
+       results/models/wide32 results/models/w64_gpu)
 case "${1:-}" in
   slim)
     git rm -r -q --cached "${paths[@]}"

@@ -49,18 +49,21 @@ def history_of(run: Path) -> list[dict]:
     return json.loads(path.read_text())
 
 
-def learning_curves(histories: dict[str, list[dict]]):
+def learning_curves(histories: dict[str, list[dict]], chained: bool = False):
     """A matplotlib figure: each named training history's validation MAE per epoch (the
-    history.json `cnnas train` writes), on a log axis so that diverging runs fit beside the rest."""
+    history.json `cnnas train` writes), on a log axis so that diverging runs fit beside the rest.
+    `chained`: the runs are rounds, each starting from the one before, drawn one after another."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4))
+    start = 0
     for name, history in histories.items():
-        ax.semilogy([h["epoch"] for h in history], [h["val_mae"] for h in history], ".-",
+        ax.semilogy([start + h["epoch"] for h in history], [h["val_mae"] for h in history], ".-",
                     label=name)
-    ax.set_xlabel("epoch")
+        start += history[-1]["epoch"] if chained else 0
+    ax.set_xlabel("epoch, counted over the rounds" if chained else "epoch")
     ax.set_ylabel("validation energy MAE (meV/atom, raw network)")
     ax.legend(fontsize=8)
     fig.tight_layout()

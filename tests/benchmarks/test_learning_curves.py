@@ -26,6 +26,15 @@ def test_one_named_line_per_run():
     plt.close(fig)  # other tests count the open figures
 
 
+def test_chained_rounds_continue_where_the_last_ended():
+    rounds = {"r1": [{"epoch": 1, "val_mae": 2.0}, {"epoch": 2, "val_mae": 1.0}],
+              "r2": [{"epoch": 1, "val_mae": 0.9}, {"epoch": 2, "val_mae": 0.8}]}
+    for chained, second in ((False, [1, 2]), (True, [3, 4])):
+        fig = learning_curves(rounds, chained)
+        assert list(fig.axes[0].get_lines()[1].get_xdata()) == second
+        plt.close(fig)
+
+
 def test_the_plot_is_written_from_run_folders(tmp_path):
     for name in ("a", "b"):
         (tmp_path / name).mkdir()

@@ -24,7 +24,7 @@ def long_md(out: Path, ps: float, *extra: str, state: bool = True) -> subprocess
 def test_short_long_md(tmp_path):
     assert long_md(tmp_path, 0.02, state=False).returncode == 0
     text = (tmp_path / "long_md.md").read_text()
-    assert "| sheet intact | yes: at most 0 atoms changed" in text
+    assert "| sheet intact | yes: no atom changed its number of neighbours" in text
     assert "| steps outside the training distribution | 0 of 60 " in text
     stretches = [line for line in text.splitlines() if line.startswith("| 1 |") or line.startswith("| 2 |")]
     assert len(stretches) == 2
@@ -32,6 +32,17 @@ def test_short_long_md(tmp_path):
     # the default state is named by the settings: another temperature starts its own run
     assert long_md(tmp_path, 0.01, "--temperature", "310", state=False).returncode == 0
     assert len(list((tmp_path / "runs" / "long_md").glob("*.npz"))) == 2
+
+
+def test_a_bond_stretched_for_an_instant_is_told_from_a_broken_sheet():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from long_md import intactness
+
+    transient = intactness(np.array([0, 0, 2, 2, 0, 2, 0]), 10.0)
+    assert transient.startswith("yes at the end; on the way, in 3 of 7 samples (10 fs apart, "
+                                "at most 2 in a row), up to 2 atoms")
+    assert intactness(np.array([0, 1, 3]), 5.0).startswith("no: 3 atoms end with another")
+    assert intactness(np.zeros(4, int), 5.0).startswith("yes: no atom changed")
 
 
 def test_extended_run_resumes_to_the_straight_run(tmp_path):
@@ -46,8 +57,11 @@ def test_extended_run_resumes_to_the_straight_run(tmp_path):
     assert "after segment 1" in second.stdout
     a, b = (dict(np.load(run / "state.npz")) for run in (straight, resumed))
     assert int(a["segments"]) == int(b["segments"]) == 2
+    # Two processes need not agree to the last bit in float32 (about 1 run in 7 here differed by
+    # up to 4e-6 in T within the first segment, before any resume); a resume that lost the
+    # positions or the momenta would differ by far more.
     for key in ("t", "T", "fmax", "dmin", "changed", "positions", "momenta", "stretches"):
-        np.testing.assert_allclose(b[key], a[key], rtol=1e-12, atol=0, err_msg=key)
+        np.testing.assert_allclose(b[key], a[key], rtol=1e-4, atol=1e-6, err_msg=key)
     saved = (resumed / "state.npz").read_bytes()
     other = long_md(resumed, 0.02, "--temperature", "400")
     assert other.returncode != 0 and "--temperature 300.0 -> 400.0" in other.stderr

@@ -50,11 +50,11 @@ def intactness(changed: np.ndarray, every_fs: float) -> str:
     hits = np.flatnonzero(changed)
     if not len(hits):
         return f"yes: no atom changed its number of neighbours within {BOND} Å"
-    run = max(len(r) for r in np.split(hits, np.flatnonzero(np.diff(hits) > 1) + 1))
+    longest = max(len(r) for r in np.split(hits, np.flatnonzero(np.diff(hits) > 1) + 1))
     end = (f"no: {changed[-1]} atoms end with another number of neighbours" if changed[-1]
            else "yes at the end")
     return (f"{end}; on the way, in {len(hits)} of {len(changed):,} samples ({every_fs:g} fs "
-            f"apart, at most {run} in a row), up to {changed.max()} atoms had another number of "
+            f"apart, at most {longest} in a row), up to {changed.max()} atoms had another number of "
             f"neighbours within {BOND} Å")
 
 

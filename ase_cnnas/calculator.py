@@ -21,7 +21,7 @@ from ase.stress import full_3x3_to_voigt_6_stress
 from scipy.spatial import cKDTree
 
 from .memory import keep_freed_memory
-from .model import EnergyModel
+from .model import EnergyModel, without_net_force
 from .modelfile import load_model
 
 CELL_TOLERANCE = 1e-3  # Å, how far a cell may differ from the model's
@@ -168,18 +168,22 @@ class CNNASCalculator(Calculator):
     smaller errors on the bundled model; 4 images through the network, 1.6× the time of a
     60-atom MD step on a 2-core CPU, up to 4× on large cells); None keeps what the model file
     says (on for the bundled models).
+    remove_net_force: forces are −∇E less its mean (default), so they sum to zero and MD keeps
+    the centre of mass at rest; the grid makes E vary a little as the whole structure moves by
+    a fraction of a pixel, and −∇E as it is (False) carries that net force.
     """
 
     implemented_properties = ["energy", "free_energy", "forces", "stress"]
 
     def __init__(self, model: str | os.PathLike | list = "default",
                  device: str | torch.device | None = None, symmetrize: bool | None = None,
-                 **kwargs):
+                 remove_net_force: bool = True, **kwargs):
         super().__init__(**kwargs)
         names = model if isinstance(model, (list, tuple)) else [model]
         if not names:
             raise CalculatorSetupError("an empty list of models; give at least one")
         self.models = [load_model(m, resolve_device(device), symmetrize) for m in names]
+        self.remove_net_force = remove_net_force
         self.model = self.models[0]  # its checks and training ranges stand for the ensemble
         if self.model.device.type == "cpu":
             keep_freed_memory()  # large cells: activations reused, not faulted in every call
@@ -245,7 +249,10 @@ class CNNASCalculator(Calculator):
             wrt = [t for t, want in ((positions, want_forces), (strain, want_stress)) if want]
             grads = list(torch.autograd.grad(energy, wrt)) if wrt else []
             if want_forces:
-                self.results["forces"] = -grads.pop(0).cpu().numpy()
+                forces = -grads.pop(0)
+                if self.remove_net_force:
+                    forces = without_net_force(forces, frame, 1)
+                self.results["forces"] = forces.cpu().numpy()
             if want_stress:
                 self.results["stress"] = full_3x3_to_voigt_6_stress(
                     grads.pop(0).cpu().numpy() / self.atoms.get_volume())

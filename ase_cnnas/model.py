@@ -48,6 +48,17 @@ def reflections(cell: np.ndarray) -> list[tuple[int, ...]]:
     return [(), tuple(range(d))]
 
 
+def without_net_force(forces: torch.Tensor, frame: torch.Tensor, n_frames: int) -> torch.Tensor:
+    """Forces [A, 3] less the mean force of each frame. The energy of a rasterized structure
+    changes a little as the whole structure moves by a fraction of a pixel (a grid is invariant
+    only to whole-pixel shifts), so −∇E sums to a small net force that would push the centre of
+    mass about in MD; the physical forces sum to zero. Removing the mean keeps −∇E along every
+    move that leaves the centroid in place, so MD started at rest conserves E exactly as before."""
+    atoms = torch.bincount(frame, minlength=n_frames).clamp(min=1).to(forces.dtype)
+    net = torch.zeros(n_frames, forces.shape[1], dtype=forces.dtype, device=forces.device)
+    return forces - (net.index_add(0, frame, forces) / atoms[:, None])[frame]
+
+
 class EnergyModel(nn.Module):
     """positions [A, 3] Å, numbers [A], cells [F, 3, 3] Å, frame [A] → total energies [F] eV."""
 

@@ -20,7 +20,7 @@ from tqdm import tqdm
 from .calculator import (MIN_DISTANCE, PLANE_TOLERANCE, check_atoms, check_cell,
                          resolve_device)
 from .memory import keep_freed_memory
-from .model import EnergyModel
+from .model import EnergyModel, without_net_force
 from .modelfile import load_model
 
 PAIRWISE_ATOMS = 256  # frames up to this size are screened all pairs at once; larger: k-d tree
@@ -29,8 +29,9 @@ PAIRWISE_ATOMS = 256  # frames up to this size are screened all pairs at once; l
 def predict_arrays(model: EnergyModel, positions: np.ndarray, numbers: np.ndarray,
                    cells: np.ndarray, natoms: np.ndarray, batch: int = 64, forces: bool = False,
                    progress: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
-    """Total energies [F] (eV) and, with `forces`, forces [A, 3] (eV/Å) of F frames given as
-    concatenated positions [A, 3] (Å) and numbers [A], cells [F, 3, 3] (Å), atoms per frame [F]."""
+    """Total energies [F] (eV) and, with `forces`, forces [A, 3] (eV/Å; −∇E less each frame's
+    mean, as the calculator gives them) of F frames given as concatenated positions [A, 3] (Å)
+    and numbers [A], cells [F, 3, 3] (Å), atoms per frame [F]."""
     off = np.concatenate([[0], np.cumsum(natoms)])
     dev = model.device
     if dev.type == "cpu":
@@ -47,7 +48,8 @@ def predict_arrays(model: EnergyModel, positions: np.ndarray, numbers: np.ndarra
                       torch.as_tensor(cells[start:stop], dtype=torch.float64, device=dev),
                       frame, stop - start)
             if forces:
-                grads.append(-torch.autograd.grad(e.sum(), pos)[0].cpu().numpy())
+                force = -torch.autograd.grad(e.sum(), pos)[0]
+                grads.append(without_net_force(force, frame, stop - start).cpu().numpy())
         energies.append(e.detach().cpu().numpy())
     return np.concatenate(energies), (np.concatenate(grads) if forces else None)
 

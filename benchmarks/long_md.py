@@ -30,10 +30,12 @@ from sheet_md import drift, nose_hoover, parser, run, sheet  # noqa: E402
 
 from ase_cnnas.files import replace_atomically  # noqa: E402
 from ase_cnnas.modelfile import resolve  # noqa: E402
-from training.report import command, hardware, save_figure, write_text  # noqa: E402
+from training.report import (command, hardware, save_figure, setting_changes,  # noqa: E402
+                             write_text)
 
 BOND = 1.85  # Å, neighbours closer than this are bonded (C–C 1.42, B–N 1.45)
-LOGGED = ("t", "T", "fmax", "dmin", "changed")
+LOGGED = ("t", "T", "fmax", "dmin", "vcm", "changed")
+STATE_FORMAT = 2  # 2: forces without net force, centre-of-mass speed logged
 KEPT = ("structure", "temperature", "timestep", "seed", "every", "segment_ps",
         "nve_ps")  # what a resumed run must share with the saved one (--ps may grow)
 
@@ -62,7 +64,8 @@ def run_settings(args) -> dict:
     """What a resumed run must share with the saved one: the options in KEPT and the model
     file's content (a rebundled default keeps its name)."""
     digest = hashlib.sha256(resolve(args.model).read_bytes()).hexdigest()[:16]
-    return {**{key: vars(args)[key] for key in KEPT}, "model file sha256": digest}
+    return {**{key: vars(args)[key] for key in KEPT}, "model file sha256": digest,
+            "state format": STATE_FORMAT}
 
 
 def resumed(path: Path, now: dict) -> dict:
@@ -76,8 +79,7 @@ def resumed(path: Path, now: dict) -> dict:
     with np.load(path) as saved:
         state = {k: saved[k] for k in saved.files}
     had = json.loads(str(state["settings"]))
-    changed = [f"{'--' + k.replace('_', '-') if k in KEPT else k} {had.get(k)} -> {v}"
-               for k, v in now.items() if had.get(k) != v]
+    changed = setting_changes({**dict.fromkeys(now), **had}, now)  # a key it lacks changed too
     if changed:
         raise SystemExit(f"{path} holds a run with other settings ({', '.join(changed)}): "
                          "rerun with its settings to resume it, or give another --state")
@@ -164,6 +166,7 @@ def report(args, log: dict, stretches: list, outside: int, steps: int, ms: float
             ("sheet intact", intactness(log["changed"], args.every * args.timestep)),
             ("largest force", f"{log['fmax'].max():.2f} eV/Å"),
             ("closest approach of two atoms", f"{log['dmin'].min():.3f} Å"),
+            ("centre of mass", f"at most {log['vcm'].max():.2g} m/s (started at rest)"),
             ("mean temperature", f"{log['T'].mean():.0f} K"),
             ("steps outside the training distribution", f"{outside} of {steps:,} (the "
                                                          "calculator's warning)"),

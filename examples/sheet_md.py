@@ -58,14 +58,18 @@ def run(dyn, args: argparse.Namespace, steps: int | None = None, t0: float = 0.0
         extra: dict[str, Callable[[], float]] | None = None, bar: tqdm | None = None) -> dict:
     """Run `dyn` for `steps` (args.ps by default) and log, every args.every steps, the time (ps,
     from t0), temperature (K), potential and total energy (eV/atom), the largest force (eV/Å),
-    the smallest interatomic distance (Å) and the `extra` columns."""
+    the smallest interatomic distance (Å), the centre of mass's speed (m/s; it starts at rest,
+    and stays so when the forces sum to zero) and the `extra` columns."""
     atoms, first, n = dyn.atoms, dyn.nsteps, len(dyn.atoms)
+    mass = atoms.get_masses().sum()
     steps = round(args.ps * 1000 / args.timestep) if steps is None else steps
     columns = {"T": atoms.get_temperature,
                "epot": lambda: atoms.get_potential_energy() / n,
                "etot": lambda: atoms.get_total_energy() / n,
                "fmax": lambda: float(np.abs(atoms.get_forces()).max()),
                "dmin": lambda: float(atoms.get_all_distances(mic=True)[np.triu_indices(n, 1)].min()),
+               "vcm": lambda: float(np.linalg.norm(atoms.get_momenta().sum(0)) / mass
+                                    * units.fs * 1e5),  # Å per ASE time unit -> m/s
                **(extra or {})}
     log = {"t": [], **{k: [] for k in columns}}
 
@@ -111,6 +115,7 @@ def report(name: str, title: str, args: argparse.Namespace, log: dict, rows: lis
               ("run", f"{args.ps} ps = {log['steps']:,} steps of {args.timestep} fs"),
               ("largest force", f"{log['fmax'].max():.2f} eV/Å"),
               ("smallest interatomic distance", f"{log['dmin'].min():.3f} Å"),
+              ("centre of mass", f"at most {log['vcm'].max():.2g} m/s (started at rest)"),
               ("speed", f"{log['ms_per_step']:.1f} ms per step (energy + forces, batch 1, float32)")]
     lines = [f"# {title}", "", f"Regenerate: `{command()}`  ", f"Hardware: {hardware()}", "",
              "| quantity | value |", "|---|---|", *[f"| {k} | {v} |" for k, v in rows + common],

@@ -42,6 +42,7 @@ def calc64(calc) -> CNNASCalculator:
 
 
 def test_forces_match_finite_differences(calc64):
+    """Forces are −∇E less its rigid-translation part (the net force the grid leaves)."""
     atoms = rattled()
     atoms.calc = calc64
     forces = atoms.get_forces()
@@ -49,7 +50,46 @@ def test_forces_match_finite_differences(calc64):
     fmax = np.abs(forces).max()
     assert fmax > 1e-6  # a random model at init: small but well above FD round-off (~1e-11)
     numerical = calculate_numerical_forces(atoms, eps=FD_STEP)
-    np.testing.assert_allclose(forces, numerical, rtol=0, atol=FD_RTOL * fmax)
+    np.testing.assert_allclose(forces, numerical - numerical.mean(0), rtol=0, atol=FD_RTOL * fmax)
+
+
+def test_forces_sum_to_zero_though_the_gradient_does_not(model_file):
+    """A sub-pixel shift of the whole sheet changes the energy a little, so −∇E (what
+    remove_net_force=False returns) has a net force; the default forces are −∇E less its mean,
+    and the energy is the same either way."""
+    results = []
+    for remove in (True, False):
+        calc = CNNASCalculator(model_file, device="cpu", remove_net_force=remove)
+        calc.model.double()
+        atoms = rattled(seed=7)
+        atoms.calc = calc
+        results.append((atoms.get_potential_energy(), atoms.get_forces()))
+    (energy, forces), (raw_energy, gradient) = results
+    fmax = np.abs(forces).max()
+    assert raw_energy == energy
+    assert np.abs(gradient.sum(0)).max() > 0.1 * fmax  # on this coarse random model, even more
+    np.testing.assert_allclose(forces, gradient - gradient.mean(0), rtol=0, atol=1e-12 * fmax)
+    np.testing.assert_allclose(forces.sum(0), 0.0, rtol=0, atol=1e-12 * fmax)
+    shifted = rattled(seed=7)
+    shifted.positions[:, :2] += 0.37 * calc.model.spacing  # a third of a pixel and more
+    shifted.calc = calc
+    assert shifted.get_potential_energy() != pytest.approx(energy, abs=1e-9)
+
+
+def test_nve_keeps_the_centre_of_mass_at_rest(calc):
+    """With forces that sum to zero, Verlet MD conserves the total momentum (to round-off)."""
+    from ase import units
+    from ase.md.velocitydistribution import Stationary, thermalize_momenta
+    from ase.md.verlet import VelocityVerlet
+
+    atoms = rattled(seed=8)
+    atoms.calc = calc
+    thermalize_momenta(atoms, 1000, rng=np.random.default_rng(0))
+    atoms.set_momenta(atoms.get_momenta() * [1, 1, 0])
+    Stationary(atoms)
+    VelocityVerlet(atoms, timestep=0.5 * units.fs).run(40)
+    spread = np.abs(atoms.get_momenta()).max()
+    assert np.abs(atoms.get_momenta().sum(0)).max() < 1e-9 * spread
 
 
 def test_z_forces_exactly_zero(calc):

@@ -34,6 +34,7 @@ def test_scan_matches_the_calculator(frames, batch):
         atoms.calc = calc
         assert e == pytest.approx(atoms.get_potential_energy(), abs=1e-5)
         np.testing.assert_allclose(f, atoms.get_forces(), atol=1e-5)
+        assert np.abs(f.sum(0)).max() < 1e-9  # each frame's own net force removed, not the batch's
     assert [len(f) for f in forces] == [59, 60, 60, 59]
 
 

@@ -41,6 +41,16 @@ def save_figure(fig, path: str | os.PathLike, dpi: int = 120) -> None:
     plt.close(fig)
 
 
+def setting_changes(had: dict, now: dict, free: tuple[str, ...] = ()) -> list[str]:
+    """'--option old -> new' for each setting in `now` that `had` holds with another value,
+    those in `free` aside: what a refused resume names. A key that is not an option name (it has
+    a space) is named as it is; one that `had` lacks (saved before the option existed) passes."""
+    def name(key: str) -> str:
+        return "--" + key.replace("_", "-") if key.isidentifier() else key
+    return [f"{name(key)} {had[key]!r} -> {value!r}" for key, value in now.items()
+            if key in had and key not in free and had[key] != value]
+
+
 def history_of(run: Path) -> list[dict]:
     """The per-epoch history of a run folder (or of the history.json named)."""
     path = run if run.suffix == ".json" else run / "history.json"

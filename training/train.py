@@ -35,7 +35,7 @@ from .distribution import distribution
 from .evaluate import predict
 from .h5data import read_frames
 from .loader import make_loader
-from .report import hardware, write_text
+from .report import hardware, setting_changes, write_text
 from .splits import stored_or_random
 
 
@@ -162,8 +162,7 @@ def refuse_other_settings(out: Path, settings: dict) -> None:
     if not (out / "checkpoint.pt").is_file() or not path.is_file():
         return
     had, now = json.loads(path.read_text()), json.loads(json.dumps(settings))
-    changed = [f"{key} {had[key]!r} -> {now[key]!r}" for key in now
-               if key in had and key not in RESUME_MAY_CHANGE and had[key] != now[key]]
+    changed = setting_changes(had, now, RESUME_MAY_CHANGE)
     if changed:
         free = ", ".join("--" + key.replace("_", "-") for key in RESUME_MAY_CHANGE if key != "out")
         raise ValueError(f"{out} holds a run trained with other settings ({', '.join(changed)}); "

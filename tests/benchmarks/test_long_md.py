@@ -2,6 +2,8 @@
 promises (intact sheet, NVE drift per stretch, distribution flags), and it resumes exactly."""
 from __future__ import annotations
 
+import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -26,6 +28,7 @@ def test_short_long_md(tmp_path):
     text = (tmp_path / "long_md.md").read_text()
     assert "| sheet intact | yes: no atom changed its number of neighbours" in text
     assert "| steps outside the training distribution | 0 of 60 " in text
+    assert float(re.search(r"centre of mass \| at most (\S+) m/s", text)[1]) < 1e-6  # at rest
     stretches = [line for line in text.splitlines() if line.startswith("| 1 |") or line.startswith("| 2 |")]
     assert len(stretches) == 2
     assert all(float(line.split("|")[3]) < 0.2 for line in stretches)  # excursion, meV/atom
@@ -60,7 +63,7 @@ def test_extended_run_resumes_to_the_straight_run(tmp_path):
     # Two processes need not agree to the last bit in float32 (about 1 run in 7 here differed by
     # up to 4e-6 in T within the first segment, before any resume); a resume that lost the
     # positions or the momenta would differ by far more.
-    for key in ("t", "T", "fmax", "dmin", "changed", "positions", "momenta", "stretches"):
+    for key in ("t", "T", "fmax", "dmin", "vcm", "changed", "positions", "momenta", "stretches"):
         np.testing.assert_allclose(b[key], a[key], rtol=1e-4, atol=1e-6, err_msg=key)
     saved = (resumed / "state.npz").read_bytes()
     other = long_md(resumed, 0.02, "--temperature", "400")
@@ -68,3 +71,16 @@ def test_extended_run_resumes_to_the_straight_run(tmp_path):
     assert "Traceback" not in other.stderr and (resumed / "state.npz").read_bytes() == saved
     other = long_md(resumed, 0.02, "--model", "fast")
     assert other.returncode != 0 and "model file sha256" in other.stderr
+
+
+def test_a_state_from_an_older_format_is_refused(tmp_path):
+    """A state saved before a setting existed (here the state format, before the calculator
+    removed the net force) is another run: refused, naming the setting, not resumed."""
+    assert long_md(tmp_path, 0.01).returncode == 0
+    state = dict(np.load(tmp_path / "state.npz"))
+    settings = json.loads(str(state["settings"]))
+    del settings["state format"]
+    np.savez(tmp_path / "state.npz", **{**state, "settings": json.dumps(settings)})
+    older = long_md(tmp_path, 0.02)
+    assert older.returncode != 0 and "state format None -> 2" in older.stderr
+    assert "Traceback" not in older.stderr

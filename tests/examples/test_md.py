@@ -25,6 +25,7 @@ def test_nve_conserves_the_total_energy(tmp_path):
     excursion = float(re.search(r"largest excursion of the total energy \| ([\d.]+) meV/atom", text)[1])
     assert excursion < 0.2  # forces are the energy's exact gradient; a 300 K sheet moves little
     assert 1.2 < float(re.search(r"smallest interatomic distance \| ([\d.]+)", text)[1]) < 1.5
+    assert float(re.search(r"centre of mass \| at most (\S+) m/s", text)[1]) < 1e-6  # at rest
 
 
 def test_nvt_reports_its_temperature(tmp_path):

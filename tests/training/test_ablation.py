@@ -53,7 +53,7 @@ def test_grid_factors_and_seed_reach_every_run(lj_data, tmp_path):
         settings = json.loads((tmp_path / "runs" / f"variant{i}" / "settings.json").read_text())
         assert (settings["grid"], settings["seed"]) == (n, 3)
     assert not (tmp_path / "runs" / "variant2").exists()
-    with pytest.raises(SystemExit, match=r"ablation: .*variant0 holds .*\(seed 3 -> 0\)"):
+    with pytest.raises(SystemExit, match=r"ablation: .*variant0 holds .*\(--seed 3 -> 0\)"):
         main(["--set", "grid", "--data", str(lj_data), "--grid", "16", "--epochs", "1",
               "--runs", str(tmp_path / "runs"), "--out", str(out)])  # seed 0 into seed 3's runs
 

@@ -123,7 +123,7 @@ def test_resuming_with_other_settings_is_refused(trained, lj_data, tmp_path, cha
     shutil.copytree(trained[0], out)
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     (key, value), = changed.items()
-    refused = rf"other settings \({key} .* -> {value!r}\).*another run folder"
+    refused = rf"other settings \(--{key.replace('_', '-')} .* -> {value!r}\).*another run folder"
     with pytest.raises(ValueError, match=refused):
         train(lj_data, out, **{"grid": GRID, "epochs": 3, "batch": BATCH, **changed})
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before

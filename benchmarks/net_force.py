@@ -19,7 +19,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "examples")]
 from sheet_md import drift, parser, run, sheet  # noqa: E402
 
-from ase_cnnas import CNNASCalculator  # noqa: E402
 from training.report import command, hardware, save_figure, write_text  # noqa: E402
 
 RUNS = {"−∇E less its mean (default)": True, "−∇E as it is": False}
@@ -28,8 +27,7 @@ RUNS = {"−∇E less its mean (default)": True, "−∇E as it is": False}
 def nve(args, remove: bool) -> dict:
     """The NVE run's log, with the in-plane net force |ΣF| (eV/Å) and the centre of mass's
     kinetic energy as a share of the kinetic energy."""
-    atoms = sheet(args)
-    atoms.calc = CNNASCalculator(args.model, device=args.device, remove_net_force=remove)
+    atoms = sheet(args, remove_net_force=remove)
     mass = atoms.get_masses().sum()
     extra = {"net": lambda: float(np.linalg.norm(atoms.get_forces().sum(0))),
              "share": lambda: float((atoms.get_momenta().sum(0) ** 2).sum() / (2 * mass)

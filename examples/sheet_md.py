@@ -34,11 +34,12 @@ def parser(doc: str, temperature: float, ps: float) -> argparse.ArgumentParser:
     return ap
 
 
-def sheet(args: argparse.Namespace) -> Atoms:
-    """The sheet on the calculator, atoms held in the plane, velocities at the temperature."""
+def sheet(args: argparse.Namespace, **calculator) -> Atoms:
+    """The sheet on the calculator (`calculator`: CNNASCalculator's options), atoms held in the
+    plane, velocities at the temperature."""
     atoms = build_sheet(args.structure)
     atoms.set_constraint(FixedPlane(range(len(atoms)), [0, 0, 1]))  # a 2D model
-    atoms.calc = CNNASCalculator(args.model, device=args.device)
+    atoms.calc = CNNASCalculator(args.model, device=args.device, **calculator)
     thermalize_momenta(atoms, args.temperature, rng=np.random.default_rng(args.seed))
     Stationary(atoms)
     return atoms

@@ -10,7 +10,6 @@ the in-plane force MAE of each class and distance beside the reference force's s
 """
 from __future__ import annotations
 
-import argparse
 from collections import deque
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from ase_cnnas.scan import predict_arrays
 
 from ..h5data import read_frames
 from ..report import command, hardware, save_figure, write_text
-from .unseen import TRAJECTORIES
+from .unseen import trajectory_arguments
 
 BOND = 1.85  # Å, as benchmarks/long_md.py
 CLASSES = ("hexagon sheet", "C bonded to B/N", "on a ring not a hexagon", "not 3 neighbours")
@@ -137,11 +136,7 @@ def plot(results: dict[str, dict], path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("trajectories", nargs="*", type=Path, default=[Path(t) for t in TRAJECTORIES])
-    ap.add_argument("--model", default="default")
-    ap.add_argument("--out", type=Path, default=Path("results/force_sites.md"))
-    args = ap.parse_args(argv)
+    args = trajectory_arguments(__doc__.split("\n\n")[0], "results/force_sites.md").parse_args(argv)
     model = load_model(args.model, "cpu")
     results = {path.stem: tables(site_errors(model, read_frames(path)))
                for path in args.trajectories}

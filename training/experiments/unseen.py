@@ -25,12 +25,17 @@ TRAJECTORIES = ("datasets/hbn_unseen_1000K.h5", "datasets/heterostructure_vacanc
 GOALS = {"energy_mae": 1.0, "energy_max": 10.0, "force_mae": 60.0}  # meV/atom, meV/atom, meV/Å
 
 
-def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def trajectory_arguments(description: str, out: str) -> argparse.ArgumentParser:
+    """A parser for a study of one model on trajectories (the unseen ones by default)."""
+    ap = argparse.ArgumentParser(description=description)
     ap.add_argument("trajectories", nargs="*", type=Path, default=[Path(t) for t in TRAJECTORIES])
     ap.add_argument("--model", default="default")
-    ap.add_argument("--out", type=Path, default=Path("results/unseen.md"))
-    args = ap.parse_args(argv)
+    ap.add_argument("--out", type=Path, default=Path(out))
+    return ap
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = trajectory_arguments(__doc__.split("\n\n")[0], "results/unseen.md").parse_args(argv)
     model = load_model(args.model, "cpu")
     figures = args.out.with_suffix("")
     figures.mkdir(parents=True, exist_ok=True)

@@ -67,3 +67,14 @@ def test_report_on_five_frames(tmp_path):
     assert int(atoms) == 300 and float(mae) == pytest.approx(whole, abs=0.5)  # every atom a hexagon's
     assert "| hbn_five | no defect in the frame | 300 |" in text
     assert out.with_suffix(".png").stat().st_size > 10_000
+
+
+def test_frames_without_forces_are_refused(tmp_path):
+    frames, _ = read_file(Path("tests/data/hbn_unseen_1000K_5frames.extxyz"), method="SevenNet-0")
+    frames.forces[:60] = np.nan  # the first frame unlabelled
+    path = tmp_path / "part.h5"
+    write_frames(path, frames)
+    out = tmp_path / "sites.md"
+    with pytest.raises(SystemExit, match="60 atoms have no reference forces"):
+        main([str(path), "--out", str(out)])
+    assert not out.exists()

@@ -1,12 +1,13 @@
 """Where the force error lives: each atom of each frame is classed by its bonds (within 1.85 Å) as
 a hexagon-sheet atom, a carbon bonded to boron or nitrogen (a graphene–hBN boundary), an atom on a
 ring other than a hexagon (Stone–Wales 5- and 7-rings, the ring round a vacancy) or one with other
-than three neighbours (a vacancy's edge), and by its distance in bonds from the nearest atom of the last two kinds. Writes
-the in-plane force MAE of each class and distance beside the reference force's size
-(results/force_sites.md and a figure beside it), on the unseen trajectories by default.
+than three neighbours (a vacancy's edge), and by its distance in bonds from the nearest atom of
+the last two kinds. Writes the in-plane force MAE of each class and distance beside the reference
+force's size (results/force_sites.md and a figure beside it), on the unseen trajectories by
+default.
 
     python -m training.experiments.force_sites
-    python -m training.experiments.force_sites --model runs/mine/best.pt --out results/force_sites_mine.md
+    python -m training.experiments.force_sites --model runs/mine/best.pt --out results/sites.md
 """
 from __future__ import annotations
 
@@ -17,10 +18,11 @@ import numpy as np
 from ase import Atoms
 from ase.neighborlist import neighbor_list
 
+from ase_cnnas.model import EnergyModel
 from ase_cnnas.modelfile import load_model
 from ase_cnnas.scan import predict_arrays
 
-from ..h5data import read_frames
+from ..h5data import Frames, read_frames
 from ..report import command, hardware, save_figure, write_text
 from .unseen import trajectory_arguments
 
@@ -85,7 +87,7 @@ def site_classes(atoms: Atoms) -> tuple[np.ndarray, np.ndarray]:
     return cls, (hops(graph, defects) if defects else np.full(len(atoms), -1))
 
 
-def site_errors(model, frames) -> dict[str, np.ndarray]:
+def site_errors(model: EnergyModel, frames: Frames) -> dict[str, np.ndarray]:
     """Per atom of all frames: class, distance from the nearest defect, in-plane force error
     (meV/Å, mean of |Δ| over x and y) and in-plane reference force (eV/Å, rms over x and y)."""
     _, forces = predict_arrays(model, frames.positions, frames.numbers, frames.cell, frames.natoms,
@@ -138,8 +140,14 @@ def plot(results: dict[str, dict], path: Path) -> None:
 def main(argv: list[str] | None = None) -> None:
     args = trajectory_arguments(__doc__.split("\n\n")[0], "results/force_sites.md").parse_args(argv)
     model = load_model(args.model, "cpu")
-    results = {path.stem: tables(site_errors(model, read_frames(path)))
-               for path in args.trajectories}
+    results = {}
+    for path in args.trajectories:
+        frames = read_frames(path)
+        if np.isnan(frames.forces).any():
+            raise SystemExit(f"{path}: {np.isnan(frames.forces).any(1).sum()} atoms have no "
+                             "reference forces; this study needs every atom's (label the frames "
+                             "first, or pass files that carry forces)")
+        results[path.stem] = tables(site_errors(model, frames))
     lines = ["# Where the force error lives", "", f"Regenerate: `{command()}`  ",
              f"Hardware: {hardware()}", "",
              f"Model `{args.model}`. Every atom of every frame, classed by its bonds (neighbours "

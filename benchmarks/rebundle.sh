@@ -22,7 +22,7 @@ $py -W ignore -m training.evaluate --model "$model" --data datasets/sheets_30k_1
 $py -W ignore -m training.experiments.extensive --bundle
 $py -W ignore -m training.experiments.extensive
 $py -W ignore -m training.experiments.unseen
-$py -W ignore -m training.experiments.force_sites
+$py -W ignore -m training.experiments.force_sites --test-split datasets/sheets_30k_1000K.h5
 $py -W ignore examples/md_nve.py --temperature 1000 --ps 10
 $py -W ignore examples/md_nvt.py --temperature 1000 --ps 10 --structure hbn_pristine
 $py -W ignore examples/phonons.py --out results

@@ -8,10 +8,13 @@ import pytest
 
 from ase_cnnas.modelfile import load_model
 from training.compare import compare
+from training.evaluate import predict
 from training.experiments.force_sites import CLASSES, main, site_classes, tables
 from training.h5data import read_frames, write_frames
 from training.importer import read_file
+from training.splits import split_of
 from training.structures import build_sheet
+from training.train import train
 
 
 @pytest.mark.parametrize("structure, counts", [
@@ -78,3 +81,25 @@ def test_frames_without_forces_are_refused(tmp_path):
     with pytest.raises(SystemExit, match="60 atoms have no reference forces"):
         main([str(path), "--out", str(out)])
     assert not out.exists()
+
+
+def test_test_split_by_structure(lj_data, tmp_path):
+    best = train(lj_data, tmp_path / "run", grid=16, epochs=1, batch=4, split="random")
+    frames, _ = read_file(Path("tests/data/hbn_unseen_1000K_5frames.extxyz"), method="SevenNet-0")
+    unseen = tmp_path / "hbn_five.h5"
+    write_frames(unseen, frames)
+    out = tmp_path / "sites.md"
+    main([str(unseen), "--model", str(best), "--test-split", str(lj_data), "--per-structure", "1",
+          "--out", str(out)])
+    model, data = load_model(best, "cpu"), read_frames(lj_data)
+    test = split_of(model.metadata, lj_data, len(data))["test"]
+    text = out.read_text()
+    for structure in ("graphene_pristine", "hbn_pristine"):
+        first = test[data.structure[test] == structure][:1]  # one frame: the first
+        _, forces = predict(model, data, first, forces=True)
+        a, b = data.offsets[first[0]:first[0] + 2]
+        mae = np.abs(forces - data.forces[a:b])[:, :2].mean() * 1e3
+        row = f"| test {structure} | hexagon sheet | {b - a} | {mae:.0f} |"
+        assert row in text
+    assert out.with_name("sites_test.png").stat().st_size > 10_000
+    assert "`sites.png`, `sites_test.png`" in text

@@ -3,10 +3,10 @@ a hexagon-sheet atom, a carbon bonded to boron or nitrogen (a graphene–hBN bou
 ring other than a hexagon (Stone–Wales 5- and 7-rings, the ring round a vacancy) or one with other
 than three neighbours (a vacancy's edge), and by its distance in bonds from the nearest atom of
 the last two kinds. Writes the in-plane force MAE of each class and distance beside the reference
-force's size (results/force_sites.md and a figure beside it), on the unseen trajectories by
-default.
+force's size (results/force_sites.md and figures beside it), on the unseen trajectories by
+default, and with --test-split on the model's test split, by structure type.
 
-    python -m training.experiments.force_sites
+    python -m training.experiments.force_sites --test-split datasets/sheets_30k_1000K.h5
     python -m training.experiments.force_sites --model runs/mine/best.pt --out results/sites.md
 """
 from __future__ import annotations
@@ -24,12 +24,14 @@ from ase_cnnas.scan import predict_arrays
 
 from ..h5data import Frames, read_frames
 from ..report import command, hardware, save_figure, write_text
+from ..splits import split_of
 from .unseen import trajectory_arguments
 
 BOND = 1.85  # Å, as benchmarks/long_md.py
 CLASSES = ("hexagon sheet", "C bonded to B/N", "on a ring not a hexagon", "not 3 neighbours")
 DEFECT = (2, 3)  # the classes distances are counted from
 FAR = 4  # distances of FAR bonds and more are pooled
+HOPS = (*map(str, range(FAR)), f"≥ {FAR}", "no defect in the frame")  # rows by distance
 
 
 def bond_graph(atoms: Atoms) -> list[set[int]]:
@@ -109,10 +111,9 @@ def summary(sites: dict[str, np.ndarray], mask: np.ndarray) -> dict | None:
 def tables(sites: dict[str, np.ndarray]) -> dict[str, dict[str, dict]]:
     """Summaries by class and by bonds from the nearest defect (absent rows dropped)."""
     h = sites["hops"]
-    by_hops = {f"{d}": h == d for d in range(FAR)}
-    by_hops.update({f"≥ {FAR}": h >= FAR, "no defect in the frame": h < 0})
+    by_hops = [h == d for d in range(FAR)] + [h >= FAR, h < 0]
     rows = {"class": {name: summary(sites, sites["class"] == k) for k, name in enumerate(CLASSES)},
-            "hops": {name: summary(sites, mask) for name, mask in by_hops.items()}}
+            "hops": {name: summary(sites, mask) for name, mask in zip(HOPS, by_hops)}}
     return {key: {name: row for name, row in table.items() if row} for key, table in rows.items()}
 
 
@@ -120,10 +121,11 @@ def plot(results: dict[str, dict], path: Path) -> None:
     """Force MAE by class and by distance from the nearest defect, one bar per trajectory."""
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(9 + 0.6 * len(results), 3.8), sharey=True)
     for ax, key, title in zip(axes, ("class", "hops"),
                               ("by site", "by bonds from the nearest defect atom")):
-        names = list(dict.fromkeys(n for r in results.values() for n in r[key]))
+        names = [n for n in {"class": CLASSES, "hops": HOPS}[key]
+                 if any(n in r[key] for r in results.values())]
         width = 0.8 / len(results)
         for k, (traj, r) in enumerate(results.items()):
             x = [i + k * width for i, n in enumerate(names) if n in r[key]]
@@ -137,35 +139,68 @@ def plot(results: dict[str, dict], path: Path) -> None:
     save_figure(fig, path, dpi=110)
 
 
+def labelled(name: str, frames: Frames) -> Frames:
+    """`frames`, refused by name when an atom lacks reference forces."""
+    missing = np.isnan(frames.forces).any(1).sum()
+    if missing:
+        raise SystemExit(f"{name}: {missing} atoms have no reference forces; this study needs "
+                         "every atom's (label the frames first, or pass files that carry forces)")
+    return frames
+
+
+def test_split(model: EnergyModel, path: Path, per_structure: int) -> dict[str, Frames]:
+    """The model's test split of `path` (the data it was trained on) by structure type, at most
+    `per_structure` frames of each, evenly spaced."""
+    frames = read_frames(path)
+    index = split_of(model.metadata, path, len(frames))["test"]
+    groups = {}
+    for structure in sorted(set(frames.structure[index])):
+        own = index[frames.structure[index] == structure]
+        pick = np.linspace(0, len(own) - 1, min(per_structure, len(own))).round().astype(int)
+        groups[f"test {structure}"] = labelled(f"{path} ({structure})", frames.subset(own[pick]))
+    return groups
+
+
 def main(argv: list[str] | None = None) -> None:
-    args = trajectory_arguments(__doc__.split("\n\n")[0], "results/force_sites.md").parse_args(argv)
+    ap = trajectory_arguments(__doc__.split("\n\n")[0], "results/force_sites.md")
+    ap.add_argument("--test-split", type=Path, metavar="DATA",
+                    help="also the model's test split of DATA, the file it was trained on, by "
+                         "structure type (figure: OUT_test.png)")
+    ap.add_argument("--per-structure", type=int, default=200,
+                    help="frames of each structure type taken from the test split")
+    args = ap.parse_args(argv)
     model = load_model(args.model, "cpu")
-    results = {}
-    for path in args.trajectories:
-        frames = read_frames(path)
-        if np.isnan(frames.forces).any():
-            raise SystemExit(f"{path}: {np.isnan(frames.forces).any(1).sum()} atoms have no "
-                             "reference forces; this study needs every atom's (label the frames "
-                             "first, or pass files that carry forces)")
-        results[path.stem] = tables(site_errors(model, frames))
+    # each set of frames by name, under the suffix its figure's name takes
+    sets = {"": {p.stem: labelled(str(p), read_frames(p)) for p in args.trajectories}}
+    if args.test_split:
+        sets["_test"] = test_split(model, args.test_split, args.per_structure)
+    results = {group: {name: tables(site_errors(model, frames)) for name, frames in members.items()}
+               for group, members in sets.items() if members}
     lines = ["# Where the force error lives", "", f"Regenerate: `{command()}`  ",
              f"Hardware: {hardware()}", "",
              f"Model `{args.model}`. Every atom of every frame, classed by its bonds (neighbours "
              f"within {BOND} Å, found afresh in each frame, so a bond stretched past it for a few "
              "femtoseconds reclasses its atoms for that frame). Defect atoms: those on a ring "
              "not a hexagon or with other than three neighbours. Force MAE: in-plane components; "
-             "reference: the rms of the reference's in-plane components over the same atoms.", ""]
+             "reference: the rms of the reference's in-plane components over the same atoms."]
+    if args.test_split:
+        lines[-1] += (f" Test split: the model's own of `{args.test_split}`, at most "
+                      f"{args.per_structure} evenly spaced frames of each structure type.")
+    lines.append("")
+    rows = {name: r for group in results.values() for name, r in group.items()}
     for key, head in (("class", "site"), ("hops", "bonds from the nearest defect atom")):
-        lines += [f"| trajectory | {head} | atoms × frames | force MAE (meV/Å) | reference force "
+        lines += [f"| frames | {head} | atoms × frames | force MAE (meV/Å) | reference force "
                   "rms (eV/Å) | MAE / rms |", "|---|---|---|---|---|---|"]
         lines += [f"| {traj} | {name} | {row['atoms']} | {row['force_mae']:.0f} | "
                   f"{row['reference_rms']:.2f} | {row['force_mae'] / row['reference_rms'] / 1e3:.3f} |"
-                  for traj, r in results.items() for name, row in r[key].items()]
+                  for traj, r in rows.items() for name, row in r[key].items()]
         lines.append("")
-    figure = args.out.with_suffix(".png")
-    plot(results, figure)
-    write_text(args.out, "\n".join(lines + [f"Figure: `{figure.name}`.", ""]))
-    print(f"wrote {args.out} and {figure}")
+    figures = [args.out.with_name(f"{args.out.stem}{group}.png") for group in results]
+    for figure, group in zip(figures, results.values()):
+        plot(group, figure)
+    write_text(args.out, "\n".join(lines + ["Figures: " + ", ".join(f"`{f.name}`" for f in figures)
+                                            + ".", ""]))
+    print(f"wrote {args.out} and {', '.join(map(str, figures))}")
 
 
 if __name__ == "__main__":

@@ -103,3 +103,10 @@ def test_test_split_by_structure(lj_data, tmp_path):
         assert row in text
     assert out.with_name("sites_test.png").stat().st_size > 10_000
     assert "`sites.png`, `sites_test.png`" in text
+
+
+def test_no_frames_per_structure_is_refused(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["--test-split", "x.h5", "--per-structure", "0", "--out", str(tmp_path / "s.md")])
+    assert "--per-structure 0: take at least one frame" in capsys.readouterr().err
+    assert not (tmp_path / "s.md").exists()

@@ -148,7 +148,7 @@ def labelled(name: str, frames: Frames) -> Frames:
     return frames
 
 
-def test_split(model: EnergyModel, path: Path, per_structure: int) -> dict[str, Frames]:
+def split_by_structure(model: EnergyModel, path: Path, per_structure: int) -> dict[str, Frames]:
     """The model's test split of `path` (the data it was trained on) by structure type, at most
     `per_structure` frames of each, evenly spaced."""
     frames = read_frames(path)
@@ -169,11 +169,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--per-structure", type=int, default=200,
                     help="frames of each structure type taken from the test split")
     args = ap.parse_args(argv)
+    if args.per_structure < 1:
+        ap.error(f"--per-structure {args.per_structure}: take at least one frame of each type")
     model = load_model(args.model, "cpu")
     # each set of frames by name, under the suffix its figure's name takes
     sets = {"": {p.stem: labelled(str(p), read_frames(p)) for p in args.trajectories}}
     if args.test_split:
-        sets["_test"] = test_split(model, args.test_split, args.per_structure)
+        sets["_test"] = split_by_structure(model, args.test_split, args.per_structure)
     results = {group: {name: tables(site_errors(model, frames)) for name, frames in members.items()}
                for group, members in sets.items() if members}
     lines = ["# Where the force error lives", "", f"Regenerate: `{command()}`  ",

@@ -30,10 +30,10 @@ from sheet_md import drift, nose_hoover, parser, run, sheet  # noqa: E402
 
 from ase_cnnas.files import replace_atomically  # noqa: E402
 from ase_cnnas.modelfile import resolve  # noqa: E402
+from training.experiments.force_sites import BOND  # noqa: E402
 from training.report import (command, hardware, save_figure, setting_changes,  # noqa: E402
                              write_text)
 
-BOND = 1.85  # Å, neighbours closer than this are bonded (C–C 1.42, B–N 1.45)
 LOGGED = ("t", "T", "fmax", "dmin", "vcm", "changed")
 STATE_FORMAT = 2  # 2: forces without net force, centre-of-mass speed logged
 KEPT = ("structure", "temperature", "timestep", "seed", "every", "segment_ps",

@@ -27,7 +27,7 @@ from ..report import command, hardware, save_figure, write_text
 from ..splits import split_of
 from .unseen import trajectory_arguments
 
-BOND = 1.85  # Å, as benchmarks/long_md.py
+BOND = 1.85  # Å, neighbours closer than this are bonded (C–C 1.42, B–N 1.45)
 CLASSES = ("hexagon sheet", "C bonded to B/N", "on a ring not a hexagon", "not 3 neighbours")
 DEFECT = (2, 3)  # the classes distances are counted from
 FAR = 4  # distances of FAR bonds and more are pooled

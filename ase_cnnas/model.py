@@ -96,6 +96,11 @@ class EnergyModel(nn.Module):
         self.metadata = metadata or {}
 
     @property
+    def element_energies(self) -> dict[int, float]:
+        """The per-element reference energies ε_Z (eV), as given to the constructor."""
+        return {z: float(self.element_energy[z]) for z in self.elements}
+
+    @property
     def device(self) -> torch.device:
         return self.element_energy.device
 

@@ -47,7 +47,7 @@ def save_model(model: EnergyModel, path: str | os.PathLike) -> None:
                   "extensive": model.extensive},
         "count_scale": model.count_scale,
         "symmetrize": model.symmetrize,
-        "elements": {str(z): float(model.element_energy[z]) for z in model.elements},
+        "elements": {str(z): e for z, e in model.element_energies.items()},
         "energy": {"mean": model.energy_mean, "scale": model.energy_scale, "unit": "eV"},
         **model.metadata,
     }

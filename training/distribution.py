@@ -39,8 +39,8 @@ def distribution(model: EnergyModel, frames: Frames, index: np.ndarray, energy: 
     values = {"image_peak": np.concatenate(peaks),
               "closest_distance": np.array([closest_pair(frames.atoms(i))[0] for i in index])}
     if energy:
-        eps = {z: float(model.element_energy[z]) for z in model.elements}
-        values["energy_per_atom"] = ((frames.energy[index] - reference_sums(frames, index, eps))
+        values["energy_per_atom"] = ((frames.energy[index]
+                                      - reference_sums(frames, index, model.element_energies))
                                      / frames.natoms[index])
     values = {k: v[np.isfinite(v)] for k, v in values.items()}  # one atom: no closest distance
     return {"frames": len(index),

@@ -32,8 +32,7 @@ def test_the_energy_is_linear_in_the_summed_hidden_layer(pixel_model, lj_data, s
     w, c = readout(model)
     readout_term = model.energy_scale * (h @ w + c)
     assert np.ptp(readout_term) > 1e-3  # eV: the part the network adds varies from frame to frame
-    elements = {z: float(model.element_energy[z]) for z in model.elements}
-    offset = reference_sums(frames, index, elements) + model.energy_mean
+    offset = reference_sums(frames, index, model.element_energies) + model.energy_mean
     assert energy - readout_term == pytest.approx(offset, abs=1e-5)
     assert energy == pytest.approx(predict(model, frames, index)[0], abs=1e-6)
 

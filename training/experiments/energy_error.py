@@ -114,8 +114,8 @@ def readout_rows(model: EnergyModel, frames: Frames, split: dict[str, np.ndarray
     for part in parts:
         h[part], energy[part] = features(model, frames, split[part], progress=True)
     w0, c0 = readout(model)
-    elements = {z: float(model.element_energy[z]) for z in model.elements}
-    offset = {p: reference_sums(frames, split[p], elements) + model.energy_mean for p in parts}
+    offset = {p: reference_sums(frames, split[p], model.element_energies) + model.energy_mean
+              for p in parts}
     worst = max(np.abs(energy[p] - model.energy_scale * (h[p] @ w0 + c0) - offset[p]).max()
                 for p in parts)
     if worst > 1e-3:  # eV: the decomposition must reproduce the model's own energies
@@ -207,8 +207,7 @@ def main(argv: list[str] | None = None) -> None:
     lines += ["", f"Translations: the test part ({len(split['test'])} frames), every atom moved "
               "along the first two cell axes by the pixels named (only whole multiples of "
               f"{period(model)} pixels, the network's output grid, leave its energy exactly "
-              "unchanged); "
-              "forces as the calculator gives them, in-plane.", "",
+              "unchanged); forces as the calculator gives them, in-plane.", "",
               "| frames | energy MAE (meV/atom) | force MAE (meV/Å) |", "|---|---|---|"]
     lines += [f"| {name} | {e:.3f} | " + ("" if np.isnan(f) else f"{f:.1f}") + " |"
               for name, e, f in shift_rows]

@@ -173,7 +173,7 @@ def table(rows: dict[int, dict], seam: bool) -> list[str]:
 def as_extensive(model: EnergyModel) -> EnergyModel:
     """The same weights with the training cell's pixel spacing kept on any cell."""
     out = EnergyModel(model.network.config, model.cell,
-                      {z: float(model.element_energy[z]) for z in model.elements},
+                      model.element_energies,
                       model.energy_mean, model.energy_scale, model.image_scale, model.count_scale,
                       extensive=True, sigma=model.sigma, cutoff=model.cutoff,
                       symmetrize=model.symmetrize,

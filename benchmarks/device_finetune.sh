@@ -41,7 +41,7 @@ while [ -n "$(jobs -r)" ]; do
   sleep 30
   nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader 2>/dev/null
   for r in "${runs[@]}"; do
-    printf '%s: %s\n' "$r" "$(tail -c 300 "/tmp/runs_$r.log" | tr '\r' '\n' | grep . | tail -1)"
+    printf '%s: %s\n' "$r" "$(tail -c 300 "/tmp/runs_$r.log" | tr '\r' '\n' | grep -a . | tail -1)"
   done
 done
 for r in "${runs[@]}"; do

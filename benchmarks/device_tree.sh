@@ -2,24 +2,35 @@
 # Slim the working tree that travels to a lent GPU machine (../.library/device: at most 64 MiB,
 # tracked files included, carried wheels counted) by taking out of the index the files that no
 # GPU call needs, and put them back afterwards:
-#     bash benchmarks/device_tree.sh slim      # before the device calls
-#     bash benchmarks/device_tree.sh restore   # after them, before any commit
+#     bash benchmarks/device_tree.sh slim [PATH...]  # before the device calls; PATHs: more to leave out
+#     bash benchmarks/device_tree.sh restore         # after them, before any commit
 # Between the two the index lacks these files: a commit then would delete them. Of the committed
-# model files only the last round's, results/models/w64_r5, stays: to fine-tune an earlier one,
-# carry it (an ignored path while slim).
+# model files only the latest, results/models/w64_r6, stays: to fine-tune an earlier one, carry
+# it (an ignored path while slim). Carrying two model files back for a second round needs room:
+# name the start (and the bundled ase_cnnas/models/*.pt, unused by training) as extra PATHs.
 set -euo pipefail
-paths=(results/table1 datasets/sheets_1000K.h5 results/models/production60
-       results/models/default_finetuned results/models/narrow12 results/models/finetune_ema
-       results/models/wide32 results/models/w64_gpu)
+state=.git/device_tree_slim  # the paths taken out, for restore
+mkdir -p .git/info && touch .git/info/exclude
 case "${1:-}" in
   slim)
+    paths=(results/table1 datasets/sheets_1000K.h5 results/models/production60
+           results/models/default_finetuned results/models/narrow12 results/models/finetune_ema
+           results/models/wide32 results/models/w64_gpu results/models/w64_fw01
+           results/models/w64_r5 results/models/w64_cpu7 results/models/w96_r6 "${@:2}")
+    [ ! -s "$state" ] || { echo "the tree is slim already: restore it first" >&2; exit 1; }
+    git diff --cached --quiet -- "${paths[@]}" || {  # restore brings back what HEAD holds
+      echo "staged changes under these paths: commit them first" >&2; exit 1; }
     git rm -r -q --cached "${paths[@]}"
+    printf '%s\n' "${paths[@]}" > "$state"
     for p in "${paths[@]}"; do grep -qxF "/$p" .git/info/exclude || echo "/$p" >> .git/info/exclude; done ;;
   restore)
+    [ -s "$state" ] || { echo "nothing to restore: the tree is not slim" >&2; exit 1; }
+    mapfile -t paths < <(sort -u "$state")
     git restore --staged "${paths[@]}"
-    for p in "${paths[@]}"; do sed -i "\|^/$p\$|d" .git/info/exclude; done ;;
+    for p in "${paths[@]}"; do sed -i "\|^/$p\$|d" .git/info/exclude; done
+    rm "$state" ;;
   *)
-    echo "usage: bash benchmarks/device_tree.sh slim|restore" >&2
+    echo "usage: bash benchmarks/device_tree.sh slim [PATH...] | restore" >&2
     exit 2 ;;
 esac
 git ls-files -z | xargs -0 du -cb | tail -1 | awk '{printf "tracked files: %.1f MiB (64 MiB travel, carried paths included)\n", $1 / 2^20}'

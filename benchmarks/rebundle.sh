@@ -8,8 +8,8 @@
 # 101 min for results/models/w64_r5/best.pt with LONG_MD_PS=50 (the long MD 50 of them, at
 # 27.0 ms per step; its 100 ps, rerun later once the calculator removed the net force, took
 # 102 min at 27.7 ms), and 105 min for results/models/w64_r6/best.pt with LONG_MD_PS=50 (the
-# long MD 53 of them, at 28.7 ms per step); set LONG_MD_PS for a shorter long MD. Run it in the background and read
-# the log:
+# long MD 53 of them, at 28.7 ms per step); set LONG_MD_PS for a shorter long MD. Run it in the
+# background and read the log:
 #     mkdir -p runs && nohup bash benchmarks/rebundle.sh runs/mine/best.pt > runs/rebundle.log 2>&1 &
 # Each step is one command, so a failed step can be rerun by hand from where it stopped.
 set -euo pipefail

@@ -28,6 +28,7 @@ from ase_cnnas.modelfile import load_model
 from ase_cnnas.scan import predict_arrays
 
 from ..batches import model_inputs, reference_sums, to_tensors
+from ..evaluate import add_symmetrize_argument
 from ..h5data import Frames, read_frames
 from ..report import command, hardware, write_text
 from ..splits import split_of
@@ -176,14 +177,13 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default="default")
     ap.add_argument("--data", type=Path, required=True, help="the file the model was trained on")
-    ap.add_argument("--symmetrize", action="store_true",
-                    help="average over the cell's reflections, as the bundled model does")
+    add_symmetrize_argument(ap)
     ap.add_argument("--every", type=int, default=1, help="use every N-th frame of each split part")
     ap.add_argument("--out", type=Path, default=Path("results/energy_error.md"))
     args = ap.parse_args(argv)
     if args.every < 1:
         ap.error(f"--every {args.every}: give 1 (every frame) or more")
-    model = load_model(args.model, "cpu", symmetrize=args.symmetrize or None).eval()
+    model = load_model(args.model, "cpu", symmetrize=args.symmetrize).eval()
     check_model(model)
     frames = read_frames(args.data)
     split = {part: index[::args.every]

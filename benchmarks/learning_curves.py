@@ -21,6 +21,8 @@ import numpy as np
 
 from training.report import command, hardware, history_of, learning_curves, save_figure, write_text
 
+FLAT = 1e-6  # an exponent b below this is no fall: its epochs to any target would overflow
+
 
 def power_law(best: np.ndarray, start: int = 1) -> tuple[float, float, float]:
     """Fit best[n−1] ≈ a·n^(−b) for n ≥ start by least squares in log–log; (a, b, the rms of
@@ -35,17 +37,20 @@ def power_law(best: np.ndarray, start: int = 1) -> tuple[float, float, float]:
     return float(np.exp(intercept)), float(-slope), float(np.sqrt(np.mean(residual ** 2)))
 
 
-def forecast_table(best: np.ndarray, starts: list[int], reach: list[float]) -> str:
-    """Markdown: per fit start, the exponent and the epochs (counted over all rounds) at which
-    the fit reaches each fraction of the last best validation error."""
+def forecast_table(best: np.ndarray, fits: dict[int, tuple[float, float, float]],
+                   reach: list[float]) -> str:
+    """Markdown: per fit (its start epoch: power_law's a, b, scatter), the epochs (counted over
+    all rounds) at which it reaches each fraction of the last best validation error."""
     done = len(best)
     head = "| fit from epoch | a | b | rms scatter | " + " | ".join(
         f"epochs to ×{q:g} ({q * best[-1]:.3f})" for q in reach) + " |"
     rows = [head, "|" + "---|" * (4 + len(reach))]
-    for start in starts:
-        a, b, scatter = power_law(best, start)
-        cells = [f"{e:,.0f} ({e / done:.1f}× the {done} done)" if b > 0 else "never (no fall)"
-                 for e in ((a / (q * best[-1])) ** (1 / b) if b > 0 else 0 for q in reach)]
+    for start, (a, b, scatter) in fits.items():
+        if b > FLAT:
+            epochs = [(a / (q * best[-1])) ** (1 / b) for q in reach]
+            cells = [f"{e:,.0f} ({e / done:.1f}× the {done} done)" for e in epochs]
+        else:
+            cells = ["never (the fit does not fall)"] * len(reach)
         rows.append(f"| {start} | {a:.3f} | {b:.3f} | {scatter:.3f} | " + " | ".join(cells) + " |")
     return "\n".join(rows)
 
@@ -73,9 +78,9 @@ def main(argv: list[str] | None = None) -> None:
     fig = learning_curves(histories, args.chained)
     if args.forecast:
         best = np.minimum.accumulate([h["val_mae"] for hs in histories.values() for h in hs])
-        table = forecast_table(best, args.fit_from, args.reach)  # refuses a bad fit before writing
-        for start, style in zip(args.fit_from, itertools.cycle(["--", ":", "-."])):
-            a, b, _ = power_law(best, start)
+        fits = {start: power_law(best, start) for start in args.fit_from}  # before any writing
+        table = forecast_table(best, fits, args.reach)
+        for (start, (a, b, _)), style in zip(fits.items(), itertools.cycle(["--", ":", "-."])):
             n = np.arange(start, len(best) + 1)
             fig.axes[0].plot(n, a * n ** -b, "k" + style, lw=1, label=f"fit from {start}: b = {b:.2f}")
         fig.axes[0].legend(fontsize=7)

@@ -74,9 +74,12 @@ def test_the_power_law_fit_recovers_its_exponent():
     best = 2.0 * np.arange(1, 41) ** -0.25
     a, b, scatter = power_law(best, start=5)
     assert a == pytest.approx(2.0) and b == pytest.approx(0.25) and scatter < 1e-12
-    table = forecast_table(best, [1], [0.5])
+    table = forecast_table(best, {1: power_law(best)}, [0.5])
     # 2·n^(−1/4) halves when n grows 16-fold: 640 epochs, 16× the 40 done
     assert "| 640 (16.0× the 40 done) |" in table
+    flat = np.full(10, 0.5)  # no progress: no number of epochs gets there
+    assert forecast_table(flat, {1: power_law(flat)}, [0.9]).endswith(
+        "| never (the fit does not fall) |")
 
 
 def test_the_forecast_is_written_from_chained_rounds(tmp_path):

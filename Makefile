@@ -25,6 +25,7 @@ demo: setup
 	$(BIN)/python examples/quickstart.py
 
 test: setup
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
 clean:

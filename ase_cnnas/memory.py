@@ -6,7 +6,8 @@ activations afresh (tens of MB per layer). On a 2-core CPU that made a 61,440-at
 forces call 3× slower than the same work from reused memory, and the cost per atom grow with
 the cell (benchmarks/performance.py). PyTorch's CPU tuning guide advises jemalloc or TCMalloc
 for the same reason; these two malloc settings (no mmap, never trim) get the same effect
-without a preload.
+without a preload. They hold for the whole process and its memory never shrinks, so nothing
+turns them on unasked: opt in with ``CNNASCalculator(keep_freed_memory=True)`` or a call here.
 """
 from __future__ import annotations
 

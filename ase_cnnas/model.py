@@ -6,7 +6,12 @@
 over the training frames, V the image of Eq. (1) and v₀ a fixed input scale. An extensive model
 (per-pixel head, circular padding) keeps the training cell's pixel spacing on any cell whose
 sides are whole multiples of it, so its image, and its summed energy, grow with the cell; its μ
-is scaled by the atom count (N / N_train). n, the number of
+is scaled by the atom count (N / N_train). An any-cell model (`any_cell`) takes every sheet
+cell: each frame is rotated so that its first vector lies along x and, if oblique, replaced by
+its orthogonal supercell (ase_cnnas/cells.py); its grid has n = round(L/Δ) pixels per side (in
+whole multiples of the network's reduction), and the pixel energies are weighted by the pixel's
+area over the training one, so the summed energy is an integral over the cell whatever the
+spacing. n, the number of
 atoms of each element scaled by c, reaches the dense head when the network takes extra inputs
 (a vacancy's formation energy is not linear in the counts, and a CNN learns it only slowly).
 The reference sum and the scale are applied in float64, so totals of ~−550 eV keep their meV
@@ -26,6 +31,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .cells import canonical, supercell_factor
+from .heights import HEIGHT_SCALE, height_weights
 from .networks import CNNAS, NetworkConfig
 from .raster import CUTOFF, SIGMA, rasterize
 
@@ -65,22 +72,26 @@ class EnergyModel(nn.Module):
     def __init__(self, network: NetworkConfig, cell: np.ndarray, element_energy: dict[int, float],
                  energy_mean: float = 0.0, energy_scale: float = 1.0, image_scale: float = 1.0,
                  count_scale: float = 1.0, upsample: int = 1, extensive: bool = False,
+                 any_cell: bool = False,
                  sigma: float = SIGMA, cutoff: float = CUTOFF, symmetrize: bool = False,
                  metadata: dict | None = None):
         super().__init__()
         self.network = CNNAS(network)
         self.dim = len(network.grid)
+        if network.heights and (upsample != 1 or len(network.grid) != 2):
+            raise ValueError("height channels are for 2D images of sheets, without upsampling")
         if upsample < 1 or any(n % upsample for n in network.grid):
-            raise ValueError(f"upsample {upsample} must be a whole divisor of the grid {network.grid}")
+            raise ValueError(f"upsample {upsample} must be a whole divisor of the grid "
+                             f"{network.grid}")
         self.upsample = upsample  # rasterize at grid / upsample, then replicate each pixel
         self.cell = np.asarray(cell, dtype=float)  # the cell it was trained on
         d = self.dim
-        if extensive and (network.head != "pixel" or network.padding != "circular"
-                          or network.extra_inputs or upsample != 1
-                          or np.count_nonzero(self.cell[:d, :d] - np.diag(np.diag(self.cell[:d, :d])))):
-            raise ValueError("an extensive model needs the per-pixel head, circular padding, no "
-                             "extra inputs, no upsampling and an orthogonal training cell")
-        self.extensive = extensive
+        self.extensive = self.any_cell = False
+        if extensive:
+            self._check_extensive("an extensive")
+            self.extensive = True
+        if any_cell:
+            self.use_any_cell()
         self.symmetrize = symmetrize  # average over the cell's reflections (2^d network passes)
         self.reflections = reflections(self.cell[:d, :d])
         self.spacing = np.diag(self.cell)[:d] / np.array(network.grid)  # Å per pixel, per axis
@@ -95,10 +106,33 @@ class EnergyModel(nn.Module):
         self.register_buffer("element_energy", table)
         self.metadata = metadata or {}
 
+    def _check_extensive(self, kind: str) -> None:
+        """Refuse, naming what is missing, a model that cannot grow its grid with the cell."""
+        config, d = self.network.config, self.dim
+        if (config.head != "pixel" or config.padding != "circular" or config.extra_inputs
+                or self.upsample != 1
+                or np.count_nonzero(self.cell[:d, :d] - np.diag(np.diag(self.cell[:d, :d])))):
+            raise ValueError(f"{kind} model needs the per-pixel head, circular padding, no extra "
+                             "inputs, no upsampling and an orthogonal training cell")
+
+    def use_any_cell(self) -> None:
+        """Make this an any-cell model (see the module docstring), e.g. to fine-tune a
+        fixed-cell one on sheets of every cell."""
+        self._check_extensive("an any-cell")
+        if self.dim != 2:
+            raise ValueError("an any-cell model is a sheet model: give it a 2D grid")
+        self.any_cell, self.extensive = True, False
+
     @property
     def element_energies(self) -> dict[int, float]:
         """The per-element reference energies ε_Z (eV), as given to the constructor."""
         return {z: float(self.element_energy[z]) for z in self.elements}
+
+    @property
+    def force_components(self) -> int:
+        """The force components the model describes: x, y (and z for a 3D image or a 2D image
+        with height channels); a flat 2D model's z-forces are zero."""
+        return 3 if self.network.config.heights else self.dim
 
     @property
     def device(self) -> torch.device:
@@ -106,11 +140,14 @@ class EnergyModel(nn.Module):
 
     def images(self, positions: torch.Tensor, numbers: torch.Tensor, cells: torch.Tensor,
                frame: torch.Tensor, n_frames: int) -> torch.Tensor:
-        """The network's input [F, *grid], in the network's dtype (with `upsample` > 1, a coarser
-        image whose pixels are replicated, the paper's upscaling test)."""
+        """The network's input [F, *grid], or [F, 3, *grid] with height channels, in the
+        network's dtype (with `upsample` > 1, a coarser image whose pixels are replicated, the
+        paper's upscaling test)."""
         dtype = next(self.network.parameters()).dtype
         d, k = self.dim, self.upsample
-        image = rasterize(positions[:, :d].to(dtype), numbers, cells[:, :d, :d].to(dtype), frame,
+        weights = (height_weights(positions.to(dtype), numbers, cells.to(dtype), frame)
+                   if self.network.config.heights else numbers)
+        image = rasterize(positions[:, :d].to(dtype), weights, cells[:, :d, :d].to(dtype), frame,
                           n_frames, tuple(n // k for n in self.grid_for(cells)), self.sigma,
                           self.cutoff)
         for axis in range(1, d + 1) if k > 1 else ():
@@ -120,6 +157,13 @@ class EnergyModel(nn.Module):
     def grid_for(self, cells: torch.Tensor) -> tuple[int, ...]:
         """The image grid for a batch: the trained grid, or for an extensive model the cells'
         sides in pixels of the trained spacing (the same for every frame of the batch)."""
+        if self.any_cell:  # whole multiples of the reduction, as near the spacing as they come
+            sides = cells[:, :2, :2].detach().norm(dim=-1).cpu().numpy()
+            blocks = np.maximum(np.round(sides / (self.spacing * self.multiple)), 1)
+            pixels = (blocks * self.multiple).astype(int)
+            if (pixels != pixels[0]).any():
+                raise ValueError("frames of one batch need one grid; forward() groups them")
+            return tuple(int(n) for n in pixels[0])
         if not self.extensive:
             return self.network.config.grid
         sides = torch.diagonal(cells[:, :self.dim, :self.dim], dim1=-2, dim2=-1).detach().cpu()
@@ -132,46 +176,110 @@ class EnergyModel(nn.Module):
     def counts(self, numbers: torch.Tensor, frame: torch.Tensor, n_frames: int) -> torch.Tensor:
         """Atoms of each model element per frame [F, n_elements], times `count_scale`."""
         onehot = (numbers[:, None] == torch.tensor(self.elements, device=numbers.device)).double()
-        counts = torch.zeros(n_frames, len(self.elements), dtype=torch.float64, device=numbers.device)
+        counts = torch.zeros(n_frames, len(self.elements), dtype=torch.float64,
+                             device=numbers.device)
         return counts.index_add(0, frame, onehot) * self.count_scale
 
     def forward(self, positions: torch.Tensor, numbers: torch.Tensor, cells: torch.Tensor,
                 frame: torch.Tensor, n_frames: int) -> torch.Tensor:
-        return self.energy(self.images(positions, numbers, cells, frame, n_frames), numbers, frame,
-                           n_frames)
+        total = torch.zeros(n_frames, dtype=torch.float64, device=positions.device)
+        for chosen, inputs, density, copies in self.groups(positions, numbers, cells, frame,
+                                                           n_frames):
+            energy = self.energy(self.images(*inputs), *inputs[1:2], *inputs[3:], density=density)
+            total = total.index_add(0, chosen, energy / copies)
+        return total
+
+    def groups(self, positions: torch.Tensor, numbers: torch.Tensor, cells: torch.Tensor,
+               frame: torch.Tensor, n_frames: int):
+        """The frames as the network takes them, in groups that share a grid: (the frames' indices
+        [G], images() inputs of the group, density [G] or None, copies [G]). An any-cell model's
+        frames are made rectangular (cells.canonical: divide a supercell's energy by its copies)
+        and its pixel energies weighted by `density`, the pixel's area over the training pixel's;
+        any other model's batch is one group as it is."""
+        every = torch.arange(n_frames, device=positions.device)
+        if not self.any_cell:
+            yield every, (positions, numbers, cells, frame, n_frames), None, 1
+            return
+        factors = [supercell_factor(c) for c in cells.detach().cpu().numpy()]
+        positions, numbers, cells, frame, copies = canonical(positions, numbers, cells, frame,
+                                                             factors)
+        grids = [self.grid_for(cells[f:f + 1]) for f in range(n_frames)]
+        for grid in sorted(set(grids)):
+            chosen = every[[g == grid for g in grids]]
+            renumber = torch.full((n_frames,), -1, dtype=torch.long, device=positions.device)
+            renumber[chosen] = torch.arange(len(chosen), device=positions.device)
+            atoms = renumber[frame] >= 0
+            area = torch.linalg.det(cells[chosen, :2, :2]).abs()
+            density = area / float(np.prod(grid) * np.prod(self.spacing))
+            yield chosen, (positions[atoms], numbers[atoms], cells[chosen],
+                           renumber[frame[atoms]], len(chosen)), density, copies[chosen]
+
+    def summary(self, positions: torch.Tensor, numbers: torch.Tensor, cells: torch.Tensor,
+                frame: torch.Tensor, n_frames: int) -> dict[str, np.ndarray]:
+        """What the network sees of each frame, to tell a structure beyond the training data:
+        its image's highest pixel ("image_peak"), with height channels the largest height of an
+        atom above its neighbours ("height", Å), for an any-cell model the pixel spacing
+        ("spacing", Å, the smaller and the larger axis: "spacing_min", "spacing_max")."""
+        out = {key: np.zeros(n_frames) for key in ["image_peak"]
+               + ["height"] * self.network.config.heights
+               + ["spacing_min", "spacing_max"] * self.any_cell}
+        with torch.no_grad():
+            for chosen, inputs, _, _ in self.groups(positions, numbers, cells, frame, n_frames):
+                index = chosen.cpu().numpy()
+                image = self.images(*inputs)
+                channels = image if image.dim() == self.dim + 2 else image[:, None]
+                out["image_peak"][index] = channels[:, 0].flatten(1).amax(1).cpu().numpy()
+                if "height" in out:  # channel 1 is Σ Z u g/h₀: its extreme over Z's peak
+                    sub_frame, z = inputs[3], inputs[1].to(image.dtype)
+                    weights = height_weights(inputs[0].to(image.dtype), inputs[1],
+                                             inputs[2].to(image.dtype), sub_frame)
+                    u = (weights[:, 1] / z).abs() * HEIGHT_SCALE
+                    top = torch.zeros(len(index), dtype=u.dtype).scatter_reduce(
+                        0, sub_frame.cpu(), u.cpu(), "amax")
+                    out["height"][index] = top.numpy()
+                if self.any_cell:
+                    grid = torch.as_tensor(self.grid_for(inputs[2]), dtype=inputs[2].dtype)
+                    spacing = inputs[2][:, :2, :2].norm(dim=-1).cpu() / grid
+                    out["spacing_min"][index] = spacing.amin(1).numpy()
+                    out["spacing_max"][index] = spacing.amax(1).numpy()
+        return out
 
     def energy(self, images: torch.Tensor, numbers: torch.Tensor, frame: torch.Tensor,
-               n_frames: int) -> torch.Tensor:
+               n_frames: int, density: torch.Tensor | None = None) -> torch.Tensor:
         """Total energies [F] (eV) of frames whose images are `images` (from `images()`), averaged
-        over the reflections when the model symmetrizes."""
+        over the reflections when the model symmetrizes; `density` [F] weights the network's
+        summed pixel energies (an any-cell model's pixel area over its training pixel's)."""
         if not self.symmetrize:
-            return self._energy(images, numbers, frame, n_frames)
+            return self._energy(images, numbers, frame, n_frames, density)
         flips = self.reflections
         r = len(flips)
         if images.numel() * r <= self.network.band_pixels:  # one batched pass over all images
             orbit = torch.cat([self.reflect(images, s) for s in flips])
             energies = self._energy(orbit, numbers.repeat(r),
                                     torch.cat([frame + k * n_frames for k in range(r)]),
-                                    r * n_frames).reshape(r, n_frames)
+                                    r * n_frames, None if density is None else density.repeat(r)
+                                    ).reshape(r, n_frames)
         else:  # large cells: one pass per reflection, so memory stays that of one image
-            energies = torch.stack([self._energy(self.reflect(images, s), numbers, frame, n_frames)
-                                    for s in flips])
+            energies = torch.stack([self._energy(self.reflect(images, s), numbers, frame, n_frames,
+                                                 density) for s in flips])
         return energies.mean(0)
 
     def reflect(self, images: torch.Tensor, axes: tuple[int, ...]) -> torch.Tensor:
         """The images [F, *grid] of the structures reflected (s → −s mod 1) along the cell axes
         `axes`: pixel i samples i/n (with upsampling, a block of `upsample` pixels), so it becomes
         pixel −i, the flipped image rolled by one pixel (block)."""
-        dims = [a + 1 for a in axes]
+        dims = [a - self.dim for a in axes]  # the last `dim` axes are the image's
         return images.flip(dims).roll([self.upsample] * len(dims), dims) if dims else images
 
     def _energy(self, images: torch.Tensor, numbers: torch.Tensor, frame: torch.Tensor,
-                n_frames: int) -> torch.Tensor:
+                n_frames: int, density: torch.Tensor | None = None) -> torch.Tensor:
         """Total energies [F] (eV) of the images as they are."""
         extra = self.counts(numbers, frame, n_frames) if self.network.config.extra_inputs else None
         out = self.network(images, extra)
+        if density is not None:
+            out = out * density.to(out.dtype)
         reference = torch.zeros(n_frames, dtype=torch.float64, device=self.device)
         reference = reference.index_add(0, frame, self.element_energy[numbers])
         mean = (self.energy_mean * self.count_scale * torch.bincount(frame, minlength=n_frames)
-                if self.extensive else self.energy_mean)
+                if self.extensive or self.any_cell else self.energy_mean)
         return reference + mean + self.energy_scale * out.double()

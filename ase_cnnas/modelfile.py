@@ -8,6 +8,7 @@ training summary, test metrics).
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import pickle
@@ -38,13 +39,23 @@ def resolve(model: str | os.PathLike) -> Path:
     return Path(model)
 
 
+def file_sha256(model: str | os.PathLike) -> str:
+    """The sha256 hex digest (all 64 digits) of a model file's bytes, a bundled name resolved:
+    which weights a result came from, whatever the file is called."""
+    path = resolve(model)
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError as err:
+        raise ModelFileError(f"{path}: cannot read the model file ({err.strerror})") from err
+
+
 def save_model(model: EnergyModel, path: str | os.PathLike) -> None:
-    """Write `model` to `path` atomically (temporary file + rename)."""
+    """Write `model` to `path` atomically (temporary file, fsync, rename: ase_cnnas.files)."""
     meta = {
         "network": model.network.config.to_dict(),
         "image": {"sigma": model.sigma, "cutoff": model.cutoff, "scale": model.image_scale,
                   "cell": model.cell.tolist(), "upsample": model.upsample,
-                  "extensive": model.extensive},
+                  "extensive": model.extensive, "any_cell": model.any_cell},
         "count_scale": model.count_scale,
         "symmetrize": model.symmetrize,
         "elements": {str(z): e for z, e in model.element_energies.items()},
@@ -77,6 +88,7 @@ def load_model(model: str | os.PathLike = "default", device: str | torch.device 
             image_scale=meta["image"]["scale"], count_scale=meta["count_scale"],
             upsample=meta["image"].get("upsample", 1),
             extensive=meta["image"].get("extensive", False),
+            any_cell=meta["image"].get("any_cell", False),
             sigma=meta["image"]["sigma"],
             cutoff=meta["image"]["cutoff"],
             symmetrize=meta.get("symmetrize", False) if symmetrize is None else symmetrize,
@@ -106,11 +118,12 @@ def _load(path: Path) -> tuple[dict, dict]:
     except pickle.UnpicklingError as err:  # weights_only met something it will not build
         if "global" in str(err).lower():
             raise ModelFileError(f"{path}: refused to load: the file holds pickled code, not only "
-                                 "weights, which ase-cnnas model files never do; delete it and get the model from a "
-                                 "source you trust") from err
+                                 "weights, which ase-cnnas model files never do; delete it and "
+                                 "get the model from a source you trust") from err
         raise ModelFileError(f"{unreadable}: {str(err).splitlines()[0]}") from err
     except (RuntimeError, EOFError, OSError, IndexError, KeyError, ValueError) as err:
-        raise ModelFileError(f"{unreadable}: {str(err).splitlines()[0] if str(err) else type(err).__name__}") from err
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise ModelFileError(f"{unreadable}: {first}") from err
     if not isinstance(blob, dict) or blob.get("format") != FORMAT:
         raise ModelFileError(f"{path}: not an ase-cnnas model file (no format={FORMAT!r} tag)")
     version = blob.get("format_version")

@@ -14,7 +14,8 @@ applies the dense layers to every output pixel's features and sums the result, a
 energy per pixel as in EDNN, which is invariant to whole-pixel shifts of the image; `head="pool"`
 feeds the dense layers the features' mean. `extra_inputs` adds scalars (element counts) to the
 head's input. A pixel head on an image above `band_pixels` runs in bands of rows with halos,
-recomputed in the backward pass, so that memory does not limit the cell. See README "The method, and where we depart from the paper".
+recomputed in the backward pass, so that memory does not limit the cell. See docs/method.md.
+`heights` reads images with height channels through an EvenStem (free-standing sheets).
 """
 from __future__ import annotations
 
@@ -48,6 +49,7 @@ class NetworkConfig:
     # energy per output pixel from a per-pixel dense head, summed (local, translation-invariant)
     extra_inputs: int = 0  # scalars fed to the dense head beside the image (e.g. element counts)
     filters: int = 16  # of each non-reducing layer: the paper's 16; more adds capacity
+    heights: bool = False  # images carry height channels (V, u, u²) read by an EvenStem
 
     def to_dict(self) -> dict:
         return {**asdict(self), "grid": list(self.grid)}
@@ -115,16 +117,37 @@ def circular_pad(x: torch.Tensor, pad: list[int]) -> torch.Tensor:
 class SamePadConv(nn.Module):
     """Convolution padded like TensorFlow's 'same': output = ceil(input / stride)."""
 
-    def __init__(self, dim: int, c_in: int, c_out: int, kernel: int, stride: int, padding: str):
+    def __init__(self, dim: int, c_in: int, c_out: int, kernel: int, stride: int, padding: str,
+                 bias: bool = True):
         super().__init__()
         conv = nn.Conv2d if dim == 2 else nn.Conv3d
-        self.conv = conv(c_in, c_out, kernel, stride=stride)
+        self.conv = conv(c_in, c_out, kernel, stride=stride, bias=bias)
         total = kernel - stride  # for sizes divisible by the stride
         self.pad = [total // 2, total - total // 2] * dim
         self.circular = padding == "circular"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv(circular_pad(x, self.pad) if self.circular else F.pad(x, self.pad))
+
+
+class EvenStem(nn.Module):
+    """The first layer for images with height channels [N, 3, *grid] (V, Σ Z u g, Σ Z u² g, u an
+    atom's height above its neighbours, ase_cnnas/heights.py):
+
+        ½ [act(W_e * (V, u²) + W_o * u) + act(W_e * (V, u²) − W_o * u)],
+
+    even in u, so the energy is exactly invariant to the mirror z → −z. With W_o and the u²
+    weights zero it is a flat network's first layer."""
+
+    def __init__(self, dim: int, c_out: int, kernel: int, stride: int, padding: str, act: type):
+        super().__init__()
+        self.even = SamePadConv(dim, 2, c_out, kernel, stride, padding)
+        self.odd = SamePadConv(dim, 1, c_out, kernel, stride, padding, bias=False)
+        self.act = act()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        even, odd = self.even(x[:, 0::2]), self.odd(x[:, 1:2])
+        return (self.act(even + odd) + self.act(even - odd)) / 2
 
 
 class CNNAS(nn.Module):
@@ -159,7 +182,12 @@ class CNNAS(nn.Module):
                     continue
                 reductions -= 1
             filters, kernel, stride = REDUCING if kind == "R" else (config.filters, *NON_REDUCING)
-            layers += [SamePadConv(dim, c_in, filters, kernel, stride, config.padding), act()]
+            if config.heights and not layers:  # the activation is inside; the Identity keeps
+                # every later layer at the index it has in a flat network
+                layers += [EvenStem(dim, filters, kernel, stride, config.padding, act),
+                           nn.Identity()]
+            else:
+                layers += [SamePadConv(dim, c_in, filters, kernel, stride, config.padding), act()]
             c_in = filters
         self.trunk = nn.Sequential(*layers)
         kept = 1 + blocks if config.reductions is None else config.reductions
@@ -173,7 +201,8 @@ class CNNAS(nn.Module):
         for layer in self.modules():  # He init keeps the signal alive through the deep trunk
             if isinstance(layer, (nn.Conv2d, nn.Conv3d, nn.Linear)):
                 nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
-                nn.init.zeros_(layer.bias)
+                if layer.bias is not None:
+                    nn.init.zeros_(layer.bias)
         if config.head == "pixel":  # start from zero energy: a sum over pixels would be large
             nn.init.zeros_(self.head[-1].weight)
         # channels-last activations: oneDNN's native layout, 15–18 % off a CPU forward + backward
@@ -218,17 +247,21 @@ class CNNAS(nn.Module):
         Network 2), and input pixels per output pixel."""
         size, jump = 1, 1
         for layer in self.trunk:
+            layer = layer.even if isinstance(layer, EvenStem) else layer
             if isinstance(layer, SamePadConv):
                 size += (layer.conv.kernel_size[0] - 1) * jump
                 jump *= layer.conv.stride[0]
         return size, jump
 
     def forward(self, images: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
-        """images [B, *grid], extra [B, extra_inputs] → [B]."""
-        dims = tuple(range(1, images.dim()))
-        copies = torch.stack([images.roll(s, dims) for s in self.shifts], dim=1)  # [B, C, *grid]
+        """images [B, *grid] (or [B, 3, *grid] with height channels), extra [B, extra_inputs]
+        → [B]."""
+        if images.dim() == len(self.config.grid) + 1:
+            images = images[:, None]
+        dims = tuple(range(2, images.dim()))
+        copies = torch.stack([images.roll(s, dims) for s in self.shifts], dim=1)  # [B, S, C, …]
         b, c = copies.shape[:2]
-        x = copies.reshape(b * c, 1, *copies.shape[2:])
+        x = copies.reshape(b * c, *copies.shape[2:])
         if self.config.head == "pixel":  # energy per pixel, summed; copies averaged
             per_copy = extra.repeat_interleave(c, dim=0) if self.config.extra_inputs else None
             return self._summed(x, per_copy).reshape(b, c).mean(-1)
@@ -254,7 +287,8 @@ def widened(network: CNNAS, filters: int) -> CNNAS:
         raise ValueError(f"filters {filters}: the network has {config.filters} per non-reducing "
                          "layer already, and narrowing would lose what it learnt")
     like = next(network.parameters())
-    wide = CNNAS(NetworkConfig(**{**asdict(config), "filters": filters})).to(like.device, like.dtype)
+    wide = CNNAS(NetworkConfig(**{**asdict(config), "filters": filters}))
+    wide = wide.to(like.device, like.dtype)
 
     def weighted(net: CNNAS) -> list[nn.Module]:
         return [m for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Conv3d, nn.Linear))]
@@ -273,3 +307,32 @@ def widened(network: CNNAS, filters: int) -> CNNAS:
             new.bias[kept_out:] = 0
             new.bias[:kept_out] = old.bias
     return wide
+
+
+ODD_INIT = 0.01  # with_heights: the odd weights' spread, relative to a fresh He initialisation
+
+
+def with_heights(network: CNNAS, seed: int = 0) -> CNNAS:
+    """`network` (a flat one) taking height channels: its first layer becomes an EvenStem whose
+    V weights are the trained ones and whose u² weights are zero, every later layer is kept. The
+    odd (u) weights start small but not zero: the stem is even in them, so at zero their
+    gradient vanishes and training could never move them. The energy of any structure starts
+    within O(ODD_INIT²) of the flat network's."""
+    config = network.config
+    if config.heights:
+        raise ValueError("the network takes height channels already")
+    like = next(network.parameters())
+    deep = CNNAS(NetworkConfig(**{**asdict(config), "heights": True})).to(like.device, like.dtype)
+    old_first, stem = network.trunk[0].conv, deep.trunk[0]
+    with torch.no_grad():
+        later = {k: v for k, v in network.state_dict().items() if not k.startswith("trunk.0.")}
+        missing, unexpected = deep.load_state_dict(later, strict=False)
+        assert not unexpected and all(k.startswith("trunk.0.") for k in missing)
+        stem.even.conv.weight.zero_()
+        stem.even.conv.weight[:, :1] = old_first.weight
+        stem.even.conv.bias.copy_(old_first.bias)
+        odd = stem.odd.conv.weight
+        generator = torch.Generator(device="cpu").manual_seed(seed)
+        std = math.sqrt(2 / odd[0].numel())  # He's, for ReLU-like activations
+        odd.copy_(torch.randn(odd.shape, generator=generator, dtype=odd.dtype) * std * ODD_INIT)
+    return deep

@@ -49,7 +49,8 @@ def _window(widths: tuple[int, ...], grid: tuple[int, ...], device: torch.device
 def rasterize(positions: torch.Tensor, weights: torch.Tensor, cells: torch.Tensor,
               frame: torch.Tensor, n_frames: int, grid: tuple[int, ...],
               sigma: float = SIGMA, cutoff: float = CUTOFF) -> torch.Tensor:
-    """Images [F, *grid] of `n_frames` frames.
+    """Images [F, *grid] of `n_frames` frames, or [F, C, *grid] for weights [A, C] (C channels,
+    each atom's Gaussian weighted by its own value in each).
 
     positions [A, D] Å (D = len(grid): 2 drops z, 3 keeps it), weights [A] (atomic numbers),
     cells [F, D, D] Å with the cell vectors as rows, frame [A] the frame each atom belongs to.
@@ -61,7 +62,10 @@ def rasterize(positions: torch.Tensor, weights: torch.Tensor, cells: torch.Tenso
     inverse = torch.linalg.inv(cells)  # [F, D, D]
     widths = window_half_widths(inverse, grid, sigma, cutoff)
     window = _window(tuple(widths), tuple(grid), positions.device)
-    step = max(CHUNK_VALUES // len(window[0]), 1)  # atoms per chunk
+    if weights.dim() == 1:
+        return rasterize(positions, weights[:, None], cells, frame, n_frames, grid, sigma,
+                         cutoff)[:, 0]
+    step = max(CHUNK_VALUES // (len(window[0]) * weights.shape[1]), 1)  # atoms per chunk
     if len(positions) <= step:
         return _splat(positions, weights, frame, cells, inverse, window, n_frames, grid, sigma)
     image = 0  # chunk by chunk, each recomputed in the backward pass: memory of one chunk
@@ -77,7 +81,8 @@ def _splat(positions: torch.Tensor, weights: torch.Tensor, frame: torch.Tensor,
            cells: torch.Tensor, inverse: torch.Tensor,
            window: tuple[torch.Tensor, tuple[torch.Tensor, ...], torch.Tensor], n_frames: int,
            grid: tuple[int, ...], sigma: float) -> torch.Tensor:
-    """The images [F, *grid] of these atoms alone (rasterize's work for one chunk).
+    """The images [F, C, *grid] of these atoms alone (rasterize's work for one chunk), weights
+    [A, C].
 
     Pixel minus atom, in Å, is (base pixel − atom) + window offset, each through its frame's cell:
     the [A, W, D] work is one add, and the indices wrap per axis ([A, 2w + 1]) before they are
@@ -91,10 +96,14 @@ def _splat(positions: torch.Tensor, weights: torch.Tensor, frame: torch.Tensor,
     lead = ((base.to(dtype) / n)[:, :, None] * atom_cell).sum(1) - positions  # [A, D] Å
     steps = ((offsets.to(dtype) / n)[None, :, :, None] * cells[:, None]).sum(2)  # [F, W, D] Å
     dist2 = (lead[:, None, :] + steps[frame]).square().sum(-1)  # [A, W] Å²
-    values = weights.to(dtype)[:, None] * torch.exp(dist2 / (-2 * sigma**2))
-    flat = (frame * math.prod(grid)).reshape(-1, *[1] * len(grid))  # [A, 1, …]
+    channels, pixels = weights.shape[1], math.prod(grid)
+    values = weights.to(dtype)[:, :, None] * torch.exp(dist2 / (-2 * sigma**2))[:, None]
+    flat = (frame * channels * pixels).reshape(-1, *[1] * len(grid))  # [A, 1, …]
     for k, r in enumerate(ranges):  # periodic fold, axis by axis
         index = (base[:, k, None] + r) % grid[k] * math.prod(grid[k + 1:])  # [A, 2w_k + 1]
         flat = flat + index.reshape(-1, *[1] * k, len(r), *[1] * (len(grid) - k - 1))
-    image = torch.zeros(n_frames * math.prod(grid), device=positions.device, dtype=dtype)
-    return image.index_add(0, flat.reshape(-1), values.reshape(-1)).reshape(n_frames, *grid)
+    flat = flat.reshape(len(flat), 1, -1) + pixels * torch.arange(channels, device=flat.device
+                                                                  )[:, None]  # [A, C, W]
+    image = torch.zeros(n_frames * channels * pixels, device=positions.device, dtype=dtype)
+    return image.index_add(0, flat.reshape(-1), values.reshape(-1)).reshape(n_frames, channels,
+                                                                            *grid)

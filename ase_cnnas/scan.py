@@ -17,9 +17,8 @@ from ase import Atoms
 from ase.calculators.calculator import CalculatorSetupError
 from tqdm import tqdm
 
-from .calculator import (MIN_DISTANCE, PLANE_TOLERANCE, check_atoms, check_cell,
-                         resolve_device)
-from .memory import keep_freed_memory
+from .calculator import resolve_device
+from .checks import MIN_DISTANCE, PLANE_TOLERANCE, STACKED, check_atoms, check_cell
 from .model import EnergyModel, without_net_force
 from .modelfile import load_model
 
@@ -34,10 +33,9 @@ def predict_arrays(model: EnergyModel, positions: np.ndarray, numbers: np.ndarra
     and numbers [A], cells [F, 3, 3] (Å), atoms per frame [F]."""
     off = np.concatenate([[0], np.cumsum(natoms)])
     dev = model.device
-    if dev.type == "cpu":
-        keep_freed_memory()
     energies, grads = [], []
-    for start in tqdm(range(0, len(natoms), batch), desc="frames", unit="batch", disable=not progress):
+    for start in tqdm(range(0, len(natoms), batch), desc="frames", unit="batch",
+                      disable=not progress):
         stop = min(start + batch, len(natoms))
         a, b = off[start], off[stop]
         pos = torch.tensor(positions[a:b], dtype=torch.float64, device=dev, requires_grad=forces)
@@ -84,21 +82,29 @@ def _suspects(model: EnergyModel, frames: Sequence[Atoms]) -> np.ndarray:
     bad |= np.bincount(frame, ~np.isin(numbers, model.elements), len(frames)) > 0
     unique, inverse = np.unique(cells, axis=0, return_inverse=True)  # few: test each once
     bad |= np.array([not _cell_ok(model, c) for c in unique])[inverse.ravel()]
-    if d == 2:
+    heights = model.network.config.heights  # free-standing: no plane, but one layer
+    if d == 2 and not heights:
         start = np.concatenate([[0], np.cumsum(n)[:-1]])[n > 0]
         spread = np.zeros(len(frames))
-        spread[n > 0] = np.maximum.reduceat(pos[:, 2], start) - np.minimum.reduceat(pos[:, 2], start)
+        spread[n > 0] = (np.maximum.reduceat(pos[:, 2], start)
+                         - np.minimum.reduceat(pos[:, 2], start))
         bad |= spread > PLANE_TOLERANCE
     off = np.concatenate([[0], np.cumsum(n)])
     for key in {(k, tuple(p)) for k, p in zip(n, pbc.tolist())}:
         index = np.flatnonzero((n == key[0]) & (pbc == key[1]).all(1) & ~bad)
-        for part in np.array_split(index, -(-len(index) * key[0] ** 2 // 2**22)) if len(index) else ():
-            xyz = torch.tensor(np.stack([pos[off[i]:off[i + 1]] for i in part]), device=model.device,
+        chunks = -(-len(index) * key[0] ** 2 // 2**22)
+        for part in np.array_split(index, chunks) if len(index) else ():
+            xyz = torch.tensor(np.stack([pos[off[i]:off[i + 1]] for i in part]),
+                               device=model.device,
                                dtype=torch.float32)  # a screen: 2e-6 Å on these small cells
             cell = torch.tensor(cells[part], device=model.device, dtype=torch.float32)
             height = 1 / torch.linalg.inv(cell).norm(dim=-2)[:, list(key[1])].amin(1)
             closest = _closest(xyz, cell, key[1])
             bad[part] = ((closest < MIN_DISTANCE) | (closest >= height / 2)).cpu().numpy()
+            if heights:  # atoms above one another: checks.check_single_sheet says which
+                flat = xyz.clone()
+                flat[..., 2] = 0
+                bad[part] |= (_closest(flat, cell, key[1]) < STACKED).cpu().numpy()
     return np.flatnonzero(bad)
 
 

@@ -7,7 +7,8 @@ chains, so the figure is the steady rate of MD steps that are each labelled (str
 loader reads a file of Lennard-Jones-labelled sheets (the labels do not matter to it).
 
     python benchmarks/data_throughput.py --paper-scale
-    python benchmarks/data_throughput.py --device cuda --references 7net-0@cuda --out results/data_throughput_gpu.md
+    python benchmarks/data_throughput.py --device cuda --references 7net-0@cuda \
+        --out results/data_throughput_gpu.md
 """
 from __future__ import annotations
 
@@ -21,12 +22,12 @@ import numpy as np
 import torch
 
 from ase_cnnas.raster import rasterize
+from ase_cnnas.sheets import STRUCTURE_TYPES
+from training.batches import to_device
 from training.generate import Protocol, generate
 from training.h5data import frame_count
-from training.batches import to_device
 from training.loader import make_loader
 from training.report import command, hardware, write_text
-from training.structures import STRUCTURE_TYPES
 
 LJ = "ase.calculators.lj:LennardJones"
 TIMED_FRAMES = {"tersoff": 4000, LJ: 4000}  # per chain; others (SevenNet-0) 60
@@ -67,8 +68,8 @@ def loader_rate(path: Path, batch: int, workers: int, device: str, grid: int | N
         b = to_device(b, device)
         if grid:
             dtype = torch.float32
-            rasterize(b["positions"][:, :2].to(dtype), b["numbers"], b["cells"][:, :2, :2].to(dtype),
-                      b["frame"], b["n_frames"], (grid, grid))
+            rasterize(b["positions"][:, :2].to(dtype), b["numbers"],
+                      b["cells"][:, :2, :2].to(dtype), b["frame"], b["n_frames"], (grid, grid))
         done += b["n_frames"]
         if start and time.perf_counter() - start > seconds:
             break
@@ -80,8 +81,8 @@ def train_step_rate(path: Path, batch: int, device: str, grid: int, seconds: flo
     """Frames per second of a Network 2 training step (energy loss, Adam, float32) on a batch
     already on `device`: what the loader has to keep up with."""
     from training.batches import model_inputs
-    from training.train import build_model
     from training.h5data import read_frames
+    from training.modelbuild import build_model
 
     frames = read_frames(path, 0, batch)
     model = build_model(frames, np.arange(batch), (grid, grid)).to(device)
@@ -151,11 +152,12 @@ def main() -> None:
                 lines.append(f"| {workers} | {args.device} | {f'{grid}²' if grid else 'no'} | "
                              f"{rate:,.0f} |")
                 print(lines[-1], flush=True)
-        lines += ["", "What the loader has to keep up with: one training step of the paper's Network 2 "
-                  "(flatten head, 4 shifted copies, energy loss, Adam, float32"
+        lines += ["", "What the loader has to keep up with: one training step of the paper's "
+                  "Network 2 (flatten head, 4 shifted copies, energy loss, Adam, float32"
                   + (", TF32 convolutions" if args.device.startswith("cuda")
                      and torch.backends.cudnn.allow_tf32 else "")
-                  + ") on a batch already on the device:", "", "| device | grid | frames/s |", "|---|---|---|"]
+                  + ") on a batch already on the device:", "",
+                  "| device | grid | frames/s |", "|---|---|---|"]
         for grid in (64, 256):
             rate = train_step_rate(data, args.batch, args.device, grid, args.seconds)
             lines.append(f"| {args.device} | {grid}² | {rate:,.0f} |")

@@ -82,11 +82,13 @@ def main(argv: list[str] | None = None) -> None:
         table = forecast_table(best, fits, args.reach)
         for (start, (a, b, _)), style in zip(fits.items(), itertools.cycle(["--", ":", "-."])):
             n = np.arange(start, len(best) + 1)
-            fig.axes[0].plot(n, a * n ** -b, "k" + style, lw=1, label=f"fit from {start}: b = {b:.2f}")
+            fig.axes[0].plot(n, a * n ** -b, "k" + style, lw=1,
+                             label=f"fit from {start}: b = {b:.2f}")
         fig.axes[0].legend(fontsize=7)
+        regenerate = f"Regenerate: `{command()}`  "  # two spaces: a Markdown line break
         write_text(args.forecast, f"""# How far more of the same training would go
 
-Regenerate: `{command()}`  
+{regenerate}
 Hardware: {hardware()} (a fit of stored histories; the training ran where each run says)
 
 The best raw validation energy MAE so far (meV/atom), counted over {len(best)} epochs of the

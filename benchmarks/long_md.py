@@ -31,8 +31,7 @@ from sheet_md import drift, nose_hoover, parser, run, sheet  # noqa: E402
 from ase_cnnas.files import replace_atomically  # noqa: E402
 from ase_cnnas.modelfile import resolve  # noqa: E402
 from training.experiments.force_sites import BOND  # noqa: E402
-from training.report import (command, hardware, save_figure, setting_changes,  # noqa: E402
-                             write_text)
+from training.report import command, hardware, save_figure, setting_changes, write_text  # noqa: E402
 
 LOGGED = ("t", "T", "fmax", "dmin", "vcm", "changed")
 STATE_FORMAT = 2  # 2: forces without net force, centre-of-mass speed logged
@@ -56,8 +55,8 @@ def intactness(changed: np.ndarray, every_fs: float) -> str:
     end = (f"no: {changed[-1]} atoms end with another number of neighbours" if changed[-1]
            else "yes at the end")
     return (f"{end}; on the way, in {len(hits)} of {len(changed):,} samples ({every_fs:g} fs "
-            f"apart, at most {longest} in a row), up to {changed.max()} atoms had another number of "
-            f"neighbours within {BOND} Å")
+            f"apart, at most {longest} in a row), up to {changed.max()} atoms had another "
+            f"number of neighbours within {BOND} Å")
 
 
 def run_settings(args) -> dict:

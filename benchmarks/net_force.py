@@ -62,8 +62,8 @@ def main() -> None:
     lines = ["# The net force and the centre of mass in NVE", "",
              f"Regenerate: `{command()}`  ", f"Hardware: {hardware()}", "",
              f"{args.structure}, model `{args.model}`, {args.ps:g} ps of NVE at {args.timestep} fs "
-             f"from {args.temperature:.0f} K, atoms in the plane, the centre of mass at rest at the "
-             f"start; the same start for both runs.", "",
+             f"from {args.temperature:.0f} K, atoms in the plane, the centre of mass at rest at "
+             "the start; the same start for both runs.", "",
              "| forces | net force, rms (eV/Å) | centre-of-mass speed at the end (m/s) | "
              "at most (m/s) | its kinetic energy, at most (% of the kinetic energy) | "
              "total-energy drift (meV/atom/ps) | largest excursion (meV/atom) | ms per step |",

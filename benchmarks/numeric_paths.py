@@ -4,7 +4,8 @@ torch.compile. For each: batched scan throughput
 (60-atom frames per second, energies only and with forces) and the error it adds against the
 same model in float64 on the CPU (energy per atom, largest force component).
 
-    python benchmarks/numeric_paths.py --device cuda --frames 8192 --batch 1024 --out results/numeric_paths_gpu.md
+    python benchmarks/numeric_paths.py --device cuda --frames 8192 --batch 1024 \
+        --out results/numeric_paths_gpu.md
 """
 from __future__ import annotations
 
@@ -56,7 +57,8 @@ def variant(name: str, device: str):
 
 
 def arrays(frames: list) -> tuple:
-    return (np.concatenate([a.positions for a in frames]), np.concatenate([a.numbers for a in frames]),
+    return (np.concatenate([a.positions for a in frames]),
+            np.concatenate([a.numbers for a in frames]),
             np.array([a.cell.array for a in frames]), np.array([len(a) for a in frames]))
 
 
@@ -97,7 +99,8 @@ def main() -> None:
         de = (np.abs(e - e_ref) / check[3]).max() * 1e3
         df = np.abs(f - f_ref).max() * 1e3
         lines.append(f"| {name} | {rate(model, data, args.batch, False, args.device):,.0f} | "
-                     f"{rate(model, data, args.batch, True, args.device):,.0f} | {de:.4f} | {df:.2f} |")
+                     f"{rate(model, data, args.batch, True, args.device):,.0f} | "
+                     f"{de:.4f} | {df:.2f} |")
         print(lines[-1], flush=True)
     write_text(args.out, "\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -20,7 +20,6 @@ from training.report import command, hardware, write_text  # noqa: E402
 
 def corpus_rows() -> list[str]:
     import torch
-
     from corpus import CASES
 
     rows = ["| # | input | exception | message |", "|---|---|---|---|"]
@@ -34,7 +33,8 @@ def corpus_rows() -> list[str]:
                 raise AssertionError(f"{case.name}: no error")
             except case.error as err:
                 message = str(err).replace(tmp, "<tmp>").replace("|", "\\|")
-                rows.append(f"| {k} | {case.name}: {case.given} | `{type(err).__name__}` | {message} |")
+                rows.append(f"| {k} | {case.name}: {case.given} | `{type(err).__name__}` | "
+                            f"{message} |")
     return rows
 
 

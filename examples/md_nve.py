@@ -5,7 +5,6 @@
 """
 from ase import units
 from ase.md.verlet import VelocityVerlet
-
 from sheet_md import drift, parser, report, run, sheet
 
 args = parser(__doc__, temperature=1000, ps=10).parse_args()

@@ -21,9 +21,9 @@ from phonopy.structure.atoms import PhonopyAtoms
 from tqdm import tqdm
 
 from ase_cnnas import CNNASCalculator
+from ase_cnnas.sheets import A_LATTICE, REPEAT, VACUUM_Z, build_sheet
 from training.reference import make_reference
 from training.report import command, hardware, save_figure, write_text
-from training.structures import A_LATTICE, REPEAT, VACUUM_Z, build_sheet
 
 # rectangular (a, √3a) → hexagonal primitive (a, 0), (a/2, √3a/2): columns are the new vectors
 PRIMITIVE = np.array([[1, 0.5, 0], [0, 0.5, 0], [0, 0, 1]])
@@ -120,7 +120,8 @@ def plot(material: str, results: dict[str, Phonopy], path: Path) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--materials", nargs="+", default=["graphene", "hbn"], choices=["graphene", "hbn"])
+    ap.add_argument("--materials", nargs="+", default=["graphene", "hbn"],
+                    choices=["graphene", "hbn"])
     ap.add_argument("--model", default="default", help="a bundled model's name or a model file")
     ap.add_argument("--reference", default="7net-0", help="calculator to compare with")
     ap.add_argument("--out", type=Path, default=Path("results"))
@@ -146,8 +147,8 @@ def main() -> None:
                     continue
                 diff = (c - r) / r * 100
                 worst[material] = max(worst.get(material, 0.0), abs(diff))
-                lines.append(f"| {material} | {point} | {i + 1} | {r:.2f} ({r * THZ_TO_CM:.0f} cm⁻¹) "
-                             f"| {c:.2f} | {diff:+.1f} % |")
+                lines.append(f"| {material} | {point} | {i + 1} | "
+                             f"{r:.2f} ({r * THZ_TO_CM:.0f} cm⁻¹) | {c:.2f} | {diff:+.1f} % |")
     lines += ["", *[f"- {m}: largest difference {w:.1f} % (the goal: within 5 %)"
                     for m, w in worst.items()],
               "", "Figures: " + ", ".join(f"`phonons_{m}.png`" for m in args.materials)

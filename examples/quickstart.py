@@ -13,7 +13,7 @@ from ase.md.velocitydistribution import Stationary, thermalize_momenta
 from ase.md.verlet import VelocityVerlet
 
 from ase_cnnas import CNNASCalculator
-from training.structures import build_sheet
+from ase_cnnas.sheets import build_sheet
 
 atoms = build_sheet("heterostructure_pristine")
 atoms.set_constraint(FixedPlane(range(len(atoms)), [0, 0, 1]))  # a 2D model: atoms stay in z = 0
@@ -28,12 +28,14 @@ thermalize_momenta(atoms, 300, rng=np.random.default_rng(0))
 Stationary(atoms)
 dyn = VelocityVerlet(atoms, timestep=0.5 * units.fs)
 e0 = atoms.get_total_energy()
-print(f"\nNVE, 0.5 fs, 200 steps from 300 K\n{'step':>5} {'T (K)':>7} {'E_tot (eV/atom)':>16} {'drift (meV/atom)':>17}")
+print("\nNVE, 0.5 fs, 200 steps from 300 K\n"
+      f"{'step':>5} {'T (K)':>7} {'E_tot (eV/atom)':>16} {'drift (meV/atom)':>17}")
 
 
 def report() -> None:
     e = atoms.get_total_energy()
-    print(f"{dyn.nsteps:5d} {atoms.get_temperature():7.1f} {e / n:16.5f} {(e - e0) / n * 1e3:17.3f}")
+    print(f"{dyn.nsteps:5d} {atoms.get_temperature():7.1f} {e / n:16.5f} "
+          f"{(e - e0) / n * 1e3:17.3f}")
 
 
 dyn.attach(report, interval=50)

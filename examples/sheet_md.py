@@ -15,8 +15,8 @@ from ase.md.velocitydistribution import Stationary, thermalize_momenta
 from tqdm import tqdm
 
 from ase_cnnas import CNNASCalculator
+from ase_cnnas.sheets import STRUCTURE_TYPES, build_sheet
 from training.report import command, hardware, save_figure, write_text
-from training.structures import STRUCTURE_TYPES, build_sheet
 
 
 def parser(doc: str, temperature: float, ps: float) -> argparse.ArgumentParser:
@@ -27,7 +27,8 @@ def parser(doc: str, temperature: float, ps: float) -> argparse.ArgumentParser:
     ap.add_argument("--ps", type=float, default=ps, help="length of the run in ps")
     ap.add_argument("--timestep", type=float, default=0.5, help="fs")
     ap.add_argument("--model", default="default", help="a bundled model's name or a model file")
-    ap.add_argument("--device", default=None, help="cpu, cuda… (default: the GPU when there is one)")
+    ap.add_argument("--device", default=None,
+                    help="cpu, cuda… (default: the GPU when there is one)")
     ap.add_argument("--every", type=int, default=20, help="log every N steps")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=Path("results"), help="folder for the report")
@@ -62,13 +63,13 @@ def run(dyn, args: argparse.Namespace, steps: int | None = None, t0: float = 0.0
     the smallest interatomic distance (Å), the centre of mass's speed (m/s; it starts at rest,
     and stays so when the forces sum to zero) and the `extra` columns."""
     atoms, first, n = dyn.atoms, dyn.nsteps, len(dyn.atoms)
-    mass = atoms.get_masses().sum()
+    mass, pairs = atoms.get_masses().sum(), np.triu_indices(n, 1)
     steps = round(args.ps * 1000 / args.timestep) if steps is None else steps
     columns = {"T": atoms.get_temperature,
                "epot": lambda: atoms.get_potential_energy() / n,
                "etot": lambda: atoms.get_total_energy() / n,
                "fmax": lambda: float(np.abs(atoms.get_forces()).max()),
-               "dmin": lambda: float(atoms.get_all_distances(mic=True)[np.triu_indices(n, 1)].min()),
+               "dmin": lambda: float(atoms.get_all_distances(mic=True)[pairs].min()),
                "vcm": lambda: float(np.linalg.norm(atoms.get_momenta().sum(0)) / mass
                                     * units.fs * 1e5),  # Å per ASE time unit -> m/s
                **(extra or {})}
@@ -93,7 +94,8 @@ def run(dyn, args: argparse.Namespace, steps: int | None = None, t0: float = 0.0
             "ms_per_step": (time.perf_counter() - start) / steps * 1e3, "steps": steps}
 
 
-def report(name: str, title: str, args: argparse.Namespace, log: dict, rows: list[tuple[str, str]]) -> None:
+def report(name: str, title: str, args: argparse.Namespace, log: dict,
+           rows: list[tuple[str, str]]) -> None:
     """results/<name>.md (the figures in `rows` and the run's settings) and results/<name>.png."""
     import matplotlib
     matplotlib.use("Agg")
@@ -117,7 +119,8 @@ def report(name: str, title: str, args: argparse.Namespace, log: dict, rows: lis
               ("largest force", f"{log['fmax'].max():.2f} eV/Å"),
               ("smallest interatomic distance", f"{log['dmin'].min():.3f} Å"),
               ("centre of mass", f"at most {log['vcm'].max():.2g} m/s (started at rest)"),
-              ("speed", f"{log['ms_per_step']:.1f} ms per step (energy + forces, batch 1, float32)")]
+              ("speed",
+               f"{log['ms_per_step']:.1f} ms per step (energy + forces, batch 1, float32)")]
     lines = [f"# {title}", "", f"Regenerate: `{command()}`  ", f"Hardware: {hardware()}", "",
              "| quantity | value |", "|---|---|", *[f"| {k} | {v} |" for k, v in rows + common],
              "", f"Figure: `{png.name}`."]

@@ -21,9 +21,10 @@ if str(ROOT) not in sys.path:
 from ase_cnnas.model import EnergyModel  # noqa: E402
 from ase_cnnas.modelfile import save_model  # noqa: E402
 from ase_cnnas.networks import network2_config  # noqa: E402
-from training.structures import build_sheet  # noqa: E402
+from ase_cnnas.sheets import build_sheet  # noqa: E402
 
-torch.set_num_threads(1)  # the machine is shared with long jobs; tiny tensors gain nothing from more
+# the machine is shared with long jobs; tiny tensors gain nothing from more threads
+torch.set_num_threads(1)
 
 GRID = (16, 16)
 DENSE = 16
@@ -43,6 +44,28 @@ def make_model(seed: int = 0, activation: str = "silu") -> EnergyModel:
                        element_energy=ELEMENT_ENERGY, energy_mean=ENERGY_MEAN,
                        energy_scale=ENERGY_SCALE, image_scale=IMAGE_SCALE,
                        metadata=dict(METADATA)).eval()
+
+
+def make_sheet_model(seed: int = 0) -> EnergyModel:
+    """A free-standing any-cell sheet model (height channels, pixel head, circular padding)
+    with random weights, its pixel energies not zero, in float64 for exact gradient checks."""
+    torch.manual_seed(seed)
+    config = network2_config(GRID, dense=DENSE, activation="silu", padding="circular",
+                             head="pixel", periodic_copies=False, heights=True)
+    model = EnergyModel(config, cell=build_sheet("graphene_pristine").cell.array,
+                        element_energy=ELEMENT_ENERGY, energy_mean=ENERGY_MEAN,
+                        energy_scale=ENERGY_SCALE, image_scale=IMAGE_SCALE, any_cell=True,
+                        metadata=dict(METADATA))
+    torch.nn.init.normal_(model.network.head[-1].weight, std=0.3)
+    return model.double().eval()
+
+
+@pytest.fixture(scope="session")
+def sheet_model_file(tmp_path_factory) -> Path:
+    """make_sheet_model() saved with save_model; treat as read-only."""
+    path = tmp_path_factory.mktemp("sheet_model") / "sheet.pt"
+    save_model(make_sheet_model(), path)
+    return path
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,9 @@
 """CNNASCalculator on a tiny random-weight sheet model: energies, forces, and set-up errors."""
 from __future__ import annotations
 
+import hashlib
 import itertools
+import shutil
 import warnings
 
 import numpy as np
@@ -10,11 +12,14 @@ import torch
 from ase import Atoms
 from ase.calculators.calculator import CalculatorSetupError, PropertyNotImplementedError
 from ase.calculators.fd import calculate_numerical_forces
+from ase.io import Trajectory, read, write
+from conftest import ELEMENT_ENERGY, ENERGY_MEAN, ENERGY_SCALE, make_model
+from conftest import GRID as GRID_16
 
-from ase_cnnas.calculator import CNNASCalculator, OutOfDistributionWarning, closest_pair
+from ase_cnnas.calculator import CNNASCalculator, OutOfDistributionWarning
+from ase_cnnas.checks import closest_pair
 from ase_cnnas.modelfile import save_model
-from conftest import ELEMENT_ENERGY, ENERGY_MEAN, ENERGY_SCALE, GRID as GRID_16, make_model
-from training.structures import build_sheet
+from ase_cnnas.sheets import build_sheet
 
 FD_STEP = 1e-3  # Å
 FD_RTOL = 0.01  # of the largest force component
@@ -123,7 +128,8 @@ def test_energy_on_absolute_scale(calc):
         out = float(model.network(images)[0])
     reference = sum(ELEMENT_ENERGY[z] for z in atoms.numbers)
     assert reference == pytest.approx(30 * -7.0 + 29 * -8.1)
-    assert energy == pytest.approx(reference + ENERGY_MEAN + ENERGY_SCALE * out, abs=ENERGY_ATOL, rel=0)
+    assert energy == pytest.approx(reference + ENERGY_MEAN + ENERGY_SCALE * out,
+                                   abs=ENERGY_ATOL, rel=0)
     assert abs(energy - reference - ENERGY_MEAN) < 1.0  # the network adds a small correction
 
 
@@ -398,14 +404,88 @@ def test_ensemble_mean_and_spread(tmp_path):
         atoms.calc = CNNASCalculator(path, device="cpu")
         members.append((atoms.get_potential_energy(), atoms.get_forces(), atoms.get_stress()))
     energies = np.array([m[0] for m in members])
+    forces = np.array([m[1] for m in members])  # [M, N, 3]
     atoms.calc = ens = CNNASCalculator([str(p) for p in paths], device="cpu")
+    assert {"energy_std", "forces_std"} <= set(ens.implemented_properties)
+    assert "energy_std" not in CNNASCalculator.implemented_properties  # the class list untouched
     assert atoms.get_potential_energy() == pytest.approx(energies.mean(), abs=1e-6)
-    np.testing.assert_allclose(atoms.get_forces(), np.mean([m[1] for m in members], axis=0), atol=1e-6)
-    np.testing.assert_allclose(atoms.get_stress(), np.mean([m[2] for m in members], axis=0), atol=1e-9)
+    np.testing.assert_allclose(atoms.get_forces(), forces.mean(0), atol=1e-6)
+    np.testing.assert_allclose(atoms.get_stress(), np.mean([m[2] for m in members], axis=0),
+                               atol=1e-9)
     assert ens.results["energy_std"] == pytest.approx(energies.std(), rel=1e-6)
+    assert ens.get_property("energy_std", atoms) == ens.results["energy_std"]
     assert ens.results["energy_std"] > 1e-4  # different random weights disagree
+    spread = ens.get_property("forces_std", atoms)  # [N, 3], a gradient per member
+    np.testing.assert_allclose(spread, forces.std(0), atol=1e-6)
+    assert spread[:, :2].min() > 0 and np.all(spread[:, 2] == 0)
+    np.testing.assert_allclose(ens.results["forces"], forces.mean(0), atol=1e-6)
     with pytest.raises(CalculatorSetupError, match="an ensemble needs models trained on the same"):
         CNNASCalculator([paths[0], "extensive"], device="cpu")
+
+
+@pytest.mark.parametrize("name", ["energy_std", "forces_std"])
+def test_spread_of_one_model_names_the_fix(calc, name):
+    with pytest.raises(PropertyNotImplementedError, match="give it a list of model files"):
+        calc.get_property(name, rattled())
+
+
+def test_parameters_name_the_model_and_its_hash(model_file, calc):
+    """ASE's contract: todict() holds every constructor setting, the model file's sha256 and
+    the device and symmetrize in effect, defaults included."""
+    assert calc.todict() == {
+        "model": str(model_file), "device": "cpu", "symmetrize": False, "remove_net_force": True,
+        "keep_freed_memory": False,
+        "model_sha256": hashlib.sha256(model_file.read_bytes()).hexdigest()}
+    assert set(calc.todict()) == set(CNNASCalculator.default_parameters)
+    bundled = CNNASCalculator(device="cpu").todict()
+    assert bundled["model"] == "default" and bundled["symmetrize"] is True
+    assert len(bundled["model_sha256"]) == 64
+
+
+@pytest.mark.parametrize("how", ["write", "Trajectory"])
+def test_trajectory_records_the_calculator_and_rebuilds_it(tmp_path, calc, how):
+    atoms = rattled(seed=9)
+    atoms.calc = calc
+    energy = atoms.get_potential_energy()
+    path = tmp_path / "x.traj"
+    if how == "write":
+        write(path, atoms)
+    else:
+        with Trajectory(path, "w") as traj:
+            traj.write(atoms)
+    back = read(path)
+    assert back.calc.name == "cnnascalculator"
+    assert back.calc.parameters == calc.todict()
+    assert back.get_potential_energy() == energy
+    back.calc = CNNASCalculator(**back.calc.parameters)  # the same model, checked by its hash
+    assert back.get_potential_energy() == energy
+
+
+def test_a_changed_model_file_is_refused(tmp_path, model_file, calc):
+    path = tmp_path / "m.pt"
+    shutil.copyfile(model_file, path)
+    params = {**calc.todict(), "model": str(path)}
+    CNNASCalculator(**params)
+    save_model(make_model(seed=1), path)  # retrained under the same name
+    with pytest.raises(CalculatorSetupError, match="the file changed since"):
+        CNNASCalculator(**params)
+    with pytest.raises(CalculatorSetupError, match="gives 1 hashes for 2 model files"):
+        CNNASCalculator([path, path], model_sha256=params["model_sha256"])
+
+
+def test_set_changes_what_it_can_and_refuses_the_rest(calc):
+    atoms = rattled(seed=10)
+    atoms.calc = calc
+    atoms.get_forces()
+    assert calc.set(remove_net_force=False) == {"remove_net_force": False}
+    assert not calc.results  # cleared: the forces change
+    assert np.abs(atoms.get_forces().sum(0)).max() > 1e-9
+    with pytest.raises(CalculatorSetupError, match=r"build a new CNNASCalculator\(model=...\)"):
+        calc.set(model="fast")
+    with pytest.raises(CalculatorSetupError, match="has no parameter remove_net_forces"):
+        calc.set(remove_net_forces=True)
+    with pytest.raises(CalculatorSetupError, match="has no parameter sigma"):
+        CNNASCalculator(device="cpu", sigma=0.3)
 
 
 def test_symmetrize_makes_forces_mirror_exact(model_file):
@@ -426,3 +506,83 @@ def test_symmetrize_makes_forces_mirror_exact(model_file):
     fmax = np.abs(forces[True][0]).max()
     np.testing.assert_allclose(*forces[True], rtol=0, atol=1e-9 * fmax)
     assert np.abs(np.subtract(*forces[None])).max() > 1e-4 * fmax
+
+
+def free_sheet(structure: str = "hbn_vacancy@hex4", seed: int = 1) -> Atoms:
+    """A sheet rattled in all three directions, as free-standing MD leaves it."""
+    atoms = build_sheet(structure)
+    atoms.positions += np.random.default_rng(seed).normal(0, 0.08, atoms.positions.shape)
+    return atoms
+
+
+@pytest.fixture
+def sheet_calc(sheet_model_file) -> CNNASCalculator:
+    calc = CNNASCalculator(sheet_model_file, device="cpu")
+    calc.model.double()
+    return calc
+
+
+def test_sheet_model_forces_and_stress_are_gradients(sheet_calc):
+    """A free-standing any-cell model on a hexagonal cell: forces (all three components) and
+    stress (every in-plane component) are central differences of its energy."""
+    atoms = free_sheet()
+    atoms.calc = sheet_calc
+    forces, stress = atoms.get_forces(), atoms.get_stress(voigt=False)
+    assert np.abs(forces[:, 2]).max() > 1e-3  # it sees z
+    numerical = calculate_numerical_forces(atoms, eps=FD_STEP)
+    np.testing.assert_allclose(forces, numerical - numerical.mean(0), rtol=0,
+                               atol=FD_RTOL * np.abs(forces).max())
+    h, volume = 1e-4, atoms.get_volume()
+    for i, j in [(0, 0), (1, 1), (0, 1)]:
+        strain = np.zeros((3, 3))
+        strain[i, j] = strain[j, i] = h if i == j else h / 2
+        energies = []
+        for sign in (1, -1):
+            deformed = atoms.copy()
+            deformed.set_cell(atoms.cell.array @ (np.eye(3) + sign * strain), scale_atoms=True)
+            deformed.calc = sheet_calc
+            energies.append(deformed.get_potential_energy())
+        numeric = (energies[0] - energies[1]) / (2 * h) / volume
+        assert stress[i, j] == pytest.approx(numeric, rel=1e-4, abs=1e-8)
+
+
+def test_sheet_model_symmetries(sheet_calc):
+    """Exactly invariant to a shift along z, the mirror z → −z, a rotation about z, and the
+    choice of cell: a hexagonal cell and its orthogonal supercell give one energy per atom."""
+    from ase.build import make_supercell
+
+    atoms = free_sheet()
+    atoms.calc = sheet_calc
+    energy = atoms.get_potential_energy()
+    moved = [atoms.copy() for _ in range(3)]
+    moved[0].positions[:, 2] += 2.3
+    moved[1].positions[:, 2] *= -1
+    moved[2].rotate(31, "z", rotate_cell=True)
+    for other in moved:
+        other.calc = sheet_calc
+        assert other.get_potential_energy() == pytest.approx(energy, abs=1e-9)
+    rectangle = make_supercell(atoms, [[1, 0, 0], [1, 2, 0], [0, 0, 1]])
+    rectangle.calc = sheet_calc
+    assert rectangle.get_potential_energy() / len(rectangle) == pytest.approx(
+        energy / len(atoms), abs=1e-9)
+    flat = atoms.copy()
+    flat.positions[:, 2] = 0
+    flat.calc = sheet_calc
+    assert abs(flat.get_potential_energy() - energy) > 1e-4
+
+
+def test_sheet_model_takes_strained_cells_and_any_vacuum(sheet_calc):
+    """Strained cells get their own grid; the vacuum height and pbc along z change nothing."""
+    atoms = free_sheet("graphene_pristine@4x2")
+    atoms.calc = sheet_calc
+    energy = atoms.get_potential_energy()
+    for cell_z, pbc_z in [(25.0, False), (7.0, True)]:
+        other = atoms.copy()
+        other.cell[2, 2] = cell_z
+        other.pbc = (True, True, pbc_z)
+        other.calc = sheet_calc
+        assert other.get_potential_energy() == pytest.approx(energy, abs=1e-9)
+    strained = atoms.copy()
+    strained.set_cell(atoms.cell.array * [1.05, 0.95, 1], scale_atoms=True)
+    strained.calc = sheet_calc
+    assert np.isfinite(strained.get_potential_energy())

@@ -12,7 +12,7 @@ from ase.io import read
 
 from ase_cnnas import CNNASCalculator
 from ase_cnnas.modelfile import read_metadata, resolve
-from training.structures import STRUCTURE_TYPES, build_sheet
+from ase_cnnas.sheets import STRUCTURE_TYPES, build_sheet
 
 UNSEEN = Path(__file__).parent / "data" / "hbn_unseen_1000K_5frames.extxyz"
 FD_STEP = 1e-3  # Å

@@ -7,22 +7,22 @@ import numpy as np
 import pytest
 import torch
 from ase import Atoms
+from conftest import ELEMENT_ENERGY, make_model
 
 from ase_cnnas.model import EnergyModel
 from ase_cnnas.modelfile import load_model, save_model
-from ase_cnnas.networks import network1_config
-from ase_cnnas.networks import network2_config
-from conftest import ELEMENT_ENERGY, make_model
+from ase_cnnas.networks import network1_config, network2_config
+from ase_cnnas.sheets import build_sheet
 from training.batches import model_inputs, to_tensors
 from training.dimers import make_dimers
-from training.structures import build_sheet
 
 SYMMETRY_RTOL = 1e-10  # float64: a reflected image is the same pixels in another order
 
 
 def dimer_model(grid: int, upsample: int = 1) -> EnergyModel:
     torch.manual_seed(0)
-    return EnergyModel(network1_config((grid, grid), dense=8), cell=[[10, 0, 0], [0, 10, 0], [0, 0, 10]],
+    return EnergyModel(network1_config((grid, grid), dense=8),
+                       cell=[[10, 0, 0], [0, 10, 0], [0, 0, 10]],
                        element_energy={1: 0.0}, upsample=upsample).eval()
 
 
@@ -61,7 +61,8 @@ def energies(model: EnergyModel, frames: list[Atoms]) -> np.ndarray:
     inputs = (torch.tensor(np.concatenate([a.positions for a in frames])),
               torch.tensor(np.concatenate([a.numbers for a in frames])),
               torch.tensor(np.stack([a.cell.array for a in frames])),
-              torch.tensor(np.repeat(np.arange(len(frames)), [len(a) for a in frames])), len(frames))
+              torch.tensor(np.repeat(np.arange(len(frames)), [len(a) for a in frames])),
+              len(frames))
     with torch.no_grad():
         return model(*inputs).numpy()
 

@@ -1,17 +1,36 @@
 """Model files: round trip, and a clear ModelFileError for every kind of bad file."""
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 
 import numpy as np
 import pytest
 import torch
+from conftest import (
+    ELEMENT_ENERGY,
+    ENERGY_MEAN,
+    ENERGY_SCALE,
+    GRID,
+    IMAGE_SCALE,
+    METADATA,
+    evil_file,
+    make_model,
+    truncated_copy,
+)
 
-from ase_cnnas.modelfile import (FORMAT, FORMAT_VERSION, ModelFileError, load_model, read_metadata,
-                                 save_model)
-from conftest import (ELEMENT_ENERGY, ENERGY_MEAN, ENERGY_SCALE, GRID, IMAGE_SCALE, METADATA, evil_file,
-                      make_model, truncated_copy)
-from training.structures import build_sheet
+from ase_cnnas.files import replace_atomically, temp_path
+from ase_cnnas.modelfile import (
+    FORMAT,
+    FORMAT_VERSION,
+    ModelFileError,
+    file_sha256,
+    load_model,
+    read_metadata,
+    save_model,
+)
+from ase_cnnas.sheets import build_sheet
 
 ROUND_TRIP_ATOL = 1e-12  # eV: same weights, same arithmetic
 
@@ -32,7 +51,7 @@ def test_round_trip_same_energies_and_metadata(tmp_path):
     model = make_model(seed=5)
     path = tmp_path / "m.pt"
     save_model(model, path)
-    assert not (tmp_path / "m.pt.tmp").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["m.pt"]  # no temporary file left behind
     loaded = load_model(path)
     assert not loaded.training  # eval mode
     inputs = sheet_inputs()
@@ -73,6 +92,59 @@ def test_overwrite_replaces_file(tmp_path):
     loaded = load_model(path)
     for (k, v), v2 in zip(loaded.state_dict().items(), make_model(seed=2).state_dict().values()):
         torch.testing.assert_close(v, v2, rtol=0, atol=0, equal_nan=True, msg=k)
+
+
+def test_failed_save_leaves_the_old_file_and_no_temporary_file(tmp_path, monkeypatch):
+    """A write that dies half-way (disk full) went to temp_path, never to the file itself."""
+    path = tmp_path / "m.pt"
+    save_model(make_model(seed=1), path)
+    before = path.read_bytes()
+    written = []
+
+    def half_then_fail(obj, f):
+        written.append(f)
+        f.write_bytes(before[:100])
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", half_then_fail)
+    with pytest.raises(OSError, match="No space left"):
+        save_model(make_model(seed=2), path)
+    assert written == [temp_path(path)]
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["m.pt"]
+
+
+def test_save_syncs_the_file_then_its_folder(tmp_path, monkeypatch):
+    """fsync of the new file before the rename (its bytes on disk), of the folder after (the
+    rename on disk): a power cut leaves the old file or the new one, whole."""
+    synced = []  # inode numbers
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(os.fstat(fd).st_ino),
+                                                 real_fsync(fd)))
+    path = tmp_path / "sub" / "m.pt"
+    save_model(make_model(), path)
+    assert synced == [path.stat().st_ino, path.parent.stat().st_ino]
+
+
+def test_a_killed_writers_temporary_file_is_replaced(tmp_path):
+    path = tmp_path / "m.pt"
+    temp_path(path).write_bytes(b"half a file from a killed run")
+    save_model(make_model(seed=3), path)
+    assert not temp_path(path).exists()
+    load_model(path)
+
+
+def test_a_writer_that_writes_nothing_is_an_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="wrote no file there"):
+        replace_atomically(tmp_path / "x.txt", lambda tmp: None)
+    assert not list(tmp_path.iterdir())
+
+
+def test_file_sha256_is_of_the_files_bytes(model_file):
+    assert file_sha256(model_file) == hashlib.sha256(model_file.read_bytes()).hexdigest()
+    assert len(file_sha256("default")) == 64  # bundled names resolved
+    with pytest.raises(ModelFileError, match="cannot read the model file"):
+        file_sha256(model_file.with_name("nothing.pt"))
 
 
 def test_missing_file(tmp_path):
@@ -164,10 +236,12 @@ def test_malicious_pickle_refused(tmp_path):
     assert not target.exists()
 
 
-@pytest.mark.parametrize("drop, metadata", [("state_dict", "{}"), ("metadata", None), (None, "not json")],
+@pytest.mark.parametrize("drop, metadata",
+                         [("state_dict", "{}"), ("metadata", None), (None, "not json")],
                          ids=["no-state-dict", "no-metadata", "bad-json"])
 def test_tagged_but_damaged(tmp_path, drop, metadata):
-    blob = {"format": FORMAT, "format_version": FORMAT_VERSION, "metadata": metadata, "state_dict": {}}
+    blob = {"format": FORMAT, "format_version": FORMAT_VERSION, "metadata": metadata,
+            "state_dict": {}}
     blob.pop(drop, None)
     path = tmp_path / "damaged.pt"
     torch.save(blob, path)
@@ -188,7 +262,8 @@ def test_pixel_head_saved_as_one_pixel_convolutions_still_loads(tmp_path):
     torch.nn.init.normal_(model.network.head[-1].weight)
     save_model(model, tmp_path / "new.pt")
     blob = torch.load(tmp_path / "new.pt", weights_only=True)
-    heads = [k for k, v in blob["state_dict"].items() if k.startswith("network.head.") and v.dim() == 2]
+    heads = [k for k, v in blob["state_dict"].items()
+             if k.startswith("network.head.") and v.dim() == 2]
     assert len(heads) == 2
     for k in heads:
         blob["state_dict"][k] = blob["state_dict"][k][:, :, None, None]

@@ -10,8 +10,15 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ase_cnnas.networks import (ACTIVATIONS, CNNAS, NetworkConfig, circular_pad,
-                                network1_config, network2_config, widened)
+from ase_cnnas.networks import (
+    ACTIVATIONS,
+    CNNAS,
+    NetworkConfig,
+    circular_pad,
+    network1_config,
+    network2_config,
+    widened,
+)
 
 DENSE = 16
 EQUIVARIANCE_ATOL = 1e-12  # float64 trunk, circular padding: rolls commute exactly
@@ -34,7 +41,8 @@ def run(config: NetworkConfig, batch: int = 3, seed: int = 0) -> torch.Tensor:
     network2_config((8, 8, 8), dense=DENSE),
     network2_config((16, 16), reductions=0, dense=DENSE),
     network2_config((16, 16), reductions=3, dense=DENSE, padding="circular"),
-], ids=lambda c: f"{'n2' if c.periodic_copies else 'n1'}-{'x'.join(map(str, c.grid))}-r{c.reductions}-{c.padding}")
+], ids=lambda c: (f"{'n2' if c.periodic_copies else 'n1'}-{'x'.join(map(str, c.grid))}"
+                  f"-r{c.reductions}-{c.padding}"))
 def test_output_shape(config):
     out = run(config, batch=3)
     assert out.shape == (3,)
@@ -178,7 +186,8 @@ def test_pixel_head_is_invariant_to_whole_output_pixel_rolls(grid):
     torch.nn.init.normal_(model.head[-1].weight)  # the zero-initialised last layer gives 0
     images = torch.rand(2, *grid, dtype=torch.float64)
     step = 2 ** config.reductions
-    rolled = images.roll(tuple(step * (k + 1) for k in range(len(grid))), tuple(range(1, len(grid) + 1)))
+    rolled = images.roll(tuple(step * (k + 1) for k in range(len(grid))),
+                         tuple(range(1, len(grid) + 1)))
     assert model(images).abs().min() > 1e-3
     torch.testing.assert_close(model(rolled), model(images), atol=EQUIVARIANCE_ATOL, rtol=0)
 
@@ -297,7 +306,8 @@ def test_widened_network_computes_what_the_narrow_one_did(grid, extra):
     counts = torch.rand(2, extra, dtype=torch.float64) if extra else None
     energy = net(images, counts)
     assert wide.config.filters == 24 and net.config.filters == 16
-    assert sum(p.numel() for p in wide.parameters()) > 1.5 * sum(p.numel() for p in net.parameters())
+    assert (sum(p.numel() for p in wide.parameters())
+            > 1.5 * sum(p.numel() for p in net.parameters()))
     assert torch.allclose(wide(images, counts), energy, rtol=1e-12, atol=0)
     wide(images, counts).sum().backward()
     reader = wide.head[0].weight  # its columns 16..23 read the last layer's new channels

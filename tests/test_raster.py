@@ -37,7 +37,8 @@ def brute_force(positions: np.ndarray, weights: np.ndarray, cell: np.ndarray,
 def raster_one(positions, weights, cell, grid, dtype=torch.float64) -> torch.Tensor:
     """One frame through rasterize(), returned as [*grid]."""
     pos = torch.as_tensor(np.asarray(positions), dtype=dtype)
-    return rasterize(pos, torch.as_tensor(np.asarray(weights)), torch.as_tensor(cell, dtype=dtype)[None],
+    return rasterize(pos, torch.as_tensor(np.asarray(weights)),
+                     torch.as_tensor(cell, dtype=dtype)[None],
                      torch.zeros(len(pos), dtype=torch.long), 1, tuple(grid))[0]
 
 
@@ -123,8 +124,10 @@ def test_batch_equals_frames_alone(interleave):
         order = rng.permutation(len(frame))
         positions, numbers, frame = positions[order], numbers[order], frame[order]
     batch = rasterize(torch.tensor(positions), torch.tensor(numbers),
-                      torch.tensor(np.stack([cell_a, cell_b])), torch.tensor(frame), 2, grid).numpy()
-    alone = [raster_one(pos_a, z_a, cell_a, grid).numpy(), raster_one(pos_b, z_b, cell_b, grid).numpy()]
+                      torch.tensor(np.stack([cell_a, cell_b])), torch.tensor(frame), 2,
+                      grid).numpy()
+    alone = [raster_one(pos_a, z_a, cell_a, grid).numpy(),
+             raster_one(pos_b, z_b, cell_b, grid).numpy()]
     assert batch.shape == (2, *grid)
     for got, expected in zip(batch, alone):
         assert expected.max() > 1.0

@@ -7,10 +7,10 @@ import pytest
 from ase.calculators.calculator import CalculatorSetupError
 
 from ase_cnnas import CNNASCalculator
+from ase_cnnas.checks import check_atoms
 from ase_cnnas.modelfile import load_model
-from ase_cnnas.calculator import check_atoms
 from ase_cnnas.scan import _suspects, check_frames, scan
-from training.structures import build_sheet
+from ase_cnnas.sheets import build_sheet
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,8 @@ def batch_tensors(frames: Frames) -> dict[str, torch.Tensor]:
             "energy": torch.as_tensor(frames.energy, dtype=torch.float64),
             "forces": torch.as_tensor(frames.forces, dtype=torch.float64),
             "natoms": torch.as_tensor(frames.natoms),
-            **{f"label_{k}": torch.as_tensor(v, dtype=torch.float64) for k, v in frames.labels.items()}}
+            **{f"label_{k}": torch.as_tensor(v, dtype=torch.float64)
+               for k, v in frames.labels.items()}}
 
 
 def to_device(batch: dict, device: torch.device | str) -> dict:
@@ -41,7 +42,8 @@ def model_inputs(batch: dict) -> tuple:
     return batch["positions"], batch["numbers"], batch["cells"], batch["frame"], batch["n_frames"]
 
 
-def reference_sums(frames: Frames, index: np.ndarray, element_energy: dict[int, float]) -> np.ndarray:
+def reference_sums(frames: Frames, index: np.ndarray,
+                   element_energy: dict[int, float]) -> np.ndarray:
     """Σ_i ε(Z_i) over the atoms of each frame at `index` (eV)."""
     off = frames.offsets
     return np.array([sum(element_energy[int(z)] for z in frames.numbers[off[i]:off[i + 1]])

@@ -14,11 +14,12 @@ import re
 from pathlib import Path
 
 import numpy as np
+
 from ase_cnnas.modelfile import load_model
 from ase_cnnas.scan import check_frames
 
-from .evaluate import (add_device_argument, add_symmetrize_argument, frame_interval,
-                       plot_trajectory, predict)
+from .cli import add_device_argument, add_symmetrize_argument
+from .evaluate import frame_interval, plot_trajectory, predict
 from .h5data import Frames
 from .importer import read_file
 from .report import command, hardware, save_figure, write_text
@@ -80,7 +81,8 @@ def plot_parity(result: dict, path: Path, title: str) -> None:
 
 def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("trajectory", type=Path,
-                    help="OUTCAR, vasprun.xml, extxyz, ASE trajectory, ase-cnnas HDF5… with energies")
+                    help="OUTCAR, vasprun.xml, extxyz, ASE trajectory, ase-cnnas HDF5… with "
+                    "energies")
     ap.add_argument("--model", default="default", help="a bundled model's name or a model file")
     ap.add_argument("--out", type=Path, default=Path("compare"),
                     help="folder for the report (<name>.md) and figures")
@@ -115,8 +117,7 @@ def run(args: argparse.Namespace) -> None:
     reference = frames.method[0]
     args.out.mkdir(parents=True, exist_ok=True)
     fig7, parity = args.out / f"{name}_energy.png", args.out / f"{name}_parity.png"
-    plot_trajectory(result, interval, fig7, f"{name}: CNNAS against {reference}",
-                    reference)
+    plot_trajectory(result, interval, fig7, f"{name}: CNNAS against {reference}", reference)
     plot_parity(result, parity, f"{name}: {result['frames']} frames")
     force = ("no forces in the file" if result["force_mae"] is None else
              f"{result['force_mae']:.1f} meV/Å (largest error {result['force_max']:.0f} meV/Å)")

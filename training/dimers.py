@@ -1,5 +1,7 @@
-"""The paper's dimer data sets (NOTES §2): two Z = 1 atoms in a periodic box, labelled by a pair
-potential. Only positions are stored; images are rasterised later, on the fly.
+"""Generate the paper's dimer data sets: two atoms in a periodic box, labelled by a pair potential.
+
+The data sets of NOTES §2: two Z = 1 atoms in a periodic box. Only positions are stored; images
+are rasterised later, on the fly.
 
 Units: positions in Å, energies in ε and forces in ε/Å (σ = 1 Å, ε = 1). The frames file calls
 its energy unit "eV"; for dimers read "eV" as ε. The label is the isolated pair's U(r): the
@@ -272,7 +274,8 @@ def _interval(text: str) -> tuple[float, float]:
 
 def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("-o", "--output", required=True, help="HDF5 file to append to")
-    ap.add_argument("--dim", type=int, choices=(2, 3), default=2)
+    ap.add_argument("--dim", type=int, choices=(2, 3), default=2,
+                    help="a 2D box (the 256² images) or a 3D one (64³)")
     ap.add_argument("--n", type=int, help="how many dimers (default: the paper's 500,000 in 2D, "
                     "100,000 in 3D)")
     ap.add_argument("--range", type=_interval, action="append", metavar="LO:HI",
@@ -283,9 +286,11 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
                     help="what --range limits: r, or U of r in [1, 3] Å on every branch")
     ap.add_argument("--sampling", choices=SAMPLINGS, default="distance",
                     help="uniform in r, or uniform in U")
-    ap.add_argument("--potential", choices=tuple(POTENTIALS), default="lj")
+    ap.add_argument("--potential", choices=tuple(POTENTIALS), default="lj",
+                    help="the pair potential that labels the dimers: Lennard-Jones (σ = 1 Å, "
+                    "ε = 1), (r − 2)² or r⁻¹²")
     ap.add_argument("--box", type=float, default=10.0, help="cell side, Å")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=0, help="of the random positions")
     ap.add_argument("--dedupe", type=float, default=0.01,
                     help="redraw a pair whose atoms both lie within this many Å of an earlier "
                     "pair's (0: off)")

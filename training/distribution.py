@@ -3,7 +3,8 @@ leaves it: over the training frames, the ranges of the energy per atom above the
 references (eV/atom), of the closest distance between two atoms (Å) and of the image's highest
 pixel (what the network sees).
 
-    python -m training.distribution --model ase_cnnas/models/default.pt --data datasets/sheets_30k_1000K.h5
+    python -m training.distribution --model ase_cnnas/models/default.pt \
+        --data datasets/sheets_30k_1000K.h5
 """
 from __future__ import annotations
 
@@ -11,9 +12,8 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from ase_cnnas.calculator import closest_pair
+from ase_cnnas.checks import closest_pair
 from ase_cnnas.model import EnergyModel
 from ase_cnnas.modelfile import load_model, save_model
 
@@ -26,18 +26,18 @@ MAX_FRAMES = 10_000  # a random sample of the training frames beyond this
 
 def distribution(model: EnergyModel, frames: Frames, index: np.ndarray, energy: bool = True,
                  batch: int = 64, seed: int = 0) -> dict:
-    """{"frames", "closest_distance", "image_peak", and with `energy` "energy_per_atom"}, each
-    [lo, hi], over the frames at `index` (at most MAX_FRAMES of them)."""
+    """{"frames", "closest_distance", what EnergyModel.summary reports ("image_peak", and for
+    models that see heights or any cell "height", "spacing_min", "spacing_max"), and with
+    `energy` "energy_per_atom"}, each [lo, hi], over the frames at `index` (at most MAX_FRAMES
+    of them)."""
     index = np.asarray(index)
     if len(index) > MAX_FRAMES:
         index = np.sort(np.random.default_rng(seed).choice(index, MAX_FRAMES, replace=False))
-    peaks = []
-    for start in range(0, len(index), batch):
-        b = to_tensors(frames, index[start:start + batch], model.device)
-        with torch.no_grad():
-            peaks.append(model.images(*model_inputs(b)).flatten(1).amax(1).cpu().numpy())
-    values = {"image_peak": np.concatenate(peaks),
-              "closest_distance": np.array([closest_pair(frames.atoms(i))[0] for i in index])}
+    parts = [model.summary(*model_inputs(to_tensors(frames, index[start:start + batch],
+                                                    model.device)))
+             for start in range(0, len(index), batch)]
+    values = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]} if parts else {}
+    values["closest_distance"] = np.array([closest_pair(frames.atoms(i))[0] for i in index])
     if energy:
         values["energy_per_atom"] = ((frames.energy[index]
                                       - reference_sums(frames, index, model.element_energies))

@@ -6,7 +6,7 @@ composition" taken from the training split. Writes a Markdown table, a plot of t
 trajectory in the manner of the paper's Figure 7, and optionally bundles the model with its
 metrics.
 
-    python -m training.evaluate --model runs/production/best.pt \
+    cnnas evaluate --model runs/production/best.pt \
         --data datasets/sheets_30k_1000K.h5 --unseen datasets/hbn_unseen_1000K.h5 \
         --out results/default_model.md --bundle ase_cnnas/models/default.pt
 """
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -23,9 +24,10 @@ from ase_cnnas.model import EnergyModel
 from ase_cnnas.modelfile import load_model, save_model
 from ase_cnnas.scan import predict_arrays
 
+from .cli import add_device_argument, add_symmetrize_argument, run_module
 from .h5data import Frames, read_frames
-from .splits import split_of
 from .report import command, hardware, save_figure, write_text
+from .splits import split_of
 
 
 def predict(model: EnergyModel, frames: Frames, index: np.ndarray, batch: int = 64,
@@ -59,11 +61,12 @@ def score(model: EnergyModel, frames: Frames, index: np.ndarray,
     energy, forces = predict(model, frames, index, forces=True, progress=progress)
     sub = frames.subset(index)
     err = np.abs(energy - sub.energy) / sub.natoms * 1e3
-    force_err = np.abs(forces - sub.forces)[:, :2].mean(1) * 1e3  # per atom, in-plane
+    k = model.force_components  # x, y (and z for a model that sees heights)
+    force_err = np.abs(forces - sub.forces)[:, :k].mean(1) * 1e3  # per atom
     atom_structure = np.repeat(sub.structure, sub.natoms)
     result = {"frames": len(index), "energy_mae": float(err.mean()), "energy_max": float(err.max()),
               "force_mae": float(force_err.mean()),
-              "force_rms_ref": float(np.sqrt((sub.forces[:, :2] ** 2).mean())),
+              "force_rms_ref": float(np.sqrt((sub.forces[:, :k] ** 2).mean())),
               "by_structure": {str(s): {"frames": int((sub.structure == s).sum()),
                                         "energy_mae": float(err[sub.structure == s].mean()),
                                         "force_mae": float(force_err[atom_structure == s].mean())}
@@ -72,7 +75,8 @@ def score(model: EnergyModel, frames: Frames, index: np.ndarray,
                             "pred": (energy / sub.natoms).tolist()}}
     for by, table in baselines.items():
         guess = np.array([table.get(k, np.nan) for k in BASELINES[by](sub)])
-        result[f"{by}_baseline_mae"] = float(np.nanmean(np.abs(guess - sub.energy / sub.natoms)) * 1e3)
+        result[f"{by}_baseline_mae"] = float(
+            np.nanmean(np.abs(guess - sub.energy / sub.natoms)) * 1e3)
     return result
 
 
@@ -127,23 +131,8 @@ def plot_history(history: list[dict], path: Path) -> None:
     save_figure(fig, path, dpi=120)
 
 
-def add_device_argument(ap: argparse.ArgumentParser) -> None:
-    """--device: where the model runs (ase_cnnas.calculator.resolve_device reads it)."""
-    ap.add_argument("--device", default=None,
-                    help="cpu, cuda… (default: the GPU when there is one)")
-
-
-def add_symmetrize_argument(ap: argparse.ArgumentParser) -> None:
-    """--[no-]symmetrize: override the model file's choice (EnergyModel.symmetrize)."""
-    ap.add_argument("--symmetrize", action=argparse.BooleanOptionalAction,
-                    help="average the energy over the cell's mirror images (default: as the model "
-                         "file says); --no-symmetrize scans about 3× faster, ~20 %% less accurate "
-                         "on the bundled model")
-
-
-def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model", required=True)
+def add_arguments(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--model", required=True, help="a model file, or a bundled model's name")
     ap.add_argument("--data", type=Path, required=True, help="the frames the model was trained on")
     ap.add_argument("--unseen", type=Path, nargs="*", default=[], help="trajectories it never saw")
     ap.add_argument("--out", type=Path, required=True, help="Markdown table to write")
@@ -151,8 +140,9 @@ def main(argv: list[str] | None = None) -> None:
                     "the --symmetrize choice)")
     add_device_argument(ap)
     add_symmetrize_argument(ap)
-    args = ap.parse_args(argv)
 
+
+def run(args: argparse.Namespace) -> None:
     model = load_model(args.model, resolve_device(args.device), args.symmetrize)
     frames = read_frames(args.data)
     split = model.metadata["data"]["split"]
@@ -181,7 +171,8 @@ def main(argv: list[str] | None = None) -> None:
              f"Reference: {', '.join(sorted(set(frames.method)))}; training data {args.data} "
              f"({len(frames)} frames; split {split_name!r}"
              f"{', seed ' + str(split['seed']) if split_name == 'random' else ''}: "
-             f"train {len(train_idx)}, validation {len(parts['validation'])}, test {len(test_idx)}).",
+             f"train {len(train_idx)}, validation {len(parts['validation'])}, "
+             f"test {len(test_idx)}).",
              "",
              "| set | frames | energy MAE (meV/atom) | energy max (meV/atom) | composition-mean "
              "baseline MAE | structure-mean baseline MAE | force MAE (meV/Å) | reference force "
@@ -198,8 +189,9 @@ def main(argv: list[str] | None = None) -> None:
               for s, r in res["by_structure"].items()]
     lines += ["", "Baselines: the mean energy per atom over the training split of the frame's "
               "composition (the trivial one) or of its structure type (an oracle that is told "
-              "the defect; pristine and Stone–Wales sheets share a composition). Forces: in-plane "
-              "components only (the model is 2D; z-forces are zero)."]
+              "the defect; pristine and Stone–Wales sheets share a composition). Forces: "
+              + ("all three components." if model.force_components == 3 else
+                 "in-plane components only (the model is 2D; z-forces are zero).")]
     history = Path(args.model).with_name("history.json")
     if history.is_file():  # the model's run folder: draw how it learned
         png = args.out.with_name(f"{args.out.stem}_training.png")
@@ -214,5 +206,10 @@ def main(argv: list[str] | None = None) -> None:
         print(f"bundled {args.bundle}")
 
 
+def main(argv: list[str] | None = None) -> int:
+    """`python -m training.evaluate`: the same as `cnnas evaluate`."""
+    return run_module(sys.modules[__name__], argv)
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,12 +1,14 @@
-"""Labelled sheet MD following the paper's protocol (NOTES §2), in parallel, appended as it goes.
+"""Labelled MD of B/C/N sheets in any cell, flat or free-standing, in parallel, appended as it goes.
 
-Each chain (a structure type and a chain number) is relaxed in the plane, then runs MD segments
-at `temperature` with atoms held in the plane; before each segment the sheet is translated
-randomly in x and y and its velocities are redrawn from Maxwell–Boltzmann. Segments of different
-chains run in parallel processes; finished ones are appended to the HDF5 file every
-`flush_seconds` (atomically). A rerun reads the file, continues every chain from its last stored
-frame, and stops at exactly the requested frame count: a kill loses at most the unflushed
-segments, which are recomputed, and content hashes keep any repeat out.
+The paper's protocol (§2.2), extended. Each chain (a sheet named as `ase_cnnas.sheets` names it,
+and a chain number) is strained by its own random factor per in-plane axis (up to `strain`),
+relaxed, then runs MD segments at `temperature`, with atoms held in the plane or, with `free`,
+free to leave it; before each segment the sheet is translated randomly in x and y and its
+velocities are redrawn from Maxwell–Boltzmann. Segments of different chains run in parallel
+processes; finished ones are appended to the HDF5 file every `flush_seconds` (atomically). A
+rerun reads the file, continues every chain from its last stored frame, and stops at exactly the
+requested frame count: a kill loses at most the unflushed segments, which are recomputed, and
+content hashes keep any repeat out.
 
     cnnas data sheets -o data/sheets.h5 --frames 2000 --steps 100 --stride 2 --workers 2
 """
@@ -17,6 +19,7 @@ import json
 import multiprocessing
 import os
 import time
+import zlib
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -30,9 +33,10 @@ from ase.md.velocitydistribution import Stationary, thermalize_momenta
 from ase.optimize import FIRE
 from tqdm import tqdm
 
+from ase_cnnas.sheets import STRUCTURE_TYPES, build_sheet, parse_structure
+
 from .h5data import DataFileError, Frames, append_frames, read_columns, read_frames
 from .reference import DEFAULT_REFERENCE, make_reference
-from .structures import STRUCTURE_TYPES, build_sheet
 
 FRICTION = 0.01 / units.fs  # Langevin coupling standing in for the paper's Nosé–Hoover at 1000 K
 
@@ -47,6 +51,8 @@ class Protocol:
     temperature: float = 1000.0  # K
     seed: int = 0
     reference: str = DEFAULT_REFERENCE
+    free: bool = False  # atoms free to leave the plane (else held in it)
+    strain: float = 0.0  # largest in-plane strain per axis, drawn per chain (fraction)
 
     @property
     def per_segment(self) -> int:
@@ -56,6 +62,27 @@ class Protocol:
 def chain_source(structure: str) -> str:
     """The `source` of a structure's generated frames; `trajectory` is the chain number."""
     return f"sheets/{structure}"
+
+
+def structure_key(structure: str) -> int:
+    """A stable number for a sheet's name, to seed its chains: the paper's nine keep their index
+    (so their chains are those made before other sheets existed), others a CRC-32."""
+    if structure in STRUCTURE_TYPES:
+        return STRUCTURE_TYPES.index(structure)
+    return zlib.crc32(structure.encode())
+
+
+def chain_sheet(structure: str, chain: int, protocol: Protocol) -> Atoms:
+    """The unrelaxed sheet of a chain, its cell and atoms scaled by the chain's own strain."""
+    atoms = build_sheet(structure)
+    if protocol.strain:
+        rng = np.random.default_rng([protocol.seed, structure_key(structure), chain])
+        stretch = np.ones(3)
+        stretch[:2] += rng.uniform(-protocol.strain, protocol.strain, 2)
+        atoms.set_cell(atoms.cell.array * stretch[None, :], scale_atoms=True)
+    if not protocol.free:
+        atoms.set_constraint(FixedPlane(range(len(atoms)), direction=[0, 0, 1]))
+    return atoms
 
 
 def run_segment(atoms: Atoms, protocol: Protocol, rng: np.random.Generator,
@@ -94,23 +121,24 @@ def segment_task(structure: str, chain: int, segment: int, start: np.ndarray | N
     torch.set_num_threads(1)  # one core per worker process
     if protocol.reference not in _CALCULATORS:
         _CALCULATORS[protocol.reference] = make_reference(protocol.reference)
-    atoms = build_sheet(structure)
-    atoms.set_constraint(FixedPlane(range(len(atoms)), direction=[0, 0, 1]))
+    atoms = chain_sheet(structure, chain, protocol)
     atoms.calc = _CALCULATORS[protocol.reference]
     if start is None:
         FIRE(atoms, logfile=None).run(fmax=0.05, steps=300)
     else:
         atoms.positions = start
-    rng = np.random.default_rng([protocol.seed, STRUCTURE_TYPES.index(structure), chain, segment])
+    rng = np.random.default_rng([protocol.seed, structure_key(structure), chain, segment])
     # the first segment starts cold, so it gets 2T: equipartition brings it to ~T
     start_t = protocol.temperature * (2 if start is None else 1)
     seg = run_segment(atoms, protocol, rng, start_t)
     n, natoms, part = keep - skip, len(atoms), slice(skip, keep)
-    return Frames(numbers=np.tile(atoms.numbers, n), positions=seg["positions"][part].reshape(-1, 3),
+    return Frames(numbers=np.tile(atoms.numbers, n),
+                  positions=seg["positions"][part].reshape(-1, 3),
                   forces=seg["forces"][part].reshape(-1, 3), natoms=np.full(n, natoms),
                   energy=seg["energy"][part], cell=np.repeat(atoms.cell.array[None], n, axis=0),
                   pbc=np.tile(atoms.pbc, (n, 1)), structure=np.full(n, structure, dtype=object),
-                  trajectory=np.full(n, chain), source=np.full(n, chain_source(structure), dtype=object),
+                  trajectory=np.full(n, chain),
+                  source=np.full(n, chain_source(structure), dtype=object),
                   frame_index=segment * protocol.per_segment + np.arange(skip, keep),
                   method=np.full(n, protocol.reference, dtype=object))
 
@@ -122,11 +150,13 @@ def chain_state(path: Path, protocol: Protocol) -> dict[tuple[str, int], tuple[i
         return {}
     col = read_columns(path, ("source", "trajectory", "frame_index"))
     made = [p for p in json.loads(col["provenance"]) if p.get("generator") == "sheets"]
-    if made and made[-1]["protocol"] != asdict(protocol):
-        raise DataFileError(f"{path}: its sheets were generated with {made[-1]['protocol']}, not "
-                            f"{asdict(protocol)}; rerun with those settings or write to another file")
+    # files made before `free` and `strain` existed were made with their defaults
+    if made and {**asdict(Protocol()), **made[-1]["protocol"]} != asdict(protocol):
+        raise DataFileError(f"{path}: its sheets were generated with {made[-1]['protocol']}, "
+                            f"not {asdict(protocol)}; rerun with those settings or write to "
+                            "another file")
     state = {}
-    for s in STRUCTURE_TYPES:
+    for s in {src.partition("/")[2] for src in col["source"] if src.startswith("sheets/")}:
         ours = col["source"] == chain_source(s)
         for chain in np.unique(col["trajectory"][ours]):
             mine = np.flatnonzero(ours & (col["trajectory"] == chain))
@@ -193,18 +223,28 @@ def generate(path: Path, structures: list[str], frames: int, chains: int, protoc
 
 def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("-o", "--output", type=Path, required=True, help="HDF5 file to append to")
-    ap.add_argument("--structures", nargs="+", default=list(STRUCTURE_TYPES), choices=STRUCTURE_TYPES)
+    ap.add_argument("--structures", nargs="+", default=list(STRUCTURE_TYPES), metavar="SHEET",
+                    help="sheets as ase_cnnas.sheets names them, material_defect[@cell], e.g. "
+                    "hbn_vacancy_b@hex6 (default: the paper's nine 60-atom sheets)")
     ap.add_argument("--frames", type=int, default=96, help="frames per chain")
     ap.add_argument("--chains", type=int, default=1,
                     help="independent chains per structure (whole chains are what a "
                     "split by trajectory holds out)")
+    helps = {"steps": "MD steps per segment", "stride": "record every stride-th step",
+             "timestep": "MD time step (fs)", "temperature": "Langevin temperature (K)",
+             "seed": "seed of every chain's random numbers",
+             "reference": "'7net-0' (SevenNet-0), 'tersoff' (LAMMPS BNC) or 'module:factory'",
+             "free": "let atoms leave the plane (free-standing sheets) instead of holding them "
+                     "in it",
+             "strain": "largest in-plane strain per axis, drawn per chain, e.g. 0.03 for ±3 %%"}
     for name, value in asdict(Protocol()).items():
-        ap.add_argument(f"--{name}", type=type(value), default=value,
-                        help={"steps": "MD steps per segment", "stride": "record every stride-th step",
-                              "timestep": "fs", "temperature": "K",
-                              "reference": "'7net-0' (SevenNet-0), 'tersoff' (LAMMPS BNC) or "
-                              "'module:factory'"}.get(name))
-    ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
+        if isinstance(value, bool):
+            ap.add_argument(f"--{name}", action=argparse.BooleanOptionalAction, default=value,
+                            help=helps[name])
+        else:
+            ap.add_argument(f"--{name}", type=type(value), default=value, help=helps[name])
+    ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
+                    help="parallel processes, one core each")
     ap.add_argument("--flush-seconds", type=float, default=60.0,
                     help="append finished segments to the file this often")
 
@@ -214,8 +254,13 @@ def run(args: argparse.Namespace) -> None:
         if getattr(args, name) < 1:
             raise SystemExit(f"--{name} must be at least 1, not {getattr(args, name)}")
     if args.steps % args.stride:
-        raise SystemExit(f"--steps ({args.steps}) must be a multiple of --stride ({args.stride}), so "
-                         "that each segment ends on a recorded frame and the next one can resume from it")
+        raise SystemExit(f"--steps ({args.steps}) must be a multiple of --stride ({args.stride}), "
+                         "so that each segment ends on a recorded frame and the next one can "
+                         "resume from it")
+    if not 0 <= args.strain < 0.5:
+        raise SystemExit(f"--strain is a fraction in [0, 0.5), not {args.strain}")
+    for structure in args.structures:
+        parse_structure(structure)  # a clear error naming the choices
     protocol = Protocol(**{k: getattr(args, k) for k in asdict(Protocol())})
     added = generate(args.output, args.structures, args.frames, args.chains, protocol,
                      args.workers, args.flush_seconds)

@@ -19,11 +19,16 @@ import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import h5py
 import numpy as np
 from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
+
+from ase_cnnas.files import atomic_path
+
+if TYPE_CHECKING:  # h5py is imported where a file is opened: Frames alone needs none
+    import h5py
 
 FORMAT = "ase-cnnas-frames"
 FORMAT_VERSION = 2
@@ -119,14 +124,14 @@ class Frames:
 
     def mirrored(self, rng: np.random.Generator) -> "Frames":
         """A copy with each frame reflected at random through x = 0, y = 0, both (a 180°
-        rotation) or neither: the symmetries that map a rectangular cell onto itself, exact for
-        energies; forces and stress are reflected with the positions."""
-        cells = self.cell[:, :2, :2]
-        if np.abs(cells - cells * np.eye(2)).max() > 1e-9:
-            raise ValueError("mirror augmentation needs rectangular cells (in-plane vectors along "
-                             "x and y); train without --mirror")
+        rotation) or neither, exact for energies; forces and stress are reflected with the
+        positions. A rectangular cell maps onto itself; an oblique one is reflected too (its
+        frame's mirror image in the mirrored cell, for models that take any cell)."""
         flip = rng.choice([-1.0, 1.0], (len(self), 2))
         out = self.subset(np.arange(len(self)))
+        cells = self.cell[:, :2, :2]
+        oblique = np.abs(cells - cells * np.eye(2)).max((1, 2)) > 1e-9
+        out.cell[oblique, :, :2] *= flip[oblique, None, :]
         per_atom = np.repeat(flip, self.natoms, axis=0)
         out.positions[:, :2] *= per_atom
         out.forces[:, :2] *= per_atom
@@ -161,24 +166,23 @@ class Frames:
 def _rewrite(path: Path):
     """An h5py.File on a copy of `path` (or a new file) that replaces `path` on success only.
     A lock file serialises writers; a killed writer leaves `path` as it was."""
+    import h5py
+
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path.with_name(path.name + ".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        tmp = path.with_name(path.name + ".tmp")
-        if path.exists():
-            _check(path)
-            shutil.copyfile(path, tmp)
-        elif tmp.exists():
-            tmp.unlink()
-        with h5py.File(tmp, "a") as f:
-            yield f
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            if path.exists():
+                _check(path)
+                shutil.copyfile(path, tmp)
+            with h5py.File(tmp, "a") as f:
+                yield f
 
 
 def _create(f: h5py.File, frames: Frames) -> None:
     """Empty, growable datasets shaped like `frames`, and the file's tags."""
+    import h5py
+
     f.attrs["format"] = FORMAT
     f.attrs["format_version"] = FORMAT_VERSION
     f.attrs["units"] = json.dumps(UNITS)
@@ -229,7 +233,8 @@ def append_frames(path: str | os.PathLike, frames: Frames, provenance: dict | No
             _create(f, frames)
         elif int(f.attrs["format_version"]) < FORMAT_VERSION:
             raise DataFileError(f"{path}: format version {f.attrs['format_version']} cannot be "
-                                f"appended to; convert it with `cnnas data import {path} -o NEW.h5`")
+                                "appended to; convert it with "
+                                f"`cnnas data import {path} -o NEW.h5`")
         elif set(f.get("labels", {})) - set(frames.labels):
             raise DataFileError(f"{path}: its frames carry labels {sorted(f['labels'])}, the new "
                                 f"frames only {sorted(frames.labels)}; append to another file")
@@ -257,6 +262,8 @@ def write_frames(path: str | os.PathLike, frames: Frames, provenance: dict | Non
 
 def _check(path: Path) -> int:
     """The format version of `path`, or a DataFileError saying what is wrong with it."""
+    import h5py
+
     if not path.is_file():
         raise DataFileError(f"{path}: no such data file; make one with `cnnas data import` or "
                             "`cnnas data sheets`")
@@ -267,16 +274,19 @@ def _check(path: Path) -> int:
                                     "make one from the source files with `cnnas data import`")
             version = int(f.attrs["format_version"])
             if version > FORMAT_VERSION:
-                raise DataFileError(f"{path}: format version {version} is newer than this ase-cnnas "
-                                    f"reads ({FORMAT_VERSION}); upgrade ase-cnnas")
+                raise DataFileError(f"{path}: format version {version} is newer than this "
+                                    f"ase-cnnas reads ({FORMAT_VERSION}); upgrade ase-cnnas")
             units = json.loads(f.attrs.get("units", "{}"))
             if any(units.get(k) != v for k, v in UNITS.items() if k != "stress" or version > 1):
-                raise DataFileError(f"{path}: units missing or not {UNITS}; regenerate or re-import it")
+                raise DataFileError(f"{path}: units missing or not {UNITS}; "
+                                    "regenerate or re-import it")
             return version
     except KeyError as err:
-        raise DataFileError(f"{path}: damaged, {err} is missing; regenerate or re-import it") from err
+        raise DataFileError(f"{path}: damaged, {err} is missing; "
+                            "regenerate or re-import it") from err
     except OSError as err:  # h5py's word for a truncated or non-HDF5 file
-        raise DataFileError(f"{path}: cannot be read as HDF5 ({err}); regenerate or re-import it") from err
+        raise DataFileError(f"{path}: cannot be read as HDF5 ({err}); "
+                            "regenerate or re-import it") from err
 
 
 def _read_v1(f: h5py.File, path: Path) -> Frames:
@@ -291,6 +301,8 @@ def _read_v1(f: h5py.File, path: Path) -> Frames:
 
 def frame_count(path: str | os.PathLike) -> int:
     """How many frames `path` holds (checked like read_frames)."""
+    import h5py
+
     path = Path(path)
     _check(path)
     with h5py.File(path, "r") as f:
@@ -300,6 +312,8 @@ def frame_count(path: str | os.PathLike) -> int:
 def read_frames(path: str | os.PathLike, start: int = 0, stop: int | None = None) -> Frames:
     """Frames `start`…`stop` (all by default) of a file written here; anything else is refused
     with a clear error."""
+    import h5py
+
     path = Path(path)
     version = _check(path)
     try:
@@ -316,7 +330,8 @@ def read_frames(path: str | os.PathLike, start: int = 0, stop: int | None = None
                           labels={k: d[start:stop] for k, d in f.get("labels", {}).items()},
                           attrs={"provenance": f.attrs["provenance"]})
     except KeyError as err:
-        raise DataFileError(f"{path}: damaged, {err} is missing; regenerate or re-import it") from err
+        raise DataFileError(f"{path}: damaged, {err} is missing; "
+                            "regenerate or re-import it") from err
     except OSError as err:
         raise DataFileError(f"{path}: cannot be read ({err}); regenerate or re-import it") from err
 
@@ -324,16 +339,20 @@ def read_frames(path: str | os.PathLike, start: int = 0, stop: int | None = None
 def read_columns(path: str | os.PathLike, names: tuple[str, ...]) -> dict[str, np.ndarray]:
     """Per-frame columns `names` (of PER_FRAME and TEXT) and the "provenance", without the atoms:
     what a resuming writer needs from a large file."""
+    import h5py
+
     path = Path(path)
     if _check(path) == 1:
         frames = read_frames(path)
         return {**{k: getattr(frames, k) for k in names}, **frames.attrs}
     try:
         with h5py.File(path, "r") as f:
-            return {**{k: f[k].asstr()[()].astype(object) if k in TEXT else f[k][()] for k in names},
+            return {**{k: f[k].asstr()[()].astype(object) if k in TEXT else f[k][()]
+                       for k in names},
                     "provenance": f.attrs["provenance"]}
     except KeyError as err:
-        raise DataFileError(f"{path}: damaged, {err} is missing; regenerate or re-import it") from err
+        raise DataFileError(f"{path}: damaged, {err} is missing; "
+                            "regenerate or re-import it") from err
     except OSError as err:
         raise DataFileError(f"{path}: cannot be read ({err}); regenerate or re-import it") from err
 
@@ -356,6 +375,8 @@ def write_split(path: str | os.PathLike, name: str, parts: dict[str, np.ndarray]
 
 def read_split(path: str | os.PathLike, name: str) -> dict[str, np.ndarray]:
     """Split `name` stored in `path`: {"train", "validation", "test"} → frame indices."""
+    import h5py
+
     path = Path(path)
     _check(path)
     with h5py.File(path, "r") as f:

@@ -1,5 +1,7 @@
-"""Import labelled frames from VASP (OUTCAR, vasprun.xml, XDATCAR + labels) or anything that
-``ase.io.read(path, index=":")`` understands, into one HDF5 frames file.
+"""Import labelled frames from VASP output or any file ase.io reads into an HDF5 frames file.
+
+VASP: OUTCAR, vasprun.xml, or XDATCAR with the OUTCAR or vasprun.xml that labels it; otherwise
+anything that ``ase.io.read(path, index=":")`` understands, an ase-cnnas HDF5 file included.
 
 Each file is parsed whole before anything is written; a file that cannot be parsed, is cut short,
 or carries no energies is reported by name with the reason and the others still import. All
@@ -122,10 +124,12 @@ def _to_frames(images: list[Atoms], path: Path, method: str, structure: str | No
                   positions=np.concatenate([a.positions for a in images]),
                   natoms=np.array([len(a) for a in images]),
                   energy=np.array([result(a, "energy") for a in images], dtype=float),
-                  cell=np.array([a.cell.array for a in images]), pbc=np.array([a.pbc for a in images]),
-                  forces=forces, stress=stress,
-                  structure=np.array([structure or a.get_chemical_formula() for a in images], dtype=object),
-                  trajectory=np.zeros(n, int), source=np.full(n, os.path.normpath(path), dtype=object),
+                  cell=np.array([a.cell.array for a in images]),
+                  pbc=np.array([a.pbc for a in images]), forces=forces, stress=stress,
+                  structure=np.array([structure or a.get_chemical_formula() for a in images],
+                                     dtype=object),
+                  trajectory=np.zeros(n, int),
+                  source=np.full(n, os.path.normpath(path), dtype=object),
                   frame_index=np.arange(n), method=np.full(n, method, dtype=object))
 
 

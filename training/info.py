@@ -1,5 +1,7 @@
-"""What an HDF5 frames file holds: counts per composition and source, energy and force ranges,
-stored splits, and a histogram of energies per atom (the light-blue distributions of the paper's
+"""Summarise an HDF5 frames file: counts, energy and force ranges, splits, an energy histogram.
+
+What the file holds: frame counts per composition and source, energy and force ranges, stored
+splits, and a histogram of energies per atom (the light-blue distributions of the paper's
 figures).
 
     cnnas data info data.h5 --plot data_energies.png
@@ -84,7 +86,8 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> None:
     frames = read_frames(args.path)
     with h5py.File(args.path, "r") as f:
-        splits = {name: {k: len(v) for k, v in g.items()} for name, g in f.get("splits", {}).items()}
+        splits = {name: {k: len(v) for k, v in g.items()}
+                  for name, g in f.get("splits", {}).items()}
     print(summary(frames, splits))
     plot = args.plot or args.path.with_name(args.path.stem + "_energies.png")
     plot_energies(frames, plot)

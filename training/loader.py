@@ -15,7 +15,6 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from .batches import batch_tensors
 from .h5data import Frames, read_frames
 
-
 AUGMENTATIONS = {"translate": Frames.translated, "mirror": Frames.mirrored}
 
 
@@ -34,7 +33,8 @@ class FrameStream(IterableDataset):
                  shuffle: bool = True):
         unknown = set(augment) - set(AUGMENTATIONS)
         if unknown:
-            raise ValueError(f"unknown augmentation {sorted(unknown)}; choose from {sorted(AUGMENTATIONS)}")
+            raise ValueError(f"unknown augmentation {sorted(unknown)}; "
+                             f"choose from {sorted(AUGMENTATIONS)}")
         self.path, self.index, self.batch = Path(path), np.sort(np.asarray(index)), batch
         self.seed, self.chunk, self.pool = seed, chunk, pool
         self.augment, self.shuffle, self.epoch = tuple(augment), shuffle, 0

@@ -1,5 +1,7 @@
-"""Predict every frame of a file: `cnnas scan TRAJ -o OUT.extxyz` writes the frames with the
-model's energies (and forces, with --forces), evaluated in batches on the CPU or GPU.
+"""Predict every frame of a file and write the frames with the model's energies (and forces).
+
+`cnnas scan TRAJ -o OUT.extxyz` evaluates the frames in batches, on the CPU or GPU, and writes
+them with the model's energies (and forces, with --forces) in any format ase.io writes.
 
     cnnas scan md.traj -o md_cnnas.extxyz --forces --batch 256
 """
@@ -15,7 +17,7 @@ from ase.calculators.singlepoint import SinglePointCalculator
 from ase_cnnas.files import replace_atomically
 from ase_cnnas.scan import scan
 
-from .evaluate import add_device_argument, add_symmetrize_argument
+from .cli import add_device_argument, add_symmetrize_argument
 
 
 def add_arguments(ap: argparse.ArgumentParser) -> None:

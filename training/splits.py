@@ -1,4 +1,6 @@
-"""Train/validation/test splits: the paper's random one, and whole trajectories held out.
+"""Store a train/validation/test split in a frames file: random, or whole trajectories held out.
+
+The random split is the paper's (seeded 70/30, then 10 % of train for validation).
 
 Frames of one MD trajectory are strongly correlated, so a random split puts near-copies of test
 frames in training; holding out whole trajectories is the honest measure for MD data.
@@ -10,7 +12,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import h5py
 import numpy as np
 
 from .h5data import read_frames, read_split, write_split
@@ -53,13 +54,16 @@ def trajectory_split(trajectory_keys: np.ndarray, strata: np.ndarray, seed: int,
         groups = [mine[keys == k] for k in np.unique(keys)]
         test_groups, rest = _take(groups, test, rng)
         val_groups, train_groups = _take(rest, validation, rng) if len(rest) > 1 else ([], rest)
-        for name, gs in (("test", test_groups), ("validation", val_groups), ("train", train_groups)):
+        for name, gs in (("test", test_groups), ("validation", val_groups),
+                         ("train", train_groups)):
             parts[name].extend(gs)
     return {k: np.sort(np.concatenate(v)) if v else np.zeros(0, np.int64) for k, v in parts.items()}
 
 
 def stored_or_random(path: Path, name: str, n_frames: int, seed: int) -> dict[str, np.ndarray]:
     """Split `name` as stored in `path`; "random" falls back to the seeded random split."""
+    import h5py  # here: scoring a model from a trajectory file (`cnnas compare`) needs no h5py
+
     with h5py.File(path, "r") as f:
         stored = f"splits/{name}" in f
     if stored or name != "random":
@@ -69,11 +73,14 @@ def stored_or_random(path: Path, name: str, n_frames: int, seed: int) -> dict[st
 
 def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("path", type=Path, help="HDF5 frames file (the split is stored in it)")
-    ap.add_argument("--by", choices=("random", "trajectory"), default="random")
+    ap.add_argument("--by", choices=("random", "trajectory"), default="random",
+                    help="random frames, or whole trajectories held out within each structure "
+                    "type (the honest measure for MD data)")
     ap.add_argument("--name", help="name of the stored split (default: the --by value)")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=0, help="of the random choice")
     ap.add_argument("--test", type=float, default=0.3, help="fraction of frames for test")
-    ap.add_argument("--validation", type=float, default=0.1, help="fraction of train for validation")
+    ap.add_argument("--validation", type=float, default=0.1,
+                    help="fraction of train for validation")
 
 
 def run(args: argparse.Namespace) -> None:

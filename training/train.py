@@ -6,121 +6,73 @@ cosine learning-rate decay, optionally a random in-plane translation and mirrori
 training frame; each of these ingredients can be switched off for an ablation.
 Batches stream from the HDF5 file (training/loader.py) and are rasterized on the device.
 Each epoch ends with an atomic checkpoint (a rerun resumes from it) and, when validation
-improves, the best model written as a model file.
+improves, the best model written as a model file. Every setting is a field of TrainConfig
+(training/trainconfig.py); the model comes from training/modelbuild.py.
 
-    python -m training.train --data datasets/sheets_30k_1000K.h5 --split trajectory --out runs/mine
+    cnnas train --data datasets/sheets_30k_1000K.h5 --split trajectory --out runs/mine
+    python -m training.train --data datasets/sheets_30k_1000K.h5 --out runs/mine  (the same)
 """
 from __future__ import annotations
 
 import argparse
 import json
 import time
+import typing
 from contextlib import contextmanager
+from dataclasses import MISSING, dataclass, field, fields
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 import torch
+from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from ase_cnnas.files import replace_atomically
 from ase_cnnas.memory import keep_freed_memory
 from ase_cnnas.model import EnergyModel
-from ase_cnnas.modelfile import load_model, save_model
-from ase_cnnas.networks import HEADS, NetworkConfig, network1_config, network2_config, widened
+from ase_cnnas.modelfile import save_model
+from ase_cnnas.networks import NetworkConfig, widened
 
-from .batches import fit_element_energies, model_inputs, reference_sums, to_device, to_tensors
 from . import distributed
+from .batches import model_inputs, to_device, to_tensors
 from .distribution import distribution
 from .evaluate import predict
-from .h5data import read_frames
+from .h5data import Frames, read_frames
 from .loader import make_loader
+from .modelbuild import adapted, build_model, fine_tuned, scale_to_data, target_values
 from .report import hardware, setting_changes, write_text
 from .splits import stored_or_random
+from .trainconfig import TrainConfig
 
 
-NETWORKS = {"network1": network1_config, "network2": network2_config}
+def add_arguments(ap: argparse.ArgumentParser) -> None:
+    """`cnnas train`'s options: a `--field-name` per TrainConfig field, typed, explained and
+    limited to its choices by the field; booleans as --flag/--no-flag."""
+    hints = typing.get_type_hints(TrainConfig)
+    for f in fields(TrainConfig):
+        flag, text = "--" + f.name.replace("_", "-"), f.metadata["help"]
+        kind = next(t for t in typing.get_args(hints[f.name]) or (hints[f.name],)
+                    if t is not type(None))  # str for `str | Path | None`
+        if kind is bool:
+            ap.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default,
+                            help=text)
+        elif f.default is MISSING:
+            ap.add_argument(flag, type=kind, required=True, help=text)
+        else:
+            shown = "" if f.default is None else " (default: %(default)s)"
+            ap.add_argument(flag, type=kind, default=f.default, choices=f.metadata.get("choices"),
+                            help=text + shown)
+        if "off_alias" in f.metadata:
+            ap.add_argument(f.metadata["off_alias"], dest=f.name, action="store_false",
+                            help=f"the older name of --no-{flag[2:]}")
+    ap.set_defaults(device="cuda" if torch.cuda.is_available() else "cpu")  # a GPU when there is
 
 
-def target_values(frames, target: str) -> np.ndarray:
-    """What a model learns per frame: the energy (eV) or a label such as a dimer's distance."""
-    if target == "energy":
-        return frames.energy
-    if target not in frames.labels:
-        raise ValueError(f"the data has no {target!r} to learn; it has energy"
-                         + "".join(f", {k}" for k in frames.labels) + "; choose one with --target")
-    return frames.labels[target]
-
-
-REFERENCES = ("elements", "mean")  # per-element energies fitted, or one mean energy per atom
-SCHEDULES = ("cosine", "constant")
-
-
-def build_model(frames, train_idx: np.ndarray, grid: tuple[int, ...], target: str = "energy",
-                network: str = "network2", reference: str = "elements", scale_target: bool = True,
-                **options) -> EnergyModel:
-    """A fresh Network 1 or 2 (`options` as in NetworkConfig; `counts=True` feeds the element
-    counts to the head) whose references and scale are fitted on `train_idx`: per-element
-    energies for an energy (or, with reference="mean", the mean energy per atom for every
-    element), a plain mean for any other target; the spread of the rest is the network's output
-    unit unless `scale_target` is off (then eV, or the label's unit)."""
-    counts = options.pop("counts", False)
-    upsample = options.pop("upsample", 1)
-    if reference not in REFERENCES:
-        raise ValueError(f"reference {reference!r}: use one of {REFERENCES}")
-    y = target_values(frames, target)
-    elements = [int(z) for z in np.unique(frames.numbers)]
-    if target != "energy":
-        eps = dict.fromkeys(elements, 0.0)
-    elif reference == "elements":
-        eps = fit_element_energies(frames, train_idx)
-    else:
-        eps = dict.fromkeys(elements, float(y[train_idx].sum() / frames.natoms[train_idx].sum()))
-    rest = y[train_idx] - reference_sums(frames, train_idx, eps)
-    config = NETWORKS[network](grid, extra_inputs=len(eps) if counts else 0, **options)
-    return EnergyModel(config, cell=frames.cell[train_idx[0]], element_energy=eps,
-                       energy_mean=float(rest.mean()),
-                       energy_scale=float(rest.std()) if scale_target else 1.0,
-                       image_scale=1.0 / max(eps),  # peak of the heaviest element → 1
-                       count_scale=1.0 / float(frames.natoms[train_idx].mean()),
-                       upsample=upsample)
-
-
-def scale_to_data(model: EnergyModel, batch: dict) -> None:
-    """Data-dependent initialisation (LSUV, Mishkin & Matas 2016): scale the image to unit
-    spread, then each layer's weights so that its output has unit spread on `batch`. Without it
-    the signal fades by 10× through the deep trunk and training barely moves."""
-    with torch.no_grad():
-        images = model.images(*model_inputs(batch))
-        model.image_scale /= float(images.std())
-        layers = [m for m in model.network.modules()
-                  if isinstance(m, (torch.nn.Conv2d, torch.nn.Conv3d, torch.nn.Linear))][:-1]
-        for layer in layers:  # every layer but the last, in order
-            seen = []
-            hook = layer.register_forward_hook(lambda mod, inp, out: seen.append(out.std()))
-            model(*model_inputs(batch))
-            hook.remove()
-            layer.weight /= seen[0]
-
-
-MODEL_OPTIONS = ("grid", "activation", "reductions", "head", "padding", "copies", "counts",
-                 "network", "upsample", "reference", "scale_target")  # what --init replaces
-
-
-def fine_tuned(init: str | Path, frames, dim: int, target: str, device: str) -> EnergyModel:
-    """The model file `init` (a path or a bundled name), to train further on `frames`: its
-    network, references and scales are kept, so the frames must hold only its elements."""
-    model = load_model(init, device=device)
-    learnt = model.metadata.get("training", {}).get("target", "energy")
-    missing = sorted(set(int(z) for z in np.unique(frames.numbers)) - set(model.elements))
-    if missing:
-        raise ValueError(f"--init {init}: the model knows elements {model.elements}, the data "
-                         f"also holds {missing}; train a new model (leave out --init)")
-    if model.dim != dim or learnt != target:
-        raise ValueError(f"--init {init}: a {model.dim}D model of {learnt!r}, the data asks for a "
-                         f"{dim}D model of {target!r}; train a new model (leave out --init)")
-    model.symmetrize = False  # trained raw, taught the symmetry by --mirror; averaged at use
-    return model.train()
+def run(args: argparse.Namespace) -> None:
+    """Train with the parsed options (add_arguments), then name the best model file."""
+    config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
+    print(f"best model: {train(config)}")
 
 
 @contextmanager
@@ -170,259 +122,302 @@ def refuse_other_settings(out: Path, settings: dict) -> None:
                          "another run folder")
 
 
-def train(data: Path, out: Path, grid: int = 64, epochs: int = 200, batch: int = 32,
-          lr: float = 3e-4, activation: str = "silu", reductions: int | None = None,
-          head: str = "flatten", padding: str = "zeros", copies: bool = True, counts: bool = False,
-          translate: bool = False, mirror: bool = False, force_weight: float = 0.0, seed: int = 0, split: str = "random",
-          network: str = "network2", target: str = "energy", upsample: int = 1,
-          device: str = "cpu", max_hours: float | None = None, patience: int | None = None,
-          reference: str = "elements", scale_target: bool = True, schedule: str = "cosine",
-          clip: float | None = None, init: str | Path | None = None,
-          ema: float | None = None, filters: int | None = None,
-          hours: float | None = None, warmup: int = 0) -> Path:
-    """Train (or resume) into `out`; returns the path of the best model file. Under torchrun,
-    each rank trains on its shard of the frames (training/distributed.py). With `ema`, the
-    weights validated and saved are an exponential moving average of the trained ones (decay
-    per step), which smooths the step-to-step jitter of the energy a noisy optimiser leaves.
-    `filters` sets the non-reducing layers' width (16 when None); with `init`, it widens the
-    file's network to that many, keeping what it computes (networks.widened). With `hours`, the
-    run shortens itself to the epochs that fit in that time, as timed on its first epoch, and
-    decays the learning rate over those: a budget of time rather than of epochs. `warmup` ramps
-    the learning rate up over that many first steps (see warmed_up)."""
-    settings = {k: str(v) if isinstance(v, Path) else v for k, v in locals().items()}
-    if init is not None:  # the file's network, references and scales: these options are unused
-        for key in MODEL_OPTIONS:
-            settings.pop(key)
-    refuse_other_settings(out, settings)
-    rank, world, device = distributed.setup(device)
+def split_frames(config: TrainConfig, frames: Frames) -> dict[str, np.ndarray]:
+    """The train, validation and test frames: the file's stored split, or the seeded random one."""
+    parts = stored_or_random(config.data, config.split, len(frames), config.seed)
+    if len(parts["validation"]) == 0:
+        raise ValueError(f"{config.data} holds {len(frames)} frames, too few for a validation "
+                         "set; generate or import more (at least 10)")
+    return parts
+
+
+def initial_model(config: TrainConfig, frames: Frames, train_idx: np.ndarray,
+                  device: str) -> EnergyModel:
+    """The model training starts from: a fresh network fitted to the training frames and scaled
+    to them (build_model, scale_to_data), or the --init file's, widened to --filters."""
+    dim = 3 if frames.pbc[0].all() else 2  # periodic in z too: a 3D image
+    if config.init is not None:  # fine-tune the file's network
+        model = fine_tuned(config.init, frames, dim, config.target, device)
+        if config.filters is not None and config.filters != model.network.config.filters:
+            model.network = widened(model.network, config.filters)
+        return adapted(model, config.heights, config.any_cell, config.seed)
+    options = {"activation": config.activation, "head": config.head, "padding": config.padding,
+               "counts": config.counts, "upsample": config.upsample, "heights": config.heights,
+               "any_cell": config.any_cell,
+               "filters": NetworkConfig.filters if config.filters is None else config.filters}
+    if config.network == "network2":
+        options.update(reductions=config.reductions, periodic_copies=config.copies)
+    model = build_model(frames, train_idx, (config.grid,) * dim, config.target, config.network,
+                        config.reference, config.scale_target, **options).to(device)
+    rng = np.random.default_rng([config.seed, 999])
+    scale_to_data(model, to_tensors(frames, rng.choice(train_idx, min(64, len(train_idx))),
+                                    device, translate=rng if config.translate else None))
+    return model
+
+
+def provenance(config: TrainConfig, frames: Frames, parts: dict[str, np.ndarray],
+               model: EnergyModel) -> dict:
+    """The model file's metadata but for the epoch's score: the settings, the data and its split,
+    and the training distribution the calculator warns by."""
+    data = {"file": str(config.data), "frames": len(frames),
+            "reference": ", ".join(sorted(set(frames.method))),
+            "split": {"name": config.split, "seed": config.seed, "train": len(parts["train"]),
+                      "validation": len(parts["validation"]), "test": len(parts["test"])},
+            **{k: str(v) for k, v in frames.attrs.items()}}
+    seen = distribution(model, frames, parts["train"], energy=config.target == "energy")
+    return {"training": {"settings": config.settings(), "target": config.target,
+                         "val_mae_unit": "meV/atom" if config.target == "energy" else "label"},
+            "data": data, "distribution": seen}
+
+
+@dataclass
+class Optimisation:
+    """The trained weights and what moves them: Adam, the learning-rate schedule and, with --ema,
+    the moving average that is validated and saved; what a checkpoint holds beside progress."""
+
+    model: EnergyModel
+    opt: torch.optim.Optimizer
+    sched: torch.optim.lr_scheduler.LRScheduler
+    averaged: torch.optim.swa_utils.AveragedModel | None
+
+    @classmethod
+    def start(cls, model: EnergyModel, config: TrainConfig) -> Optimisation:
+        """Fresh Adam at --lr, its --schedule over --epochs, and the --ema average if asked."""
+        opt = torch.optim.Adam(model.network.parameters(), lr=config.lr)
+        sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=config.epochs,
+                                                            eta_min=config.lr / 100)
+                 if config.schedule == "cosine"
+                 else torch.optim.lr_scheduler.ConstantLR(opt, 1.0, 0))
+        averaged = (torch.optim.swa_utils.AveragedModel(
+            model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(config.ema))
+            if config.ema else None)
+        return cls(model, opt, sched, averaged)
+
+    @property
+    def scored(self) -> EnergyModel:
+        """The weights validated and saved: the average with --ema, else the trained ones."""
+        return self.averaged.module if self.averaged else self.model
+
+    def plan(self, epochs: int) -> None:
+        """End a cosine decay at lr/100 on epoch `epochs` (a rerun may extend the run, --hours
+        shorten it)."""
+        if isinstance(self.sched, torch.optim.lr_scheduler.CosineAnnealingLR):
+            self.sched.T_max = epochs
+
+    def step(self, loss: torch.Tensor, step: int, config: TrainConfig) -> torch.Tensor:
+        """One optimiser step on `loss`, the gradient clipped to --clip (one outlier batch must
+        not throw the weights off), the rate warmed up, the average updated; returns the
+        gradient norm before clipping."""
+        self.opt.zero_grad()
+        loss.backward()
+        norm = torch.nn.utils.clip_grad_norm_(self.model.network.parameters(),
+                                              config.clip or float("inf")).detach()
+        with warmed_up(self.opt, step, config.warmup):
+            self.opt.step()
+        if self.averaged:
+            self.averaged.update_parameters(self.model)
+        return norm
+
+    def state_dict(self) -> dict:
+        """The weights, Adam's moments, the schedule and the average, for the checkpoint."""
+        return {"model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
+                "scheduler": self.sched.state_dict(),
+                **({"ema": self.averaged.state_dict()} if self.averaged else {})}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue from a checkpoint's `state` (state_dict)."""
+        self.model.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["optimizer"])
+        self.sched.load_state_dict(state["scheduler"])
+        if self.averaged and "ema" in state:  # else the average starts from the resumed weights
+            self.averaged.load_state_dict(state["ema"])
+
+
+@dataclass
+class Progress:
+    """How far a run has come: one history entry per epoch done, the best validation MAE so far
+    and the epochs it plans (--epochs, or fewer under --hours)."""
+
+    epochs: int
+    history: list[dict] = field(default_factory=list)
+    best: float = float("inf")
+
+    @property
+    def done(self) -> int:
+        """Epochs trained so far, resumes included."""
+        return len(self.history)
+
+
+def resume(config: TrainConfig, state: Optimisation, device: str) -> Progress:
+    """The run folder's progress, its checkpoint's weights, Adam, schedule and average loaded
+    into `state`; a fresh start where there is no checkpoint."""
+    path = config.out / "checkpoint.pt"
+    if not path.is_file():
+        return Progress(config.epochs)
+    ckpt = torch.load(path, map_location=device, weights_only=True)
+    state.load_state_dict(ckpt)
+    progress = Progress(fitted(config.epochs, config.hours, ckpt["history"]), ckpt["history"],
+                        ckpt["best"])
+    state.plan(progress.epochs)
+    print(f"resuming {config.out} at epoch {ckpt['epoch']}")
+    return progress
+
+
+def record_settings(out: Path, settings: dict, world: int) -> None:
+    """Write the run's settings.json: its settings, ranks and the machines it trained on, in
+    order (a run may resume elsewhere)."""
+    machines = trained_on(out)
+    machines += [hardware()] if machines[-1:] != [hardware()] else []
+    write_text(out / "settings.json",
+               json.dumps({**settings, "ranks": world, "hardware": machines}, indent=1))
+
+
+def batch_loss(net: torch.nn.Module, model: EnergyModel, b: dict, config: TrainConfig,
+               force_scale: float) -> torch.Tensor:
+    """The MSE of the scaled target on batch `b`, plus --force-weight times that of the forces
+    in units of `force_scale` (eV/Å), taken as −dE/dr through network and rasterizer."""
+    b["positions"].requires_grad_(config.force_weight > 0)
+    pred = net(*model_inputs(b))
+    truth = b["energy"] if config.target == "energy" else b[f"label_{config.target}"]
+    loss = ((pred - truth) / model.energy_scale).square().mean()
+    if config.force_weight > 0:
+        forces = -torch.autograd.grad(pred.sum(), b["positions"], create_graph=True)[0]
+        loss = loss + config.force_weight * (
+            (forces - b["forces"])[:, :model.force_components] / force_scale).square().mean()
+    return loss
+
+
+def train_epoch(net: torch.nn.Module, state: Optimisation, loader: DataLoader, epoch: int,
+                config: TrainConfig, force_scale: float, show: bool) -> dict:
+    """One pass over this rank's training frames, then the schedule's step: the epoch's mean
+    loss and its gradient norms before clipping (median, largest, share clipped)."""
+    state.model.train()
+    loader.dataset.set_epoch(epoch)
+    losses, norms = [], []
+    batches = tqdm(loader, desc=f"epoch {epoch + 1}", unit="batch", leave=False,
+                   disable=not show)  # an epoch of a wide network takes minutes on a CPU
+    device = state.model.device
+    for step, b in enumerate(batches, epoch * len(loader)):
+        loss = batch_loss(net, state.model, to_device(b, device), config, force_scale)
+        norms.append(state.step(loss, step, config))
+        losses.append(loss.detach())
+    # read once per epoch: a read per step would stall a GPU's queue of work every step
+    losses, norms = torch.stack(losses).cpu().numpy(), torch.stack(norms).cpu().numpy()
+    state.sched.step()
+    return {"train_mse": float(np.mean(losses)), "grad_norm_median": float(np.median(norms)),
+            "grad_norm_max": float(np.max(norms)),
+            "clipped": float(np.mean(norms > config.clip)) if config.clip else 0.0}
+
+
+def validate(model: EnergyModel, frames: Frames, val_idx: np.ndarray,
+             config: TrainConfig) -> dict:
+    """The validation MAE (per atom in meV for an energy, in the label's unit otherwise) and MSE."""
+    model.eval()
+    truth = target_values(frames, config.target)[val_idx]
+    err = predict(model, frames, val_idx, 4 * config.batch)[0] - truth
+    unit = 1e3 / frames.natoms[val_idx] if config.target == "energy" else 1.0
+    return {"val_mae": float(np.abs(err * unit).mean()), "val_mse": float(np.mean(err ** 2))}
+
+
+def save_best(model: EnergyModel, path: Path, about: dict, epoch: int, val_mae: float) -> None:
+    """Write `model` as the run's best model file, with the run's provenance and this score."""
+    model.metadata = {**about, "training": {**about["training"], "epoch": epoch,
+                                            "val_mae": val_mae}}
+    save_model(model, path)
+
+
+def save_checkpoint(path: Path, state: Optimisation, progress: Progress) -> None:
+    """Write the checkpoint a rerun resumes from, atomically (a kill leaves the last whole one)."""
+    replace_atomically(path, partial(torch.save, {
+        **state.state_dict(), "history": progress.history, "epoch": progress.done,
+        "best": progress.best}))
+
+
+def fit_to_hours(progress: Progress, config: TrainConfig, state: Optimisation) -> None:
+    """--hours: keep only the epochs that fit, as timed on the first (rank 0's clock decides),
+    and decay the learning rate over them."""
+    if not config.hours:
+        return
+    fit = distributed.from_rank0(fitted(progress.epochs, config.hours, progress.history))
+    if fit < progress.epochs:
+        print(f"--hours {config.hours}: {fit} of {progress.epochs} epochs fit, at "
+              f"{progress.history[0]['seconds']:.0f} s for the first")
+        progress.epochs = fit
+        state.plan(fit)
+
+
+def stop_reason(progress: Progress, config: TrainConfig, t0: float) -> str | None:
+    """Why training stops before its planned epochs, if it does: --max-hours spent (rank 0's
+    clock decides), or no better validation for --patience epochs."""
+    epoch, hours = progress.done, config.max_hours
+    if distributed.from_rank0(bool(hours) and time.time() - t0 > hours * 3600):
+        return f"stopping after {hours} h at epoch {epoch}; rerun to resume"
+    since_best = epoch - 1 - int(np.argmin([h["val_mae"] for h in progress.history]))
+    if config.patience and since_best >= config.patience:
+        return f"early stop at epoch {epoch}: no better validation for {config.patience} epochs"
+    return None
+
+
+def train(config: TrainConfig) -> Path:
+    """Train (or resume) into `config.out`; returns the path of the best model file. Under
+    torchrun, each rank trains on its shard of the frames (training/distributed.py) and rank 0
+    alone writes files."""
+    settings = config.settings()
+    refuse_other_settings(config.out, settings)
+    rank, world, device = distributed.setup(config.device)
     if torch.device(device).type == "cpu":
         keep_freed_memory()
-    writer = rank == 0  # rank 0 alone writes files
-    out.mkdir(parents=True, exist_ok=True)
-    frames = read_frames(data)
-    parts = stored_or_random(data, split, len(frames), seed)
-    train_idx, val_idx, test_idx = parts["train"], parts["validation"], parts["test"]
-    if len(val_idx) == 0:
-        raise ValueError(f"{data} holds {len(frames)} frames, too few for a validation set; "
-                         "generate or import more (at least 10)")
-    torch.manual_seed(seed)
-    if patience is not None and patience < 1:
-        raise ValueError(f"--patience {patience}: give at least 1 epoch")
-    if clip is not None and not clip > 0:
-        raise ValueError(f"--clip {clip}: give a positive gradient norm, or leave it out")
-    if ema is not None and not 0 < ema < 1:
-        raise ValueError(f"--ema {ema}: give a decay per step between 0 and 1 (e.g. 0.999)")
-    if warmup < 0:
-        raise ValueError(f"--warmup {warmup}: give a number of steps, 0 or more")
-    if hours is not None and not hours > 0:
-        raise ValueError(f"--hours {hours}: give a positive time budget, or leave it out")
-    if schedule not in SCHEDULES:
-        raise ValueError(f"schedule {schedule!r}: use one of {SCHEDULES}")
-    if target != "energy" and force_weight > 0:
-        raise ValueError(f"force matching needs an energy target, not {target!r}; drop --force-weight")
-    dim = 3 if frames.pbc[0].all() else 2  # periodic in z too: a 3D image
-    if init is None:
-        options = {"activation": activation, "head": head, "padding": padding, "counts": counts,
-                   "upsample": upsample,
-                   "filters": NetworkConfig.filters if filters is None else filters}
-        if network == "network2":
-            options.update(reductions=reductions, periodic_copies=copies)
-        model = build_model(frames, train_idx, (grid,) * dim, target, network, reference,
-                            scale_target, **options).to(device)
-        init_rng = np.random.default_rng([seed, 999])
-        scale_to_data(model, to_tensors(frames, init_rng.choice(train_idx, min(64, len(train_idx))),
-                                        device, translate=init_rng if translate else None))
-    else:  # fine-tune the file's network
-        model = fine_tuned(init, frames, dim, target, device)
-        if filters is not None and filters != model.network.config.filters:
-            model.network = widened(model.network, filters)
-    y = target_values(frames, target)
-    # validation error per atom in meV for energies, in the label's own unit otherwise
-    val_unit = 1e3 / frames.natoms[val_idx] if target == "energy" else 1.0
-    seen = distribution(model, frames, train_idx, energy=target == "energy")
-    data_meta = {"file": str(data), "frames": len(frames),
-                 "reference": ", ".join(sorted(set(frames.method))),
-                 "split": {"name": split, "seed": seed, "train": len(train_idx),
-                           "validation": len(val_idx), "test": len(test_idx)},
-                 **{k: str(v) for k, v in frames.attrs.items()}}
-    dim = model.dim
-    force_scale = float(np.sqrt((frames.forces[:, :dim] ** 2).mean()))  # eV/Å
-    opt = torch.optim.Adam(model.network.parameters(), lr=lr)
-    sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs, eta_min=lr / 100)
-             if schedule == "cosine" else torch.optim.lr_scheduler.ConstantLR(opt, 1.0, 0))
-    averaged = (torch.optim.swa_utils.AveragedModel(
-        model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(ema)) if ema else None)
-    scored = averaged.module if averaged else model  # the weights validated and saved
-    ckpt_path, best_path = out / "checkpoint.pt", out / "best.pt"
-    history, start_epoch, best = [], 0, float("inf")
-    if ckpt_path.is_file():
-        ckpt = torch.load(ckpt_path, map_location=device, weights_only=True)
-        model.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["optimizer"])
-        sched.load_state_dict(ckpt["scheduler"])
-        if averaged and "ema" in ckpt:  # else the average starts from the resumed weights
-            averaged.load_state_dict(ckpt["ema"])
-        history, start_epoch, best = ckpt["history"], ckpt["epoch"], ckpt["best"]
-        epochs = fitted(epochs, hours, history)
-        if schedule == "cosine":
-            sched.T_max = epochs  # a rerun may extend (or --hours shorten) the run
-        print(f"resuming {out} at epoch {start_epoch}")
-    if writer:  # the machines the run trained on, in order (a run may resume elsewhere)
-        machines = trained_on(out)
-        machines += [hardware()] if machines[-1:] != [hardware()] else []
-        write_text(out / "settings.json",
-                   json.dumps({**settings, "ranks": world, "hardware": machines}, indent=1))
-    t0 = time.time() - (history[-1]["seconds"] if history else 0.0)  # training time, resumes summed
-    bar = tqdm(range(start_epoch, epochs), desc="epochs", initial=start_epoch, total=epochs,
-               disable=not writer)
-    augment = tuple(name for name, on in (("translate", translate), ("mirror", mirror)) if on)
-    loader = make_loader(data, distributed.shard(train_idx, rank, world), batch, device=device,
-                         seed=seed, augment=augment)
-    net = distributed.wrap(model)  # DDP under torchrun: gradients averaged over the ranks
-    for epoch in bar:
-        model.train()
-        loader.dataset.set_epoch(epoch)
-        losses, norms = [], []
-        batches = tqdm(loader, desc=f"epoch {epoch + 1}", unit="batch", leave=False,
-                       disable=not writer)  # an epoch of a wide network takes minutes on a CPU
-        for step, b in enumerate(batches, epoch * len(loader)):
-            b = to_device(b, device)
-            b["positions"].requires_grad_(force_weight > 0)
-            pred = net(*model_inputs(b))
-            truth = b["energy"] if target == "energy" else b[f"label_{target}"]
-            loss = ((pred - truth) / model.energy_scale).square().mean()
-            if force_weight > 0:  # force matching: −dE/dr through network and rasterizer
-                forces = -torch.autograd.grad(pred.sum(), b["positions"], create_graph=True)[0]
-                loss = loss + force_weight * (
-                    (forces - b["forces"])[:, :dim] / force_scale).square().mean()
-            opt.zero_grad()
-            loss.backward()
-            # the norm before clipping: one outlier batch must not throw the weights off
-            norms.append(torch.nn.utils.clip_grad_norm_(model.network.parameters(),
-                                                        clip or float("inf")).detach())
-            with warmed_up(opt, step, warmup):
-                opt.step()
-            if averaged:
-                averaged.update_parameters(model)
-            losses.append(loss.detach())
-        # read once per epoch: a read per step would stall a GPU's queue of work every step
-        losses, norms = torch.stack(losses).cpu().numpy(), torch.stack(norms).cpu().numpy()
-        sched.step()
-        scored.eval()
-        err = predict(scored, frames, val_idx, 4 * batch)[0] - y[val_idx]
-        val_mae = float(np.abs(err * val_unit).mean())
-        history.append({"epoch": epoch + 1, "train_mse": float(np.mean(losses)),
-                        "grad_norm_median": float(np.median(norms)),
-                        "grad_norm_max": float(np.max(norms)),
-                        "clipped": float(np.mean(norms > clip)) if clip else 0.0,
-                        "val_mae": val_mae, "val_mse": float(np.mean(err ** 2)),
-                        "lr": sched.get_last_lr()[0], "seconds": time.time() - t0})
-        if val_mae < best:
-            best = val_mae
-            scored.metadata = {"training": {"settings": settings, "epoch": epoch + 1,
-                                            "target": target,
-                                            "val_mae": val_mae, "val_mae_unit": (
-                                                "meV/atom" if target == "energy" else "label")},
-                               "data": data_meta, "distribution": seen}
-            if writer:
-                save_model(scored, best_path)
-        if writer:
-            state = {"model": model.state_dict(), "optimizer": opt.state_dict(),
-                     "scheduler": sched.state_dict(), "history": history, "epoch": epoch + 1,
-                     "best": best, **({"ema": averaged.state_dict()} if averaged else {})}
-            replace_atomically(ckpt_path, partial(torch.save, state))
-        bar.set_postfix(loss=f"{history[-1]['train_mse']:.3g}", val=f"{val_mae:.3g}",
-                        best=f"{best:.2f}")
-        fit = distributed.from_rank0(fitted(epochs, hours, history)) if hours else epochs
-        if fit < epochs:  # decided once, on the first epoch's time (rank 0's clock)
-            print(f"--hours {hours}: {fit} of {epochs} epochs fit, at "
-                  f"{history[0]['seconds']:.0f} s for the first")
-            epochs = bar.total = fit
-            if schedule == "cosine":
-                sched.T_max = epochs  # from here the decay ends at lr/100 on the last epoch
-        if distributed.from_rank0(bool(max_hours) and time.time() - t0 > max_hours * 3600):
-            print(f"stopping after {max_hours} h at epoch {epoch + 1}; rerun to resume")
-            break
-        since_best = len(history) - 1 - int(np.argmin([h["val_mae"] for h in history]))
-        if patience and since_best >= patience:
-            print(f"early stop at epoch {epoch + 1}: no better validation for {patience} epochs")
-            break
-        if epoch + 1 >= epochs:  # --hours shortened the run
-            break
+    writer = rank == 0
+    config.out.mkdir(parents=True, exist_ok=True)
+    frames = read_frames(config.data)
+    parts = split_frames(config, frames)
+    torch.manual_seed(config.seed)
+    model = initial_model(config, frames, parts["train"], device)
+    about = provenance(config, frames, parts, model)
+    force_scale = float(np.sqrt((frames.forces[:, :model.force_components] ** 2).mean()))  # eV/Å
+    state = Optimisation.start(model, config)
+    progress = resume(config, state, device)
     if writer:
-        write_text(out / "history.json", json.dumps(history, indent=1))
+        record_settings(config.out, settings, world)
+    t0 = time.time() - (progress.history[-1]["seconds"] if progress.done else 0.0)  # resumes summed
+    bar = tqdm(desc="epochs", initial=progress.done, total=progress.epochs, disable=not writer)
+    augment = tuple(name for name in ("translate", "mirror") if getattr(config, name))
+    loader = make_loader(config.data, distributed.shard(parts["train"], rank, world),
+                         config.batch, device=device, seed=config.seed, augment=augment)
+    net = distributed.wrap(model)  # DDP under torchrun: gradients averaged over the ranks
+    while progress.done < progress.epochs:
+        epoch = progress.done
+        trained = train_epoch(net, state, loader, epoch, config, force_scale, writer)
+        scores = validate(state.scored, frames, parts["validation"], config)
+        progress.history.append({"epoch": epoch + 1, **trained, **scores,
+                                 "lr": state.sched.get_last_lr()[0], "seconds": time.time() - t0})
+        if scores["val_mae"] < progress.best:
+            progress.best = scores["val_mae"]
+            if writer:
+                save_best(state.scored, config.out / "best.pt", about, epoch + 1, progress.best)
+        if writer:
+            save_checkpoint(config.out / "checkpoint.pt", state, progress)
+        bar.update()
+        bar.set_postfix(loss=f"{trained['train_mse']:.3g}", val=f"{scores['val_mae']:.3g}",
+                        best=f"{progress.best:.2f}")
+        fit_to_hours(progress, config, state)
+        bar.total = progress.epochs
+        reason = stop_reason(progress, config, t0)
+        if reason:
+            print(reason)
+            break
+    bar.close()
+    if writer:
+        write_text(config.out / "history.json", json.dumps(progress.history, indent=1))
     distributed.finish(model)
-    return best_path
+    return config.out / "best.pt"
 
 
 def main(argv: list[str] | None = None) -> None:
+    """`python -m training.train` (and torchrun): the options of `cnnas train`."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data", type=Path, required=True, help="HDF5 frames file")
-    ap.add_argument("--out", type=Path, required=True, help="run folder (checkpoint, best.pt)")
-    ap.add_argument("--grid", type=int, default=64, help="pixels per side")
-    ap.add_argument("--epochs", type=int, default=200)
-    ap.add_argument("--batch", type=int, default=32)
-    ap.add_argument("--lr", type=float, default=3e-4)
-    ap.add_argument("--activation", default="silu", choices=("relu", "silu", "softplus"))
-    ap.add_argument("--reductions", type=int, default=None, help="reducing layers kept")
-    ap.add_argument("--head", default="flatten", choices=HEADS,
-                    help="flatten: the paper's dense head on all pixels; pool: on their mean; "
-                    "pixel: an energy per pixel, summed")
-    ap.add_argument("--padding", default="zeros", choices=("zeros", "circular"))
-    ap.add_argument("--no-copies", dest="copies", action="store_false",
-                    help="one image instead of the four shifted copies")
-    ap.add_argument("--counts", action="store_true", help="feed element counts to the head")
-    ap.add_argument("--force-weight", type=float, default=0.0,
-                    help="weight of the force loss beside the energy loss (0: energies only, "
-                    "as in the paper)")
-    ap.add_argument("--mirror", action="store_true",
-                    help="reflect every training frame at random through x, y or both (rectangular "
-                    "cells: the reflections that map the cell onto itself)")
-    ap.add_argument("--translate", action="store_true",
-                    help="shift every training frame by a random in-plane translation")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--split", default="random",
-                    help="split stored in the data file (`cnnas data split`); 'random' falls back "
-                    "to the paper's seeded 70/30 split")
-    ap.add_argument("--network", default="network2", choices=sorted(NETWORKS),
-                    help="network1: the paper's dimer network; network2: its sheet network")
-    ap.add_argument("--target", default="energy",
-                    help="what to learn: energy, or a label stored in the file (e.g. distance)")
-    ap.add_argument("--upsample", type=int, default=1,
-                    help="rasterize at grid/UPSAMPLE and replicate each pixel (the paper's test)")
-    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    ap.add_argument("--max-hours", type=float, default=None, help="stop (resumably) after this")
-    ap.add_argument("--clip", type=float, default=None,
-                    help="clip the gradient norm to this (the history records each epoch's "
-                    "median and largest norm, and the share of clipped steps)")
-    ap.add_argument("--patience", type=int, default=None,
-                    help="stop when validation has not improved for this many epochs")
-    ap.add_argument("--reference", default="elements", choices=REFERENCES,
-                    help="subtract fitted per-element energies (elements) or one mean energy "
-                    "per atom (mean)")
-    ap.add_argument("--no-target-scaling", dest="scale_target", action="store_false",
-                    help="learn the energy in eV instead of in units of its spread")
-    ap.add_argument("--init", default=None,
-                    help="fine-tune: start from this model file (or 'default', the bundled "
-                    "model); its network, grid, references and scales replace the options above")
-    ap.add_argument("--ema", type=float, default=None,
-                    help="validate and save an exponential moving average of the weights, with "
-                    "this decay per step (e.g. 0.999: an average over about the last 1,000 steps)")
-    ap.add_argument("--filters", type=int, default=None,
-                    help="filters of each non-reducing layer (default: the paper's 16): more "
-                    "capacity, at about twice the time per step for 32; with --init, widens the "
-                    "file's network to this many, starting from exactly what it computes")
-    ap.add_argument("--warmup", type=int, default=0,
-                    help="ramp the learning rate up linearly over this many first steps (for "
-                    "--init: fresh Adam steps otherwise throw the model's energies off at first)")
-    ap.add_argument("--hours", type=float, default=None,
-                    help="time budget: after the first epoch, keep only the epochs that fit in "
-                    "this many hours (--epochs at most) and decay the learning rate over them")
-    ap.add_argument("--schedule", default="cosine", choices=SCHEDULES,
-                    help="learning rate: cosine decay to lr/100, or constant")
-    args = ap.parse_args(argv)
-    path = train(**{k.replace("-", "_"): v for k, v in vars(args).items()})
-    print(f"best model: {path}")
+    add_arguments(ap)
+    run(ap.parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -14,15 +14,15 @@ import numpy as np
 import torch
 from ase import Atoms
 from ase.calculators.calculator import CalculatorSetupError, PropertyNotImplementedError
+from conftest import evil_file, make_model, make_sheet_model, truncated_copy
 
 from ase_cnnas import CNNASCalculator
 from ase_cnnas.modelfile import ModelFileError, load_model, save_model
 from ase_cnnas.networks import CNNAS, network1_config
-from conftest import evil_file, make_model, truncated_copy
+from ase_cnnas.sheets import build_sheet
 from training.dimers import make_dimers
 from training.h5data import DataFileError, read_frames, write_frames
 from training.importer import ImportFileError, read_file
-from training.structures import build_sheet
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
@@ -276,6 +276,66 @@ def _(tmp):
       "the data has no 'charge' to learn", "it has energy, distance; choose one with --target")
 def _(tmp):
     from training.train import train
+    from training.trainconfig import TrainConfig
 
-    train(data_file(tmp), tmp / "run", grid=16, epochs=1, network="network1", target="charge")
+    train(TrainConfig(data_file(tmp), tmp / "run", grid=16, epochs=1, network="network1",
+                      target="charge"))
 
+
+def sheet_model_energy(tmp: Path, atoms: Atoms) -> float:
+    """The energy by a tiny free-standing any-cell sheet model saved in `tmp`."""
+    path = tmp / "sheet.pt"
+    save_model(make_sheet_model(), path)
+    return energy_of(atoms, str(path))
+
+
+@case("sheet model: one periodic direction", "a ribbon, pbc = (True, False, False)",
+      CalculatorSetupError, "periodic along its first two vectors.*pbc=\\(True, False, False\\)",
+      r"set atoms.pbc = \(True, True, False\)")
+def _(tmp):
+    atoms = build_sheet("hbn_pristine@hex4")
+    atoms.pbc = (True, False, False)
+    sheet_model_energy(tmp, atoms)
+
+
+@case("sheet model: bulk crystal", "AB-stacked graphite, periodic in 3D", CalculatorSetupError,
+      "lie above each other.*not layered or bulk crystals", "one layer in a cell with vacuum")
+def _(tmp):
+    from ase.build import graphene
+
+    layer = graphene("C2", a=2.46, size=(2, 2, 1), vacuum=None)
+    layer.cell[2, 2] = 6.7
+    above = layer.copy()
+    above.positions += [0, 0, 3.35]
+    above.positions += (2 * layer.cell[0] + layer.cell[1]) / 3  # AB: half the atoms atop
+    graphite = layer + above
+    graphite.pbc = True
+    sheet_model_energy(tmp, graphite)
+
+
+@case("sheet model: sheet not in the xy plane", "a hexagonal hBN sheet rotated 90° about x",
+      CalculatorSetupError, "wants the sheet in the xy plane", r"rotate the structure")
+def _(tmp):
+    atoms = build_sheet("hbn_pristine@hex4")
+    atoms.rotate(90, "x", rotate_cell=True)
+    sheet_model_energy(tmp, atoms)
+
+
+@case("sheet model: oblique cell without a small rectangle", "a cell with b at 28° to a",
+      CalculatorSetupError, "no orthogonal supercell of up to 6 cells",
+      "rectangular or hexagonal cell")
+def _(tmp):
+    atoms = build_sheet("graphene_pristine@4x2")
+    cell = atoms.cell.array.copy()
+    cell[1, :2] = cell[0, 0] * np.array([0.37, 0.2])  # 28° off x, no rectangle of ≤ 6 cells
+    atoms.set_cell(cell, scale_atoms=True)
+    sheet_model_energy(tmp, atoms)
+
+
+@case("sheet model: unknown element", "a hexagonal graphene sheet with one Si atom",
+      CalculatorSetupError, "knows only B, C, N; these atoms hold Si",
+      "train a model on data that holds them")
+def _(tmp):
+    atoms = build_sheet("graphene_pristine@hex4")
+    atoms.numbers[3] = 14
+    sheet_model_energy(tmp, atoms)

@@ -16,9 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ase_cnnas import CNNASCalculator
+from ase_cnnas.sheets import build_sheet
 from training.h5data import DataFileError, read_frames
 from training.importer import ImportFileError, read_file
-from training.structures import build_sheet
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 OUTCOMES: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
@@ -95,7 +95,8 @@ def damaged(name: str, how: str, seed: int) -> bytes:
 
 
 @FUZZ
-@given(name=st.sampled_from(sorted(SOURCES)), how=st.sampled_from(["random bytes", "cut", "flipped"]),
+@given(name=st.sampled_from(sorted(SOURCES)),
+       how=st.sampled_from(["random bytes", "cut", "flipped"]),
        seed=st.integers(0, 2**32 - 1))
 def test_importer_raises_only_import_errors(name, how, seed):
     with tempfile.TemporaryDirectory() as tmp:
@@ -123,6 +124,7 @@ def test_hdf5_reader_raises_only_data_file_errors(seed, cut):
         try:
             read_frames(path)
         except DataFileError:
-            OUTCOMES["hdf5"][f"{'HDF5 signature + random bytes' if cut else 'random bytes'}: DataFileError"] += 1
+            kind = "HDF5 signature + random bytes" if cut else "random bytes"
+            OUTCOMES["hdf5"][f"{kind}: DataFileError"] += 1
             return
     raise AssertionError("random bytes were read as a frames file")

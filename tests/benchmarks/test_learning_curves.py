@@ -22,8 +22,9 @@ SCRIPT = str(ROOT / "benchmarks" / "learning_curves.py")
 
 
 def test_one_named_line_per_run():
-    fig = learning_curves({"fast": [{"epoch": 1, "val_mae": 2.0}, {"epoch": 2, "val_mae": 0.5}],
-                           "diverged": [{"epoch": 1, "val_mae": 1.0}, {"epoch": 2, "val_mae": 40.0}]})
+    fig = learning_curves({
+        "fast": [{"epoch": 1, "val_mae": 2.0}, {"epoch": 2, "val_mae": 0.5}],
+        "diverged": [{"epoch": 1, "val_mae": 1.0}, {"epoch": 2, "val_mae": 40.0}]})
     lines = fig.axes[0].get_lines()
     assert [line.get_label() for line in lines] == ["fast", "diverged"]
     assert list(lines[1].get_ydata()) == [1.0, 40.0]
@@ -99,10 +100,11 @@ def test_the_forecast_is_written_from_chained_rounds(tmp_path):
 
 def test_a_forecast_needs_chained_rounds_and_enough_epochs(tmp_path):
     runs = _rounds(tmp_path, [1.0, 0.9, 0.8, 0.7])
-    for extra, message in ((["--forecast", "t.md"], "add --chained"),
-                           (["--chained", "--forecast", "t.md", "--fit-from", "3"], "needs 3 at least"),
-                           (["--chained", "--forecast", "t.md", "--reach", "1.5"], "between 0 and 1")):
-        run = subprocess.run([sys.executable, SCRIPT, *runs, "--out", str(tmp_path / "c.png"), *extra],
-                             cwd=tmp_path, capture_output=True, text=True)
+    for extra, message in (
+            (["--forecast", "t.md"], "add --chained"),
+            (["--chained", "--forecast", "t.md", "--fit-from", "3"], "needs 3 at least"),
+            (["--chained", "--forecast", "t.md", "--reach", "1.5"], "between 0 and 1")):
+        run = subprocess.run([sys.executable, SCRIPT, *runs, "--out", str(tmp_path / "c.png"),
+                              *extra], cwd=tmp_path, capture_output=True, text=True)
         assert run.returncode != 0 and message in run.stderr and "Traceback" not in run.stderr
         assert not (tmp_path / "t.md").exists() and not (tmp_path / "c.png").exists()

@@ -29,7 +29,7 @@ def test_short_long_md(tmp_path):
     assert "| sheet intact | yes: no atom changed its number of neighbours" in text
     assert "| steps outside the training distribution | 0 of 60 " in text
     assert float(re.search(r"centre of mass \| at most (\S+) m/s", text)[1]) < 1e-6  # at rest
-    stretches = [line for line in text.splitlines() if line.startswith("| 1 |") or line.startswith("| 2 |")]
+    stretches = [line for line in text.splitlines() if line.startswith(("| 1 |", "| 2 |"))]
     assert len(stretches) == 2
     assert all(float(line.split("|")[3]) < 0.2 for line in stretches)  # excursion, meV/atom
     # the default state is named by the settings: another temperature starts its own run

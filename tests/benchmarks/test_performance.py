@@ -14,8 +14,8 @@ from performance import main  # noqa: E402
 
 def test_tables_slope_and_figure(tmp_path):
     out = tmp_path / "performance.md"
-    main(["--against", "--max-atoms", "240", "--scan-frames", "8", "--repeats", "4", "--rounds", "2", "--size-repeats", "2",
-          "--out", str(out)])
+    main(["--against", "--max-atoms", "240", "--scan-frames", "8", "--repeats", "4",
+          "--rounds", "2", "--size-repeats", "2", "--out", str(out)])
     text = out.read_text()
     step = re.findall(r"\| CNNAS (default|default, symmetrize=False|extensive) \(64×64 grid for 60 "
                       r"atoms, float32, cpu\) \| ([\d.]+) \|", text)
@@ -28,7 +28,8 @@ def test_tables_slope_and_figure(tmp_path):
     slope = float(re.search(r"slope above 10³ atoms: \*\*([-\d.]+)\*\*", text)[1])
     (n1, t1), (n2, t2) = [(int(n.replace(",", "")), float(ms)) for n, ms, _ in sizes]
     assert slope == pytest_approx(np.log(t2 / t1) / np.log(n2 / n1))  # below 10³: all sizes
-    assert len(re.findall(r"^\| CNNAS default(, symmetrize=False)?, batches of 64", text, re.M)) == 2
+    scans = re.findall(r"^\| CNNAS default(, symmetrize=False)?, batches of 64", text, re.M)
+    assert len(scans) == 2
     assert "SevenNet" not in text  # --against with no names: CNNAS alone
     assert out.with_suffix(".png").stat().st_size > 10_000
 
@@ -42,8 +43,9 @@ def test_times_the_model_file_it_is_given(model_file, tmp_path):
     """--model replaces the bundled default (a 16×16-grid model here, raw in its file, averaged
     by --symmetrize) and the table says so."""
     out = tmp_path / "performance.md"
-    main(["--model", str(model_file), "--symmetrize", "--against", "--max-atoms", "240", "--scan-frames", "4",
-          "--repeats", "2", "--rounds", "1", "--size-repeats", "1", "--out", str(out)])
+    main(["--model", str(model_file), "--symmetrize", "--against", "--max-atoms", "240",
+          "--scan-frames", "4", "--repeats", "2", "--rounds", "1", "--size-repeats", "1",
+          "--out", str(out)])
     text = out.read_text()
     assert f"'CNNAS default' is `{model_file}` here" in text
     assert len(re.findall(r"\| CNNAS default(, symmetrize=False)? \(16×16 grid", text)) == 2

@@ -22,7 +22,8 @@ def run_example(name: str, tmp_path: Path, *argv: str) -> str:
 def test_nve_conserves_the_total_energy(tmp_path):
     text = run_example("md_nve", tmp_path, "--ps", "0.02", "--every", "5", "--temperature", "300")
     assert "| run | 0.02 ps = 40 steps of 0.5 fs |" in text
-    excursion = float(re.search(r"largest excursion of the total energy \| ([\d.]+) meV/atom", text)[1])
+    excursion = float(re.search(r"largest excursion of the total energy \| ([\d.]+) meV/atom",
+                                text)[1])
     assert excursion < 0.2  # forces are the energy's exact gradient; a 300 K sheet moves little
     assert 1.2 < float(re.search(r"smallest interatomic distance \| ([\d.]+)", text)[1]) < 1.5
     assert float(re.search(r"centre of mass \| at most (\S+) m/s", text)[1]) < 1e-6  # at rest

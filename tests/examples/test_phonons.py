@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples"))
 from phonons import POINTS, in_plane, path_q, phonons  # noqa: E402
 
 from ase_cnnas import CNNASCalculator  # noqa: E402
-from training.structures import A_LATTICE  # noqa: E402
+from ase_cnnas.sheets import A_LATTICE  # noqa: E402
 
 
 def test_special_points_of_the_honeycomb():

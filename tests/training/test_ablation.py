@@ -17,7 +17,8 @@ def test_ingredients_table(lj_data, tmp_path):
     assert text.startswith("# Network 2 ablation (ingredients)")
     assert "| translated: energy MAE | unseen: frames | force MAE" in text  # a column per file
     rows = {line.split(" | ")[0][2:]: line.rstrip(" |").split(" | ")[1:]
-            for line in text.splitlines() if line.startswith("| ") and not line.startswith("| variant")}
+            for line in text.splitlines()
+            if line.startswith("| ") and not line.startswith("| variant")}
     for i, name in enumerate(INGREDIENTS):
         mae, moved, unseen, force, mismatch, minutes = rows[name]
         assert min(float(mae), float(moved), float(unseen)) > 0 and float(force) >= 0

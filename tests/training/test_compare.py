@@ -31,7 +31,8 @@ def test_compare_matches_the_calculator_frame_by_frame(tmp_path, capsys):
         e_err.append(abs(atoms.get_potential_energy() - e_true) / len(atoms) * 1e3)
         f_err.append(np.abs(atoms.get_forces() - f_true)[:, :2].ravel() * 1e3)
     report = (tmp_path / "hbn_unseen_1000K_5frames.extxyz.md").read_text()
-    row = re.search(r"\| 5 \(every 1\) \| ([\d.]+) \| ([\d.]+) \(frame (\d)\) \| ([\d.]+) meV/Å", report)
+    row = re.search(r"\| 5 \(every 1\) \| ([\d.]+) \| ([\d.]+) \(frame (\d)\) \| ([\d.]+) meV/Å",
+                    report)
     assert row, report
     assert float(row[1]) == pytest.approx(np.mean(e_err), abs=0.006)
     assert float(row[2]) == pytest.approx(np.max(e_err), abs=0.006)

@@ -41,7 +41,8 @@ def test_two_processes_with_gloo(lj_data, tmp_path):
     torchrun(lj_data, out, "--epochs", "2", "--force-weight", "0.5")
     assert json.loads((out / "settings.json").read_text())["ranks"] == 2
     history = json.loads((out / "history.json").read_text())
-    assert [h["epoch"] for h in history] == [1, 2] and all(np.isfinite(h["val_mae"]) for h in history)
+    assert [h["epoch"] for h in history] == [1, 2]
+    assert all(np.isfinite(h["val_mae"]) for h in history)
     ckpt = torch.load(out / "checkpoint.pt", weights_only=True)
     assert ckpt["epoch"] == 2
     assert np.isfinite(load_model(out / "best.pt").metadata["training"]["val_mae"])

@@ -8,19 +8,26 @@ import pytest
 from ase_cnnas.modelfile import load_model, save_model
 from training.batches import reference_sums
 from training.evaluate import predict
-from training.experiments.energy_error import (features, main, readout, refit, shifted,
-                                               translation_rows)
+from training.experiments.energy_error import (
+    features,
+    main,
+    readout,
+    refit,
+    shifted,
+    translation_rows,
+)
 from training.h5data import read_frames
 from training.splits import split_of
 from training.train import train
+from training.trainconfig import TrainConfig
 
 
 @pytest.fixture(scope="module")
 def pixel_model(lj_data, tmp_path_factory):
     """A pixel-head model trained one epoch on the LJ set."""
     out = tmp_path_factory.mktemp("readout")
-    return train(lj_data, out / "run", grid=16, epochs=1, batch=4, head="pixel",
-                 padding="circular", copies=False, reductions=2, activation="silu")
+    return train(TrainConfig(lj_data, out / "run", grid=16, epochs=1, batch=4, head="pixel",
+                             padding="circular", copies=False, reductions=2, activation="silu"))
 
 
 @pytest.mark.parametrize("symmetrize", [False, True])

@@ -50,7 +50,8 @@ def test_report_on_two_members(tmp_path):
         for p in other.network.parameters():
             p.mul_(1 + 0.02 * torch.randn_like(p))
     save_model(other, tmp_path / "other.pt")
-    main(["--members", "default", str(tmp_path / "other.pt"), "--data", str(path), "--out", str(out)])
+    main(["--members", "default", str(tmp_path / "other.pt"), "--data", str(path),
+          "--out", str(out)])
     r = json.loads(out.with_suffix(".json").read_text())["hbn_five"]
     alone = compare(load_model("default", "cpu"), read_frames(path))
     assert r["member_energy_mae"][0] == pytest.approx(alone["energy_mae"], rel=1e-6)

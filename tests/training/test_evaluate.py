@@ -11,13 +11,15 @@ from training.evaluate import main, predict
 from training.h5data import read_frames
 from training.splits import split_of
 from training.train import train
+from training.trainconfig import TrainConfig
 
 MAE_RTOL = 1e-4  # meV/atom, the report's figure against the one recomputed here (float32 model)
 CUDA_RTOL = 1e-5  # the same scores on the GPU, TF32 off: float32 summed in another order
 
 
 def test_report_scores_split_and_unseen_and_bundles(lj_data, tmp_path):
-    best = train(lj_data, tmp_path / "run", grid=16, epochs=2, batch=4, split="random")
+    best = train(TrainConfig(lj_data, tmp_path / "run", grid=16, epochs=2, batch=4,
+                             split="random"))
     out, bundle = tmp_path / "report.md", tmp_path / "bundled.pt"
     main(["--model", str(best), "--data", str(lj_data), "--unseen", str(lj_data),
           "--out", str(out), "--bundle", str(bundle)])
@@ -44,12 +46,14 @@ def test_report_scores_split_and_unseen_and_bundles(lj_data, tmp_path):
 
 
 def test_report_breaks_errors_down_by_structure(lj_data, tmp_path):
-    best = train(lj_data, tmp_path / "run", grid=16, epochs=1, batch=4, split="random")
+    best = train(TrainConfig(lj_data, tmp_path / "run", grid=16, epochs=1, batch=4,
+                             split="random"))
     out, bundle = tmp_path / "report.md", tmp_path / "bundled.pt"
     main(["--model", str(best), "--data", str(lj_data), "--out", str(out), "--bundle", str(bundle)])
     model, frames = load_model(best), read_frames(lj_data)
     test = split_of(model.metadata, lj_data, len(frames))["test"]
-    per_atom_err = np.abs(predict(model, frames, test)[0] - frames.energy[test]) / frames.natoms[test]
+    per_atom_err = (np.abs(predict(model, frames, test)[0] - frames.energy[test])
+                    / frames.natoms[test])
     by_structure = load_model(bundle).metadata["metrics"]["test split"]["by_structure"]
     kinds = sorted(set(frames.structure[test]))
     assert list(by_structure) == kinds and len(kinds) > 1
@@ -62,7 +66,8 @@ def test_report_breaks_errors_down_by_structure(lj_data, tmp_path):
 
 
 def test_symmetrize_is_scored_and_bundled(lj_data, tmp_path):
-    best = train(lj_data, tmp_path / "run", grid=16, epochs=1, batch=4, split="random")
+    best = train(TrainConfig(lj_data, tmp_path / "run", grid=16, epochs=1, batch=4,
+                             split="random"))
     out, bundle = tmp_path / "report.md", tmp_path / "bundled.pt"
     main(["--model", str(best), "--data", str(lj_data), "--out", str(out), "--bundle", str(bundle),
           "--symmetrize"])
@@ -74,15 +79,16 @@ def test_symmetrize_is_scored_and_bundled(lj_data, tmp_path):
         model.symmetrize = flag
         mae[flag] = np.abs((predict(model, frames, test)[0] - frames.energy[test])
                            / frames.natoms[test]).mean() * 1e3
-    assert np.isclose(model.metadata["metrics"]["test split"]["energy_mae"], mae[True], rtol=MAE_RTOL)
+    assert np.isclose(model.metadata["metrics"]["test split"]["energy_mae"], mae[True],
+                      rtol=MAE_RTOL)
     assert not np.isclose(mae[True], mae[False], rtol=1e-3)
     assert "(averaged over the cell reflections)" in out.read_text().splitlines()[0]
 
 
 @pytest.fixture(scope="module")
 def one_epoch(lj_data, tmp_path_factory):
-    return train(lj_data, tmp_path_factory.mktemp("run") / "run", grid=16, epochs=1, batch=4,
-                 split="random")
+    return train(TrainConfig(lj_data, tmp_path_factory.mktemp("run") / "run", grid=16, epochs=1,
+                             batch=4, split="random"))
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")

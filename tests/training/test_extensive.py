@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from ase_cnnas.calculator import CNNASCalculator
+from ase_cnnas.sheets import build_sheet
 from training.experiments.extensive import aligned, mosaic, mosaics
 from training.h5data import Frames
-from training.structures import build_sheet
 
 
 def thermal(name: str, rng: np.random.Generator, shift: bool = True):
@@ -49,7 +49,8 @@ def test_mosaics_use_distinct_test_frames_of_one_type_and_record_their_energy_su
                     natoms=np.array([len(a) for a in sheets]), energy=np.arange(12.0),
                     cell=np.array([a.cell.array for a in sheets]),
                     pbc=np.array([a.pbc for a in sheets]),
-                    structure=np.array(["graphene_pristine"] * 6 + ["hbn_vacancy"] * 6, dtype=object))
+                    structure=np.array(["graphene_pristine"] * 6 + ["hbn_vacancy"] * 6,
+                                       dtype=object))
     test = np.array([0, 1, 2, 3, 4, 6, 7, 8, 9])  # 5 graphene, 4 hBN frames
     out = mosaics(frames, test, 2, 3, seed=0)
     assert [a.info["structure"] for a in out] == ["graphene_pristine"] * 3 + ["hbn_vacancy"] * 3

@@ -7,14 +7,15 @@ import numpy as np
 import pytest
 
 from ase_cnnas.modelfile import load_model
+from ase_cnnas.sheets import build_sheet
 from training.compare import compare
 from training.evaluate import predict
 from training.experiments.force_sites import CLASSES, main, site_classes, tables
 from training.h5data import read_frames, write_frames
 from training.importer import read_file
 from training.splits import split_of
-from training.structures import build_sheet
 from training.train import train
+from training.trainconfig import TrainConfig
 
 
 @pytest.mark.parametrize("structure, counts", [
@@ -47,7 +48,8 @@ def test_a_stretched_bond_makes_two_edge_atoms():
 
 def test_tables_by_hand():
     sites = {"class": np.array([0, 0, 2, 3]), "hops": np.array([2, 1, 0, 0]),
-             "error": np.array([10.0, 30.0, 50.0, 70.0]), "reference": np.array([1.0, 1.0, 2.0, 4.0])}
+             "error": np.array([10.0, 30.0, 50.0, 70.0]),
+             "reference": np.array([1.0, 1.0, 2.0, 4.0])}
     t = tables(sites)
     assert t["class"]["hexagon sheet"] == {"atoms": 2, "force_mae": 20.0, "reference_rms": 1.0}
     assert t["class"][CLASSES[3]]["reference_rms"] == pytest.approx(4.0)
@@ -64,10 +66,12 @@ def test_report_on_five_frames(tmp_path):
     out = tmp_path / "new" / "sites.md"
     main([str(path), "--out", str(out)])
     text = out.read_text()
-    row = next(line for line in text.splitlines() if line.startswith("| hbn_five | hexagon sheet |"))
+    row = next(line for line in text.splitlines()
+               if line.startswith("| hbn_five | hexagon sheet |"))
     atoms, mae = row.split("|")[3:5]
     whole = compare(load_model("default", "cpu"), read_frames(path))["force_mae"]
-    assert int(atoms) == 300 and float(mae) == pytest.approx(whole, abs=0.5)  # every atom a hexagon's
+    # every atom a hexagon's
+    assert int(atoms) == 300 and float(mae) == pytest.approx(whole, abs=0.5)
     assert "| hbn_five | no defect in the frame | 300 |" in text
     assert out.with_suffix(".png").stat().st_size > 10_000
 
@@ -84,7 +88,8 @@ def test_frames_without_forces_are_refused(tmp_path):
 
 
 def test_test_split_by_structure(lj_data, tmp_path):
-    best = train(lj_data, tmp_path / "run", grid=16, epochs=1, batch=4, split="random")
+    best = train(TrainConfig(lj_data, tmp_path / "run", grid=16, epochs=1, batch=4,
+                             split="random"))
     frames, _ = read_file(Path("tests/data/hbn_unseen_1000K_5frames.extxyz"), method="SevenNet-0")
     unseen = tmp_path / "hbn_five.h5"
     write_frames(unseen, frames)

@@ -7,13 +7,13 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 from ase.calculators.lj import LennardJones
-
 from conftest import LJ, ROOT
+
+from ase_cnnas.sheets import build_sheet
 from training.cli import main
 from training.h5data import frame_count, read_frames
 
@@ -99,7 +99,8 @@ def test_kill_9_then_rerun_gives_exact_count(tmp_path):
     cmd = [sys.executable, "-m", "training.cli", "data", "sheets", "-o", str(path), "--structures",
            *STRUCTURES, "--frames", str(per_chain), "--chains", "1", "--steps", "20", "--stride",
            "1", "--reference", LJ, "--workers", "2", "--flush-seconds", "0"]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    path_var = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
+    env = {**os.environ, "PYTHONPATH": path_var}
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 60
@@ -121,7 +122,8 @@ def test_kill_9_then_rerun_gives_exact_count(tmp_path):
 
 
 def test_reference_failure_keeps_finished_segments(tmp_path, monkeypatch):
-    from training.generate import Protocol, generate as run
+    from training.generate import Protocol
+    from training.generate import generate as run
 
     path, protocol = tmp_path / "f.h5", Protocol(steps=4, stride=2, reference="conftest:FailingLJ")
     monkeypatch.setenv("CNNAS_FAIL_AFTER", "60")
@@ -134,3 +136,44 @@ def test_reference_failure_keeps_finished_segments(tmp_path, monkeypatch):
     frames = read_frames(path)
     for s in STRUCTURES:
         assert sorted(frames.frame_index[frames.structure == s]) == list(range(40))
+
+
+FREE_SHEETS = ["graphene_pristine@hex4", "heterostructure_vacancy_interface@4x2"]
+
+
+def generate_free(path, frames):
+    assert main(["data", "sheets", "-o", str(path), "--structures", *FREE_SHEETS, "--chains", "2",
+                 "--steps", str(STEPS), "--stride", str(STRIDE), "--reference", LJ, "--workers",
+                 "1", "--seed", "5", "--free", "--strain", "0.04", "--frames", str(frames)]) == 0
+    return read_frames(path)
+
+
+def test_free_strained_any_cell(tmp_path):
+    """Free-standing chains leave the plane, each chain keeps its own strained cell, hexagonal
+    and new defect sheets are generated, and a rerun continues them to the same frames."""
+    generate_free(tmp_path / "f.h5", 3)
+    frames = generate_free(tmp_path / "f.h5", 5)
+    assert len(frames) == 2 * 2 * 5
+    whole = generate_free(tmp_path / "g.h5", 5)
+    order = np.lexsort((frames.frame_index, frames.trajectory, frames.structure))
+    ref = np.lexsort((whole.frame_index, whole.trajectory, whole.structure))
+    np.testing.assert_allclose(frames.energy[order], whole.energy[ref], rtol=0, atol=1e-10)
+    assert np.ptp(frames.positions[:, 2]) > 1e-3  # left the plane
+    for s in FREE_SHEETS:
+        mine = frames.structure == s
+        cells = {c: frames.cell[mine & (frames.trajectory == c)] for c in (0, 1)}
+        assert all(np.ptp(c, axis=0).max() == 0 for c in cells.values())  # one cell a chain
+        assert not np.allclose(cells[0][0], cells[1][0])  # strained differently
+        ideal = build_sheet(s).cell.array
+        for c in cells.values():
+            stretch = np.diag(c[0]) / np.diag(ideal)
+            assert np.all(np.abs(stretch[:2] - 1) <= 0.04) and stretch[2] == 1
+    hexagonal = frames.cell[frames.structure == FREE_SHEETS[0]][0]
+    assert hexagonal[1, 0] == pytest.approx(-hexagonal[0, 0] / 2)  # the 120° cell as given
+
+
+def test_bool_and_strain_options_refused_clearly(tmp_path):
+    with pytest.raises(SystemExit, match="--strain"):
+        main(["data", "sheets", "-o", str(tmp_path / "x.h5"), "--strain", "0.7", "--reference", LJ])
+    assert main(["data", "sheets", "-o", str(tmp_path / "x.h5"), "--structures", "graphene_x",
+                 "--reference", LJ]) == 2

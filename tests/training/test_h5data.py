@@ -2,14 +2,27 @@
 from __future__ import annotations
 
 import json
+import os
 
 import h5py
 import numpy as np
 import pytest
-
 from conftest import truncated_copy
-from training.h5data import (FORMAT_VERSION, UNITS, DataFileError, Frames, append_frames, frame_count,
-                             read_columns, read_frames, read_split, write_frames, write_split)
+
+from ase_cnnas.files import temp_path
+from training.h5data import (
+    FORMAT_VERSION,
+    UNITS,
+    DataFileError,
+    Frames,
+    append_frames,
+    frame_count,
+    read_columns,
+    read_frames,
+    read_split,
+    write_frames,
+    write_split,
+)
 
 PROVENANCE = {"generator": "test", "runs": 2}
 
@@ -21,15 +34,17 @@ def make_frames(natoms=(3, 5, 4), seed=0) -> Frames:
                   forces=rng.normal(size=(n_atoms, 3)), natoms=np.array(natoms),
                   energy=rng.normal(-500, 5, n_frames), cell=rng.normal(size=(n_frames, 3, 3)),
                   pbc=np.tile([True, True, False], (n_frames, 1)),
-                  structure=np.array(["graphene_pristine", "hbn_vacancy", "heterostructure_stone_wales"][:n_frames]),
+                  structure=np.array(["graphene_pristine", "hbn_vacancy",
+                                      "heterostructure_stone_wales"][:n_frames]),
                   trajectory=np.arange(n_frames) * 7, stress=rng.normal(size=(n_frames, 6)),
                   source=np.array(["a/OUTCAR", "b.xyz", "a/OUTCAR"][:n_frames], dtype=object),
-                  frame_index=np.arange(n_frames) + 3, method=np.array(["VASP"] * n_frames, dtype=object),
+                  frame_index=np.arange(n_frames) + 3,
+                  method=np.array(["VASP"] * n_frames, dtype=object),
                   labels={"distance": rng.uniform(1, 3, n_frames)})
 
 
-FIELDS = ("numbers", "positions", "forces", "natoms", "energy", "cell", "pbc", "structure", "trajectory",
-          "stress", "source", "frame_index", "method", "hash")
+FIELDS = ("numbers", "positions", "forces", "natoms", "energy", "cell", "pbc", "structure",
+          "trajectory", "stress", "source", "frame_index", "method", "hash")
 
 
 def assert_frames_equal(a: Frames, b: Frames):
@@ -52,7 +67,8 @@ def data_file(tmp_path):
 def test_round_trip(tmp_path, data_file):
     frames = read_frames(data_file)
     assert_frames_equal(frames, make_frames())
-    assert list(frames.structure) == ["graphene_pristine", "hbn_vacancy", "heterostructure_stone_wales"]
+    assert list(frames.structure) == ["graphene_pristine", "hbn_vacancy",
+                                      "heterostructure_stone_wales"]
     assert frames.numbers.dtype.kind == "i" and frames.pbc.dtype == bool
     assert json.loads(frames.attrs["provenance"]) == [{**PROVENANCE, "added": 3}]
     assert len(frames) == 3
@@ -75,7 +91,15 @@ def test_provenance_counts_repeated_appends_into_one_entry(data_file):
 def test_overwrite(tmp_path, data_file):
     write_frames(data_file, make_frames((2, 2), seed=1), {})
     assert_frames_equal(read_frames(data_file), make_frames((2, 2), seed=1))
-    assert not data_file.with_name(data_file.name + ".tmp").exists()
+    assert not temp_path(data_file).exists()
+
+
+def test_every_write_is_synced_to_disk(data_file, monkeypatch):
+    """The new file is fsynced before it is renamed over the old one, and the folder after."""
+    synced = []  # inode numbers
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(os.fstat(fd).st_ino))
+    append_frames(data_file, make_frames((2, 2), seed=1))
+    assert synced == [data_file.stat().st_ino, data_file.parent.stat().st_ino]
 
 
 def test_subset_and_concatenate():
@@ -83,7 +107,8 @@ def test_subset_and_concatenate():
     assert list(frames.offsets) == [0, 3, 8, 12]
     sub = frames.subset(np.array([2, 0]))
     assert list(sub.natoms) == [4, 3]
-    np.testing.assert_array_equal(sub.positions, np.concatenate([frames.positions[8:12], frames.positions[:3]]))
+    np.testing.assert_array_equal(sub.positions,
+                                  np.concatenate([frames.positions[8:12], frames.positions[:3]]))
     np.testing.assert_array_equal(sub.energy, frames.energy[[2, 0]])
     assert len(frames.subset(np.array([], dtype=int))) == 0
     whole = Frames.concatenate([frames.subset(np.array([0])), frames.subset(np.array([1, 2]))])
@@ -151,7 +176,8 @@ def test_missing_units(data_file):
 
 
 def test_other_units(data_file):
-    edited(data_file, lambda f: f.attrs.__setitem__("units", json.dumps({**UNITS, "energy": "kcal/mol"})))
+    edited(data_file, lambda f: f.attrs.__setitem__(
+        "units", json.dumps({**UNITS, "energy": "kcal/mol"})))
     with pytest.raises(DataFileError, match="units missing or not"):
         read_frames(data_file)
 
@@ -171,8 +197,9 @@ def test_missing_dataset(data_file, dataset):
 
 def test_defaults_and_hash():
     rng = np.random.default_rng(0)
-    frames = Frames(numbers=np.array([6, 6]), positions=rng.normal(size=(2, 3)), natoms=np.array([2]),
-                    energy=np.array([-1.0]), cell=np.eye(3)[None] * 5, pbc=np.ones((1, 3), bool))
+    frames = Frames(numbers=np.array([6, 6]), positions=rng.normal(size=(2, 3)),
+                    natoms=np.array([2]), energy=np.array([-1.0]), cell=np.eye(3)[None] * 5,
+                    pbc=np.ones((1, 3), bool))
     assert np.isnan(frames.forces).all() and np.isnan(frames.stress).all()
     assert frames.source[0] == "" and frames.frame_index[0] == 0 and len(frames.hash[0]) == 32
     moved = Frames(numbers=frames.numbers, positions=frames.positions + 1e-9, natoms=frames.natoms,
@@ -224,6 +251,7 @@ def test_killed_append_leaves_the_file_as_it_was(data_file, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         append_frames(data_file, make_frames((2, 2), seed=9))
     assert data_file.read_bytes() == before
+    assert not temp_path(data_file).exists()
     assert_frames_equal(read_frames(data_file), make_frames())
 
 
@@ -246,9 +274,11 @@ def test_reads_version_1(tmp_path):
         f.attrs.update(format="ase-cnnas-frames", format_version=1, reference="7net-0",
                        provenance=json.dumps({"timestep": 1.0}),
                        units=json.dumps({k: v for k, v in UNITS.items() if k != "stress"}))
-        for key in ("numbers", "positions", "forces", "natoms", "energy", "cell", "pbc", "trajectory"):
+        for key in ("numbers", "positions", "forces", "natoms", "energy", "cell", "pbc",
+                    "trajectory"):
             f[key] = getattr(frames, key)
-        f.create_dataset("structure", data=frames.structure.astype(object), dtype=h5py.string_dtype())
+        f.create_dataset("structure", data=frames.structure.astype(object),
+                         dtype=h5py.string_dtype())
     old = read_frames(path)
     np.testing.assert_array_equal(old.energy, frames.energy)
     assert set(old.method) == {"7net-0"} and set(old.source) == {"v1.h5"}

@@ -8,8 +8,8 @@ import ase.io
 import numpy as np
 import pytest
 from ase.calculators.singlepoint import SinglePointCalculator
-
 from conftest import ROOT, truncated_copy
+
 from training.cli import main
 from training.h5data import frame_count, read_frames
 from training.importer import import_files

@@ -19,7 +19,8 @@ def _figure():
 def test_save_figure_makes_the_folder_and_leaves_no_temporary_file(tmp_path):
     path = tmp_path / "new" / "deeper" / "plot.png"
     save_figure(_figure(), path)
-    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # a PNG despite the .tmp name written first
+    # a PNG despite the .tmp name written first
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert list(path.parent.iterdir()) == [path]
     assert not plt.get_fignums()  # closed
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from ase.calculators.calculator import PropertyNotImplementedError
 from ase.io import read
 
 from ase_cnnas.scan import scan
@@ -40,7 +41,7 @@ def test_every_other_frame_energies_only(tmp_path):
     assert main(["scan", HBN, "-o", str(out), "--index", "::2"]) == 0
     written = read(out, ":")
     assert len(written) == 3
-    with pytest.raises(Exception):
+    with pytest.raises(PropertyNotImplementedError):
         written[0].get_forces()
 
 

@@ -57,17 +57,20 @@ def test_unknown_row():
 def test_variants_and_extra_models(tmp_path):
     main(["--scale", "smoke", "--rows", "2d-harmonic-1-3", "--grid", "8", "--sampling", "energy",
           "--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "table1.md")])
-    r = json.loads((tmp_path / "table1/smoke/2d-harmonic-1-3@grid8@energy-sampled.json").read_text())
+    r = json.loads((tmp_path / "table1/smoke/2d-harmonic-1-3@grid8@energy-sampled.json")
+                   .read_text())
     assert r["grid"] == 8 and r["variant"] == "grid8@energy-sampled"
     train = np.array(r["points"]["train"])
     assert 0 <= train.min() and train.max() <= 1  # U = (r − 2)² for 1 ≤ r ≤ 3
-    assert "| 2d-harmonic-1-3 (grid8@energy-sampled) | — | **" in (tmp_path / "table1.md").read_text()
+    text = (tmp_path / "table1.md").read_text()
+    assert "| 2d-harmonic-1-3 (grid8@energy-sampled) | — | **" in text
 
 
 def test_grid_study_at_equal_data_with_upscaled_images(tmp_path):
     main(["--scale", "smoke", "--study", "grid", "--runs", str(tmp_path / "runs"),
           "--out", str(tmp_path / "table1.md")])
-    results = {p.stem: json.loads(p.read_text()) for p in (tmp_path / "table1/smoke").glob("*.json")}
+    results = {p.stem: json.loads(p.read_text())
+               for p in (tmp_path / "table1/smoke").glob("*.json")}
     assert set(results) == {"2d-energy-1-0@grid8@120img", "2d-energy-1-0@grid16@120img",
                             "2d-energy-1-0@grid16@from8@120img"}
     up = results["2d-energy-1-0@grid16@from8@120img"]
@@ -81,8 +84,8 @@ def test_grid_study_at_equal_data_with_upscaled_images(tmp_path):
 
 def test_sampling_study_compares_rmse(tmp_path):
     for extra in ([], ["--sampling", "energy"]):
-        main(["--scale", "smoke", "--rows", "2d-energy-1-0", *extra, "--runs", str(tmp_path / "runs"),
-              "--out", str(tmp_path / "table1.md")])
+        main(["--scale", "smoke", "--rows", "2d-energy-1-0", *extra,
+              "--runs", str(tmp_path / "runs"), "--out", str(tmp_path / "table1.md")])
     text = (tmp_path / "table1.md").read_text()
     plain, sampled = (json.loads((tmp_path / f"table1/smoke/{n}.json").read_text())
                       for n in ("2d-energy-1-0", "2d-energy-1-0@energy-sampled"))
@@ -105,7 +108,8 @@ def test_finished_run_is_scored_not_retrained(smoke, monkeypatch):
     settings = json.loads((run / "settings.json").read_text())
     settings["hardware"] = ["a lent GPU"]
     (run / "settings.json").write_text(json.dumps(settings))
-    monkeypatch.setattr("training.experiments.table1.train", lambda *a, **k: pytest.fail("retrained"))
+    monkeypatch.setattr("training.experiments.table1.train",
+                        lambda *a, **k: pytest.fail("retrained"))
     out = smoke / "rescored" / "table1.md"
     main(["--scale", "smoke", "--rows", "3d-distance-hole", "--runs", str(smoke / "runs"),
           "--out", str(out)])

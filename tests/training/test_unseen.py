@@ -20,7 +20,7 @@ def test_report_rows_figures_and_goal_marks(tmp_path):
     rows = json.loads(out.with_suffix(".json").read_text())
     r = rows["hbn_five"]
     assert r["frames"] == 5 and 0 < r["energy_mae"] <= r["energy_max"] and r["force_mae"] > 0
-    line = next(l for l in out.read_text().splitlines() if l.startswith("| hbn_five |"))
+    line = next(row for row in out.read_text().splitlines() if row.startswith("| hbn_five |"))
     marks = re.findall(r"([\d.]+) ([✓✗])", line)
     assert [float(v) for v, _ in marks] == [round(r[k], 2) for k in GOALS]
     assert [m for _, m in marks] == ["✓" if r[k] <= g else "✗" for k, g in GOALS.items()]

@@ -1,4 +1,6 @@
-"""Which Network 2 head, padding, activation and loss (`--set architecture`), and what each
+"""Ablations: which Network 2 variant, training ingredient and grid size pays off.
+
+Which Network 2 head, padding, activation and loss (`--set architecture`), and what each
 training ingredient of the production recipe brings (`--set ingredients`: force matching and
 its weight, mirror and translation augmentation, per-element reference, target scaling,
 learning-rate schedule, early stopping, each switched off or changed alone), and what a finer
@@ -25,6 +27,7 @@ autograd forces are from central finite differences of the energy (1e-3 Å).
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -32,11 +35,13 @@ from ase.calculators.fd import calculate_numerical_forces
 
 from ase_cnnas import CNNASCalculator, load_model
 
-from ..splits import stored_or_random
+from ..cli import run_module
 from ..evaluate import BASELINES, mean_energy_baseline, score
 from ..h5data import Frames, read_frames
 from ..report import command, hardware, history_of, learning_curves, save_figure, write_text
+from ..splits import stored_or_random
 from ..train import train
+from ..trainconfig import TrainConfig
 
 PAPER = {"head": "flatten", "padding": "zeros", "copies": True, "activation": "relu"}
 INVARIANT = {"padding": "circular", "copies": False, "translate": True}
@@ -88,33 +93,40 @@ def fd_mismatch(model_path: Path, frames: Frames, index: int) -> float:
     f = atoms.get_forces()
     if not np.abs(f).max():
         return float("nan")  # a constant model: no forces to compare
-    return float(np.abs(f - calculate_numerical_forces(atoms, eps=1e-3))[:, :2].max() / np.abs(f).max())
+    mismatch = np.abs(f - calculate_numerical_forces(atoms, eps=1e-3))[:, :2].max()
+    return float(mismatch / np.abs(f).max())
 
 
-def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--set", default="architecture", choices=sorted([*VARIANT_SETS, "grid"]))
-    ap.add_argument("--data", type=Path, required=True)
+def add_arguments(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--set", default="architecture", choices=sorted([*VARIANT_SETS, "grid"]),
+                    help="which variants: the network's design, the recipe's ingredients, or "
+                    "the grid")
+    ap.add_argument("--data", type=Path, required=True,
+                    help="HDF5 frames file every variant trains and is tested on")
     ap.add_argument("--split", default="random",
                     help="a split stored in the data file, or 'random' (seeded by --seed)")
     ap.add_argument("--unseen", type=Path, nargs="*", default=[],
                     help="trajectories none of the variants saw (a column each)")
-    ap.add_argument("--grid", type=int, default=32)
+    ap.add_argument("--grid", type=int, default=32, help="pixels per side")
     ap.add_argument("--factors", type=float, nargs="+", default=None,
                     help=f"--set grid: train on these multiples of --grid (default {GRID_FACTORS})")
     ap.add_argument("--seed", type=int, default=0,
                     help="of every variant's initialisation and batches (and a random split)")
-    ap.add_argument("--epochs", type=int, default=10)
-    ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--lr", type=float, default=5e-4)
+    ap.add_argument("--epochs", type=int, default=10, help="epochs of every variant")
+    ap.add_argument("--batch", type=int, default=16, help="frames per training step")
+    ap.add_argument("--lr", type=float, default=5e-4, help="learning rate")
     ap.add_argument("--clip", type=float, default=20.0,
                     help="gradient-norm bound (train --clip); 0: none")
-    ap.add_argument("--runs", type=Path, default=None, help="default: runs/ablation[_SET][_seedN]")
+    ap.add_argument("--runs", type=Path, default=None,
+                    help="folder of the variants' runs (default: runs/ablation[_SET][_seedN])")
     ap.add_argument("--out", type=Path, default=None,
-                    help="default: results/ablation[_SET][_seedN].md")
-    args = ap.parse_args(argv)
+                    help="Markdown table to write (default: results/ablation[_SET][_seedN].md)")
+
+
+def run(args: argparse.Namespace) -> None:
     if args.factors and args.set != "grid":
-        ap.error(f"--factors picks the grids of --set grid; --set {args.set} trains on --grid")
+        raise ValueError("--factors picks the grids of --set grid; "
+                         f"--set {args.set} trains on --grid")
     suffix = ("" if args.set == "architecture" else f"_{args.set}") + (
         f"_seed{args.seed}" if args.seed else "")  # another seed never overwrites seed 0's
     runs = args.runs or Path(f"runs/ablation{suffix}")
@@ -134,8 +146,8 @@ def main(argv: list[str] | None = None) -> None:
              f"Data: {args.data} ({len(frames)} frames), test part of split '{args.split}' "
              f"({len(test_idx)} frames; {len(train_idx)} train). 'translated': the same test "
              "frames, each shifted by a random in-plane translation.", "",
-             "'unseen: NAME': every frame of that trajectory, which no variant trained on." if unseen
-             else "No unseen trajectory given.", "",
+             "'unseen: NAME': every frame of that trajectory, which no variant trained on."
+             if unseen else "No unseen trajectory given.", "",
              "| variant | energy MAE (meV/atom) | translated: energy MAE | "
              + "".join(f"unseen: {name} | " for name in unseen)
              + "force MAE (meV/Å) | max abs(F − F_fd) / max abs(F) | training (min) |",
@@ -143,9 +155,9 @@ def main(argv: list[str] | None = None) -> None:
     histories = {}
     for i, (name, options) in enumerate(runs_of.items()):
         try:  # a variant folder trained with other settings is refused, not silently resumed
-            best = train(args.data, runs / f"variant{i}", epochs=args.epochs, batch=args.batch,
-                         seed=args.seed, lr=args.lr, clip=args.clip or None, split=args.split,
-                         **options)
+            best = train(TrainConfig(args.data, runs / f"variant{i}", epochs=args.epochs,
+                                     batch=args.batch, seed=args.seed, lr=args.lr,
+                                     clip=args.clip or None, split=args.split, **options))
         except ValueError as err:
             raise SystemExit(f"ablation: {err}") from None
         histories[name] = history_of(best.parent)
@@ -160,8 +172,8 @@ def main(argv: list[str] | None = None) -> None:
         print(lines[-1], flush=True)
     for by in BASELINES:
         key = by + "_baseline_mae"
-        lines.append(f"| baseline: mean energy per atom of the {by} | {r[key]:.2f} | {t[key]:.2f} | "
-                     + "".join(f"{s[key]:.2f} | " for s in u) + " | | |")
+        lines.append(f"| baseline: mean energy per atom of the {by} | {r[key]:.2f} | "
+                     f"{t[key]:.2f} | " + "".join(f"{s[key]:.2f} | " for s in u) + " | | |")
     curves = out.with_name(out.stem + "_curves.png")
     lines += ["", f"Validation error per epoch of each variant: `{curves.name}`."]
     save_figure(learning_curves(histories), curves)
@@ -169,5 +181,10 @@ def main(argv: list[str] | None = None) -> None:
     print("\n".join(lines))
 
 
+def main(argv: list[str] | None = None) -> int:
+    """`python -m training.experiments.ablation`: the same as `cnnas experiment ablation`."""
+    return run_module(sys.modules[__name__], argv)
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -17,6 +17,7 @@ Writes results/energy_error.md.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +29,7 @@ from ase_cnnas.modelfile import load_model
 from ase_cnnas.scan import predict_arrays
 
 from ..batches import model_inputs, reference_sums, to_tensors
-from ..evaluate import add_symmetrize_argument
+from ..cli import add_symmetrize_argument, run_module
 from ..h5data import Frames, read_frames
 from ..report import command, hardware, write_text
 from ..splits import split_of
@@ -173,16 +174,19 @@ def translation_rows(model: EnergyModel, frames: Frames, index: np.ndarray,
     return rows
 
 
-def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model", default="default")
+def add_arguments(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--model", default="default",
+                    help="a pixel-head model file, or a bundled model's name")
     ap.add_argument("--data", type=Path, required=True, help="the file the model was trained on")
     add_symmetrize_argument(ap)
     ap.add_argument("--every", type=int, default=1, help="use every N-th frame of each split part")
-    ap.add_argument("--out", type=Path, default=Path("results/energy_error.md"))
-    args = ap.parse_args(argv)
+    ap.add_argument("--out", type=Path, default=Path("results/energy_error.md"),
+                    help="Markdown table to write")
+
+
+def run(args: argparse.Namespace) -> None:
     if args.every < 1:
-        ap.error(f"--every {args.every}: give 1 (every frame) or more")
+        raise ValueError(f"--every {args.every}: give 1 (every frame) or more")
     model = load_model(args.model, "cpu", symmetrize=args.symmetrize).eval()
     check_model(model)
     frames = read_frames(args.data)
@@ -215,5 +219,11 @@ def main(argv: list[str] | None = None) -> None:
     print("\n".join(lines))
 
 
+def main(argv: list[str] | None = None) -> int:
+    """`python -m training.experiments.energy_error`: the same as
+    `cnnas experiment energy_error`."""
+    return run_module(sys.modules[__name__], argv)
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,9 +1,11 @@
-"""Does an ensemble's spread flag the frames it gets wrong? Each member predicts every frame of
-the trajectories (the unseen ones by default); the ensemble's answer is the members' mean and its
-uncertainty their spread (what `CNNASCalculator([...])` returns as `energy_std`). Per trajectory:
-each member's and the mean's energy MAE, the rank correlation (Spearman) of spread and error per
-frame, and how many of the worst tenth of frames by error the largest tenth by spread flags (10 %
-by chance). Writes results/ensemble.md and a spread-against-error plot beside it.
+"""Does an ensemble's spread flag the frames it gets wrong? Spread against error, per trajectory.
+
+Each member predicts every frame of the trajectories (the unseen ones by default); the ensemble's
+answer is the members' mean and its uncertainty their spread (what `CNNASCalculator([...])`
+returns as `energy_std`). Per trajectory: each member's and the mean's energy MAE, the rank
+correlation (Spearman) of spread and error per frame, and how many of the worst tenth of frames by
+error the largest tenth by spread flags (10 % by chance). Writes results/ensemble.md and a
+spread-against-error plot beside it.
 
     python -m training.experiments.ensemble --members runs/member*/best.pt
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +22,7 @@ from scipy.stats import spearmanr
 from ase_cnnas.modelfile import load_model
 from ase_cnnas.scan import predict_arrays
 
+from ..cli import run_module
 from ..h5data import read_frames
 from ..report import command, hardware, save_figure, write_text
 from .unseen import TRAJECTORIES
@@ -93,15 +97,17 @@ def plot(results: dict, path: Path) -> None:
     save_figure(fig, path, dpi=120)
 
 
-def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--members", nargs="+", required=True, help="model files of the ensemble")
     ap.add_argument("--data", nargs="+", type=Path, default=[Path(t) for t in TRAJECTORIES],
                     help="labelled trajectories (default: the three unseen ones in datasets/)")
-    ap.add_argument("--out", type=Path, default=Path("results/ensemble.md"))
-    args = ap.parse_args(argv)
+    ap.add_argument("--out", type=Path, default=Path("results/ensemble.md"),
+                    help="Markdown table to write (the plot and a JSON file go beside it)")
+
+
+def run(args: argparse.Namespace) -> None:
     if len(args.members) < 2:
-        ap.error("an ensemble needs at least two members (--members A.pt B.pt ...)")
+        raise ValueError("an ensemble needs at least two members (--members A.pt B.pt ...)")
     results = study(args.members, args.data)
     plot(results, args.out.with_suffix(".png"))
     lines = ["# Ensemble spread against error", "", f"Regenerate: `{command()}`  ",
@@ -124,5 +130,10 @@ def main(argv: list[str] | None = None) -> None:
     print("\n".join(lines))
 
 
+def main(argv: list[str] | None = None) -> int:
+    """`python -m training.experiments.ensemble`: the same as `cnnas experiment ensemble`."""
+    return run_module(sys.modules[__name__], argv)
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,6 +1,8 @@
-"""Does one model serve larger cells? The extensive model (the bundled default's weights with a
-fixed pixel spacing, so that its image and its summed per-pixel energy grow with the cell) scored
-on thermal sheets of 1×1, 2×2 and 4×4 times the paper's 60-atom cell, two ways:
+"""Does one model serve larger cells? The extensive model on sheets of 1×1 to 4×4 cells.
+
+The extensive model (the bundled default's weights with a fixed pixel spacing, so that its image
+and its summed per-pixel energy grow with the cell) scored on thermal sheets of 1×1, 2×2 and 4×4
+times the paper's 60-atom cell, two ways:
 
 1. Mosaics (the test): size × size test-split frames of one structure type from the reference's
    1000 K MD, each moved back by its rigid offset from the ideal sheet and laid side by side, so
@@ -22,7 +24,9 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import sys
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import ase.io
@@ -34,17 +38,18 @@ from ase.md.langevin import Langevin
 from ase.md.velocitydistribution import thermalize_momenta
 from tqdm import tqdm
 
-from ase_cnnas.files import replace_atomically
 from ase_cnnas.calculator import CNNASCalculator
+from ase_cnnas.files import replace_atomically
 from ase_cnnas.model import EnergyModel
 from ase_cnnas.modelfile import load_model, resolve, save_model
 from ase_cnnas.scan import scan
+from ase_cnnas.sheets import build_sheet
 
+from ..cli import run_module
 from ..h5data import Frames, read_frames
 from ..reference import make_reference
 from ..report import command, hardware, write_text
 from ..splits import split_of
-from ..structures import build_sheet
 
 STRUCTURES = ("graphene_vacancy", "hbn_pristine", "heterostructure_stone_wales")  # own-MD runs
 
@@ -152,13 +157,15 @@ def score(model, frames: list[Atoms]) -> dict:
 def table(rows: dict[int, dict], seam: bool) -> list[str]:
     """Markdown: one line per size, then the per-structure errors."""
     base = rows[min(rows)]["energy_mae"]
-    head = ("| cell | atoms | frames | energy MAE (meV/atom) | energy max (meV/atom) | MAE / 1×1 MAE"
-            " | force MAE (meV/Å) |" + (" seam energy (meV/atom) |" if seam else ""))
+    head = ("| cell | atoms | frames | energy MAE (meV/atom) | energy max (meV/atom) | "
+            "MAE / 1×1 MAE | force MAE (meV/Å) |" + (" seam energy (meV/atom) |" if seam else ""))
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for size, r in rows.items():
+        seam_cell = (f" {r['seam_energy']:+.2f} |" if "seam_energy" in r
+                     else (" – |" if seam else ""))
         lines.append(f"| {size}×{size} | {r['atoms']} | {r['frames']} | {r['energy_mae']:.2f} | "
-                     f"{r['energy_max']:.2f} | {r['energy_mae'] / base:.2f} | {r['force_mae']:.0f} |"
-                     + (f" {r['seam_energy']:+.2f} |" if "seam_energy" in r else (" – |" if seam else "")))
+                     f"{r['energy_max']:.2f} | {r['energy_mae'] / base:.2f} | "
+                     f"{r['force_mae']:.0f} |" + seam_cell)
     names = sorted(rows[min(rows)]["per_structure"])
     lines += ["", "Per structure: energy MAE (mean signed error, predicted − reference), meV/atom:",
               "", "| structure | " + " | ".join(f"{s}×{s}" for s in rows) + " |",
@@ -182,23 +189,31 @@ def as_extensive(model: EnergyModel) -> EnergyModel:
     return out.eval()
 
 
-def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--sizes", type=int, nargs="+", default=[1, 2, 4])
+def add_arguments(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--sizes", type=int, nargs="+", default=[1, 2, 4],
+                    help="cells of N×N times the paper's 60-atom cell")
     ap.add_argument("--mosaics", type=int, nargs="+", default=[8, 4],
                     help="mosaics per structure type for each size above 1×1 in turn")
     ap.add_argument("--frames", type=int, nargs="+", default=[8, 6, 4],
-                    help="own-MD frames per structure, for each size in turn (larger cells need fewer)")
+                    help="own-MD frames per structure, for each size in turn (larger cells need "
+                    "fewer)")
     ap.add_argument("--data", type=Path, default=Path("datasets/sheets_30k_1000K.h5"),
                     help="the data the model was trained on (its test split makes the mosaics)")
-    ap.add_argument("--model", default="extensive")
-    ap.add_argument("--reference", default="7net-0")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--runs", type=Path, default=Path("runs/extensive"))
-    ap.add_argument("--out", type=Path, default=Path("results/extensive.md"))
+    ap.add_argument("--model", default="extensive",
+                    help="an extensive model file, or a bundled model's name")
+    ap.add_argument("--reference", default="7net-0",
+                    help="what labels the frames: '7net-0' (SevenNet-0), 'tersoff' or "
+                    "'module:factory'")
+    ap.add_argument("--seed", type=int, default=0, help="of the mosaics and of the model's MD")
+    ap.add_argument("--runs", type=Path, default=Path("runs/extensive"),
+                    help="folder that keeps the labelled frames, for reruns")
+    ap.add_argument("--out", type=Path, default=Path("results/extensive.md"),
+                    help="Markdown table to write (a JSON file goes beside it)")
     ap.add_argument("--bundle", action="store_true",
                     help="write the default model's extensive twin to ase_cnnas/models/ and stop")
-    args = ap.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> None:
     if args.bundle:
         save_model(as_extensive(load_model("default")), resolve("extensive"))
         print(f"wrote {resolve('extensive')}")
@@ -208,7 +223,8 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"{args.model} is a fixed-cell model; give an extensive one")
     larger = [s for s in args.sizes if s > 1]
     if len(args.frames) != len(args.sizes) or len(args.mosaics) != len(larger):
-        raise SystemExit("give one --frames count per size and one --mosaics count per size above 1")
+        raise SystemExit("give one --frames count per size and one --mosaics count per size "
+                         "above 1")
     data = read_frames(args.data)
     test = split_of(model.metadata, args.data, len(data))["test"]
     tiled = {1: score(model, [data.atoms(i) for i in test])}
@@ -216,13 +232,13 @@ def main(argv: list[str] | None = None) -> None:
                          f"_seed{args.seed}")
     for size, count in zip(larger, args.mosaics):
         frames = labelled(cache / f"mosaic{size}_{count}.extxyz",
-                          lambda: mosaics(data, test, size, count, args.seed), args.reference)
+                          partial(mosaics, data, test, size, count, args.seed), args.reference)
         tiled[size] = score(model, frames)
         print(f"mosaic {size}×{size}: {tiled[size]}", flush=True)
     own = {}
     for size, count in zip(args.sizes, args.frames):
         frames = labelled(cache / f"size{size}_{count}.extxyz",
-                          lambda: sample(args.model, size, count, args.seed), args.reference)
+                          partial(sample, args.model, size, count, args.seed), args.reference)
         own[size] = score(model, frames)
         print(f"own MD {size}×{size}: {own[size]}", flush=True)
     lines = ["# One model, larger cells: the extensive model on 1×1 … 4×4 sheets", "",
@@ -243,9 +259,15 @@ def main(argv: list[str] | None = None) -> None:
              "wander further into configurations it gets wrong; this measures that, not the "
              "cell-size transfer.", "", *table(own, seam=False)]
     write_text(args.out, "\n".join(lines) + "\n")
-    write_text(args.out.with_suffix(".json"), json.dumps({"mosaics": tiled, "own_md": own}, indent=1))
+    write_text(args.out.with_suffix(".json"),
+               json.dumps({"mosaics": tiled, "own_md": own}, indent=1))
     print("\n".join(lines))
 
 
+def main(argv: list[str] | None = None) -> int:
+    """`python -m training.experiments.extensive`: the same as `cnnas experiment extensive`."""
+    return run_module(sys.modules[__name__], argv)
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

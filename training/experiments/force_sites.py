@@ -1,16 +1,20 @@
-"""Where the force error lives: each atom of each frame is classed by its bonds (within 1.85 Å) as
-a hexagon-sheet atom, a carbon bonded to boron or nitrogen (a graphene–hBN boundary), an atom on a
-ring other than a hexagon (Stone–Wales 5- and 7-rings, the ring round a vacancy) or one with other
-than three neighbours (a vacancy's edge), and by its distance in bonds from the nearest atom of
-the last two kinds. Writes the in-plane force MAE of each class and distance beside the reference
-force's size (results/force_sites.md and figures beside it), on the unseen trajectories by
-default, and with --test-split on the model's test split, by structure type.
+"""Where the force error lives: the force error by the kind of site and the distance from defects.
+
+Each atom of each frame is classed by its bonds (within 1.85 Å) as a hexagon-sheet atom, a carbon
+bonded to boron or nitrogen (a graphene–hBN boundary), an atom on a ring other than a hexagon
+(Stone–Wales 5- and 7-rings, the ring round a vacancy) or one with other than three neighbours (a
+vacancy's edge), and by its distance in bonds from the nearest atom of the last two kinds. Writes
+the in-plane force MAE of each class and distance beside the reference force's size
+(results/force_sites.md and figures beside it), on the unseen trajectories by default, and with
+--test-split on the model's test split, by structure type.
 
     python -m training.experiments.force_sites --test-split datasets/sheets_30k_1000K.h5
     python -m training.experiments.force_sites --model runs/mine/best.pt --out results/sites.md
 """
 from __future__ import annotations
 
+import argparse
+import sys
 from collections import deque
 from pathlib import Path
 
@@ -22,10 +26,11 @@ from ase_cnnas.model import EnergyModel
 from ase_cnnas.modelfile import load_model
 from ase_cnnas.scan import predict_arrays
 
+from ..cli import run_module
 from ..h5data import Frames, read_frames
 from ..report import command, hardware, save_figure, write_text
 from ..splits import split_of
-from .unseen import trajectory_arguments
+from .unseen import add_trajectory_arguments
 
 BOND = 1.85  # Å, neighbours closer than this are bonded (C–C 1.42, B–N 1.45)
 CLASSES = ("hexagon sheet", "C bonded to B/N", "on a ring not a hexagon", "not 3 neighbours")
@@ -161,16 +166,19 @@ def split_by_structure(model: EnergyModel, path: Path, per_structure: int) -> di
     return groups
 
 
-def main(argv: list[str] | None = None) -> None:
-    ap = trajectory_arguments(__doc__.split("\n\n")[0], "results/force_sites.md")
+def add_arguments(ap: argparse.ArgumentParser) -> None:
+    add_trajectory_arguments(ap, "results/force_sites.md")
     ap.add_argument("--test-split", type=Path, metavar="DATA",
                     help="also the model's test split of DATA, the file it was trained on, by "
                          "structure type (figure: OUT_test.png)")
     ap.add_argument("--per-structure", type=int, default=200,
                     help="frames of each structure type taken from the test split")
-    args = ap.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> None:
     if args.per_structure < 1:
-        ap.error(f"--per-structure {args.per_structure}: take at least one frame of each type")
+        raise ValueError(f"--per-structure {args.per_structure}: take at least one frame of each "
+                         "type")
     model = load_model(args.model, "cpu")
     # each set of frames by name, under the suffix its figure's name takes
     sets = {"": {p.stem: labelled(str(p), read_frames(p)) for p in args.trajectories}}
@@ -194,7 +202,8 @@ def main(argv: list[str] | None = None) -> None:
         lines += [f"| frames | {head} | atoms × frames | force MAE (meV/Å) | reference force "
                   "rms (eV/Å) | MAE / rms |", "|---|---|---|---|---|---|"]
         lines += [f"| {traj} | {name} | {row['atoms']} | {row['force_mae']:.0f} | "
-                  f"{row['reference_rms']:.2f} | {row['force_mae'] / row['reference_rms'] / 1e3:.3f} |"
+                  f"{row['reference_rms']:.2f} | "
+                  f"{row['force_mae'] / row['reference_rms'] / 1e3:.3f} |"
                   for traj, r in rows.items() for name, row in r[key].items()]
         lines.append("")
     figures = [args.out.with_name(f"{args.out.stem}{group}.png") for group in results]
@@ -205,5 +214,10 @@ def main(argv: list[str] | None = None) -> None:
     print(f"wrote {args.out} and {', '.join(map(str, figures))}")
 
 
+def main(argv: list[str] | None = None) -> int:
+    """`python -m training.experiments.force_sites`: the same as `cnnas experiment force_sites`."""
+    return run_module(sys.modules[__name__], argv)
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

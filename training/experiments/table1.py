@@ -1,5 +1,7 @@
-"""The paper's Table 1 (NOTES §4): dimer models in 2D and 3D, distance and energy, each range and
-hole, Network 1 for all; the classic baselines on raw images; extrapolation and hole tests.
+"""The paper's Table 1 (NOTES §4): dimer models in 2D and 3D, classic baselines, hole tests.
+
+Dimer models in 2D and 3D, distance and energy, each range and hole, Network 1 for all; the classic
+baselines on raw images; extrapolation and hole tests.
 
 Each row makes its dimers (`training.dimers`), trains Network 1 (Adam on MSE, `training.train`),
 scores its test split, and scores fresh dimers outside its ranges (extrapolation, the hole).
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,12 +32,15 @@ import torch
 from ase_cnnas.modelfile import load_model
 
 from ..batches import to_tensors
+from ..cli import run_module
 from ..dimers import make_dimers
 from ..evaluate import predict
 from ..h5data import Frames, read_frames, write_frames
 from ..report import command, hardware, save_figure, write_text
 from ..splits import random_split
 from ..train import train, trained_on
+from ..trainconfig import TrainConfig
+
 
 @dataclass(frozen=True)
 class Row:
@@ -53,20 +59,31 @@ class Row:
 HOLE_R, HOLE_U = [(1, 1.67), (2.33, 3)], [(-1, -0.67), (-0.33, 0)]
 ROWS = {
     "2d-distance-1-3": Row(2, "distance", [(1, 3)], {}, 1.58e-3, 5.52e-6),
-    "2d-distance-1-2": Row(2, "distance", [(1, 2)], {"extrapolation 2–3 Å": [(2, 3)]}, 9.99e-4, 1.48e-6),
-    "2d-distance-2-3": Row(2, "distance", [(2, 3)], {"extrapolation 1–2 Å": [(1, 2)]}, 9.72e-4, 1.47e-6),
-    "2d-distance-hole": Row(2, "distance", HOLE_R, {"hole 1.67–2.33 Å": [(1.67, 2.33)]}, 3.52e-3, 3.48e-6),
+    "2d-distance-1-2": Row(2, "distance", [(1, 2)], {"extrapolation 2–3 Å": [(2, 3)]},
+                           9.99e-4, 1.48e-6),
+    "2d-distance-2-3": Row(2, "distance", [(2, 3)], {"extrapolation 1–2 Å": [(1, 2)]},
+                           9.72e-4, 1.47e-6),
+    "2d-distance-hole": Row(2, "distance", HOLE_R, {"hole 1.67–2.33 Å": [(1.67, 2.33)]},
+                            3.52e-3, 3.48e-6),
     "3d-distance-1-3": Row(3, "distance", [(1, 3)], {}, 3.21e-3, 1.64e-5),
-    "3d-distance-1-2": Row(3, "distance", [(1, 2)], {"extrapolation 2–3 Å": [(2, 3)]}, 1.58e-3, 4.20e-6),
-    "3d-distance-2-3": Row(3, "distance", [(2, 3)], {"extrapolation 1–2 Å": [(1, 2)]}, 1.72e-3, 4.77e-6),
-    "3d-distance-hole": Row(3, "distance", HOLE_R, {"hole 1.67–2.33 Å": [(1.67, 2.33)]}, 2.93e-3, 1.50e-5),
+    "3d-distance-1-2": Row(3, "distance", [(1, 2)], {"extrapolation 2–3 Å": [(2, 3)]},
+                           1.58e-3, 4.20e-6),
+    "3d-distance-2-3": Row(3, "distance", [(2, 3)], {"extrapolation 1–2 Å": [(1, 2)]},
+                           1.72e-3, 4.77e-6),
+    "3d-distance-hole": Row(3, "distance", HOLE_R, {"hole 1.67–2.33 Å": [(1.67, 2.33)]},
+                            2.93e-3, 1.50e-5),
     "2d-energy-1-0": Row(2, "U", [(-1, 0)], {}, 1.41e-3, 5.82e-6),
-    "2d-energy-0.5-0": Row(2, "U", [(-0.5, 0)], {"extrapolation −1…−0.5 ε": [(-1, -0.5)]}, 1.62e-3, 5.29e-6),
-    "2d-energy-1-0.5": Row(2, "U", [(-1, -0.5)], {"extrapolation −0.5…0 ε": [(-0.5, 0)]}, 1.62e-3, 2.33e-6),
-    "2d-energy-hole": Row(2, "U", HOLE_U, {"hole −0.67…−0.33 ε": [(-0.67, -0.33)]}, 1.41e-3, 3.72e-6),
+    "2d-energy-0.5-0": Row(2, "U", [(-0.5, 0)], {"extrapolation −1…−0.5 ε": [(-1, -0.5)]},
+                           1.62e-3, 5.29e-6),
+    "2d-energy-1-0.5": Row(2, "U", [(-1, -0.5)], {"extrapolation −0.5…0 ε": [(-0.5, 0)]},
+                           1.62e-3, 2.33e-6),
+    "2d-energy-hole": Row(2, "U", HOLE_U, {"hole −0.67…−0.33 ε": [(-0.67, -0.33)]},
+                          1.41e-3, 3.72e-6),
     "3d-energy-1-0": Row(3, "U", [(-1, 0)], {}, 5.11e-3, 1.91e-4),
-    "3d-energy-0.5-0": Row(3, "U", [(-0.5, 0)], {"extrapolation −1…−0.5 ε": [(-1, -0.5)]}, 1.14e-2, 3.19e-4),
-    "3d-energy-hole": Row(3, "U", HOLE_U, {"hole −0.67…−0.33 ε": [(-0.67, -0.33)]}, 9.43e-3, 2.05e-4),
+    "3d-energy-0.5-0": Row(3, "U", [(-0.5, 0)], {"extrapolation −1…−0.5 ε": [(-1, -0.5)]},
+                           1.14e-2, 3.19e-4),
+    "3d-energy-hole": Row(3, "U", HOLE_U, {"hole −0.67…−0.33 ε": [(-0.67, -0.33)]},
+                          9.43e-3, 2.05e-4),
     # the extra models of §3 (no figures in the paper's text)
     "2d-harmonic-1-3": Row(2, "U", [(0, 1)], potential="harmonic"),
     "2d-r12-1-3": Row(2, "U", [(3 ** -12, 1)], potential="r12"),
@@ -130,8 +147,9 @@ def run_row(name: str, scale: str, folder: Path, device: str, baselines: bool,
     logged = run / "history.json"
     history = json.loads(logged.read_text()) if logged.is_file() else []
     if len(history) < epochs or not (run / "best.pt").is_file():  # a finished run is only scored
-        train(data, run, grid=grid, epochs=epochs, batch=batch, lr=lr, network="network1",
-              target=label, activation="relu", upsample=upsample, device=device)
+        train(TrainConfig(data, run, grid=grid, epochs=epochs, batch=batch, lr=lr,
+                          network="network1", target=label, activation="relu",
+                          upsample=upsample, device=device))
         history = json.loads(logged.read_text())
     model = load_model(run / "best.pt", device=device)
     frames = read_frames(data)
@@ -147,7 +165,8 @@ def run_row(name: str, scale: str, folder: Path, device: str, baselines: bool,
               "lr": lr, "seconds": history[-1]["seconds"], "unit": UNITS[label],
               "test_mae": float(np.abs(pred["test"] - y[parts["test"]]).mean()),
               "test_rmse": float(np.sqrt(np.square(pred["test"] - y[parts["test"]]).mean())),
-              "validation_mse": float(np.square(pred["validation"] - y[parts["validation"]]).mean()),
+              "validation_mse": float(
+                  np.square(pred["validation"] - y[parts["validation"]]).mean()),
               "paper_mae": row.paper_mae, "paper_mse": row.paper_mse,
               "history": history,
               "points": {"train": _some(rng, y[parts["train"]])[0],
@@ -189,18 +208,21 @@ def run_baselines(frames: Frames, parts: dict, y: np.ndarray, grid: int, n_image
     def images(index):
         b = to_tensors(frames, index, model.device)
         with torch.no_grad():
-            image = model.images(b["positions"], b["numbers"], b["cells"], b["frame"], b["n_frames"])
+            image = model.images(b["positions"], b["numbers"], b["cells"], b["frame"],
+                                 b["n_frames"])
         return (image / model.image_scale).flatten(1).cpu().numpy()  # V of Eq. (1), unscaled
 
     x_train, x_test = images(train_idx), images(test_idx)
     cnn = predict(model, frames, test_idx, 256)[0]
-    out = {"images": n_images, "train": len(train_idx), "test": len(test_idx), "features": x_train.shape[1],
+    out = {"images": n_images, "train": len(train_idx), "test": len(test_idx),
+           "features": x_train.shape[1],
            "CNN (Network 1, this row)": float(np.abs(cnn - y[test_idx]).mean())}
     regressors = {
         "random forest (200 trees, MSE)": RandomForestRegressor(n_estimators=200, n_jobs=-1,
                                                                 random_state=0),
         "kernel ridge, linear (alpha 1)": KernelRidge(alpha=1.0, kernel="linear"),
-        **{f"kernel ridge, Gaussian γ = {g} (alpha 1)": KernelRidge(alpha=1.0, kernel="rbf", gamma=g)
+        **{f"kernel ridge, Gaussian γ = {g} (alpha 1)": KernelRidge(alpha=1.0, kernel="rbf",
+                                                                   gamma=g)
            for g in (1, 2, 4, 16)},
         "MLP (2 × 10 ReLU, Adam, lr 1e-3, 200 epochs)": MLPRegressor(
             hidden_layer_sizes=(10, 10), learning_rate_init=1e-3, max_iter=200, random_state=0),
@@ -213,7 +235,8 @@ def run_baselines(frames: Frames, parts: dict, y: np.ndarray, grid: int, n_image
     return out
 
 
-PAPER_BASELINES = {"random forest (200 trees, MSE)": 1.68e-2, "kernel ridge, linear (alpha 1)": 1.24e-1,
+PAPER_BASELINES = {"random forest (200 trees, MSE)": 1.68e-2,
+                   "kernel ridge, linear (alpha 1)": 1.24e-1,
                    **{f"kernel ridge, Gaussian γ = {g} (alpha 1)": 2.47e-1 for g in (1, 2, 4, 16)},
                    "MLP (2 × 10 ReLU, Adam, lr 1e-3, 200 epochs)": 1.24e-1,
                    "CNN (Network 1, this row)": 9.99e-4}
@@ -249,8 +272,9 @@ def plot_row(result: dict, out: Path) -> None:
     save_figure(fig, out / f"{name}_parity.png", dpi=110)
     fig, ax = plt.subplots(figsize=(5, 3.5))
     h = result["history"]
-    ax.semilogy([e["epoch"] for e in h], [e["train_mse"] for e in h], label="training (scaled MSE)")
-    ax.semilogy([e["epoch"] for e in h], [e["val_mse"] for e in h], label=f"validation MSE ({unit}²)")
+    epochs = [e["epoch"] for e in h]
+    ax.semilogy(epochs, [e["train_mse"] for e in h], label="training (scaled MSE)")
+    ax.semilogy(epochs, [e["val_mse"] for e in h], label=f"validation MSE ({unit}²)")
     ax.set_xlabel("epoch")
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -270,13 +294,16 @@ def table(out: Path) -> str:
     lines = ["# Table 1: dimer models (Network 1) against the paper", "",
              "Regenerate a row: `python -m training.experiments.table1 --scale cpu --rows ROW` "
              "(`--scale paper` on a GPU); the table: `python -m training.experiments.table1 "
-             "--table-only`. Each row states its scale, data, hardware and time.", "",
-             "| row | paper test MAE | ours | paper val. MSE | ours | scale: images, grid, epochs | "
-             "out of range: MAE (predictions span) | hardware, time |", "|---|---|---|---|---|---|---|---|"]
+             "--table-only`. Each row states its scale, data, hardware and time.",
+             "",
+             "| row | paper test MAE | ours | paper val. MSE | ours | "
+             "scale: images, grid, epochs | out of range: MAE (predictions span) | "
+             "hardware, time |", "|---|---|---|---|---|---|---|---|"]
     for name, row in ROWS.items():
         unit = f" {UNITS[row.label]}"
         for r in done.get(name, []):
-            extra = "; ".join(f"{t}: {e['mae']:.3g} ({e['pred_range'][0]:.2f}…{e['pred_range'][1]:.2f}"
+            extra = "; ".join(f"{t}: {e['mae']:.3g} "
+                              f"({e['pred_range'][0]:.2f}…{e['pred_range'][1]:.2f}"
                               f" for true {e['true_range'][0]:.2f}…{e['true_range'][1]:.2f})"
                               for t, e in r.get("extra", {}).items()) or "—"
             title = f"{name} ({r['variant']})" if r.get("variant") else name
@@ -324,18 +351,19 @@ def grid_section(results: list[dict], folder: Path) -> list[str]:
         return []
     results = sorted(results, key=lambda r: (r["scale"], r["grid"] // r["upsample"], r["grid"]))
     lines = ["", f"## Grid study ({GRID_STUDY_ROW}, equal data on every grid)", "",
-             "Command: `python -m training.experiments.table1 --scale SCALE --study grid`. Each grid "
-             "trains on the same dimers; \"upscaled\" images are rasterized on the coarse grid "
-             "and each pixel replicated (the paper's test). The paper's MAEs come from its own "
-             "(unstated) data size.", "",
+             "Command: `python -m training.experiments.table1 --scale SCALE --study grid`. "
+             "Each grid trains on the same dimers; \"upscaled\" images are rasterized on the "
+             "coarse grid and each pixel replicated (the paper's test). The paper's MAEs come "
+             "from its own (unstated) data size.", "",
              "| scale | image | pixel area (Å²) | test MAE (ε) | test RMSE (ε) | paper MAE (ε) | "
              "images, epochs | hardware, time |", "|---|---|---|---|---|---|---|---|"]
     for r in results:
         coarse = r["grid"] // r["upsample"]
         image = f"{coarse}² upscaled to {r['grid']}²" if r["upsample"] > 1 else f"{r['grid']}²"
         paper = PAPER_GRID.get((r["grid"], r["upsample"]))
-        lines.append(f"| {r['scale']} | {image} | {(10 / coarse) ** 2:.3g} | **{r['test_mae']:.3g}**"
-                     f" | {r['test_rmse']:.3g} | {_paper(paper) if r['upsample'] == 1 else 'similar to native'}"
+        paper_mae = _paper(paper) if r["upsample"] == 1 else "similar to native"
+        lines.append(f"| {r['scale']} | {image} | {(10 / coarse) ** 2:.3g} | "
+                     f"**{r['test_mae']:.3g}** | {r['test_rmse']:.3g} | {paper_mae}"
                      f" | {r['images']:,}, {r['epochs']} | {r['hardware']}, "
                      f"{r['seconds'] / 60:.0f} min |")
     plot_grid_study(results, folder)
@@ -391,9 +419,10 @@ def sampling_section(done: dict) -> list[str]:
     return lines
 
 
-def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--scale", choices=sorted(SCALES), default="cpu")
+def add_arguments(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--scale", choices=sorted(SCALES), default="cpu",
+                    help="data and epochs: paper (the paper's; a GPU), cpu (about an hour a row "
+                    "on 2 cores) or smoke (seconds, for tests)")
     ap.add_argument("--rows", nargs="+", default=[], help=f"'all' or some of: {', '.join(ROWS)}")
     ap.add_argument("--baselines", action="store_true",
                     help="also fit the classic baselines on 2d-distance-1-2's images")
@@ -402,19 +431,25 @@ def main(argv: list[str] | None = None) -> None:
                     help=f"grid: {GRID_STUDY_ROW} on every grid at equal data, and upscaled")
     ap.add_argument("--sampling", choices=("distance", "energy"), default="distance",
                     help="the sampling study: uniform in distance (the default) or in energy")
-    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    ap.add_argument("--runs", type=Path, default=Path("runs/table1"))
-    ap.add_argument("--out", type=Path, default=Path("results/table1.md"))
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+                    help="cpu or cuda (default: the GPU when there is one)")
+    ap.add_argument("--runs", type=Path, default=Path("runs/table1"),
+                    help="folder for each row's data and checkpoints")
+    ap.add_argument("--out", type=Path, default=Path("results/table1.md"),
+                    help="Markdown table to write (each row's JSON goes to table1/ beside it)")
     ap.add_argument("--table-only", action="store_true", help="rebuild the table and plots only")
-    args = ap.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> None:
     rows = list(ROWS) if args.rows == ["all"] else args.rows
     unknown = set(rows) - set(ROWS)
     if unknown:
-        ap.error(f"unknown rows {sorted(unknown)}; choose from {', '.join(ROWS)}")
+        raise ValueError(f"unknown rows {sorted(unknown)}; choose from {', '.join(ROWS)}")
     sampled = "energy-sampled" if args.sampling == "energy" else ""
     jobs = [(name, args.grid, 1, None) for name in rows]  # row, grid, upsample, study size
     if args.study == "grid":
-        jobs += [(GRID_STUDY_ROW, g, k, GRID_STUDY[args.scale]) for g, k in GRID_VARIANTS[args.scale]]
+        jobs += [(GRID_STUDY_ROW, g, k, GRID_STUDY[args.scale])
+                 for g, k in GRID_VARIANTS[args.scale]]
     for name, grid, upsample, study in [] if args.table_only else jobs:
         variant = "@".join(filter(None, [f"grid{grid}" if grid else "",
                                          f"from{grid // upsample}" if upsample > 1 else "",
@@ -423,11 +458,17 @@ def main(argv: list[str] | None = None) -> None:
         result = run_row(name, args.scale, folder, args.device,
                          args.baselines and name == "2d-distance-1-2", grid, args.sampling,
                          upsample, study)
-        write_text(args.out.parent / "table1" / args.scale / f"{folder.name}.json", json.dumps(result))
+        write_text(args.out.parent / "table1" / args.scale / f"{folder.name}.json",
+                   json.dumps(result))
     (args.out.parent / "table1").mkdir(parents=True, exist_ok=True)
     write_text(args.out, table(args.out))
     print(f"wrote {args.out}")
 
 
+def main(argv: list[str] | None = None) -> int:
+    """`python -m training.experiments.table1`: the same as `cnnas experiment table1`."""
+    return run_module(sys.modules[__name__], argv)
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

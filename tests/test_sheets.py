@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from ase.neighborlist import neighbor_list
 
-from training.structures import A_LATTICE, STRUCTURE_TYPES, build_sheet
+from ase_cnnas.sheets import A_LATTICE, MATERIAL_DEFECTS, STRUCTURE_TYPES, build_sheet
 
 BOND_CUTOFF = 1.7  # Å; the C–C bond is a/√3 = 1.447 Å, second neighbours are at a = 2.506 Å
 CELL = (12.53, 13.022, 10.0)
@@ -14,6 +14,11 @@ CELL_ATOL = 1e-3  # Å
 
 def coordination(atoms) -> np.ndarray:
     return np.bincount(neighbor_list("i", atoms, BOND_CUTOFF), minlength=len(atoms))
+
+
+def bonds(atoms) -> set[tuple[int, int]]:
+    """The bonded pairs (i < j)."""
+    return set(map(tuple, np.sort(np.column_stack(neighbor_list("ij", atoms, BOND_CUTOFF)), 1)))
 
 
 def test_nine_types():
@@ -82,8 +87,7 @@ def test_stone_wales_rotates_one_bond():
     assert abs(bond_after[1]) < 1e-9  # … turned to lie along x
     assert np.linalg.norm(bond_after) == pytest.approx(np.linalg.norm(bond_before))
     # 5-7 rings: the rotated atoms now bond to other neighbours than before
-    pairs = lambda a: set(map(tuple, np.sort(np.column_stack(neighbor_list("ij", a, BOND_CUTOFF)), 1)))  # noqa: E731
-    assert pairs(sw) != pairs(pristine)
+    assert bonds(sw) != bonds(pristine)
 
 
 def test_vacancy_is_near_defect_centre():
@@ -95,7 +99,67 @@ def test_vacancy_is_near_defect_centre():
     assert np.linalg.norm(missing[0][:2] - centre) < A_LATTICE
 
 
-@pytest.mark.parametrize("name", ["graphene", "silicene_pristine", "graphene_divacancy", "hbn-vacancy", ""])
+@pytest.mark.parametrize("name", ["graphene", "silicene_pristine", "graphene_divacancy",
+                                  "hbn-vacancy", ""])
 def test_unknown_name(name):
+    with pytest.raises(ValueError, match="unknown structure"):
+        build_sheet(name)
+
+
+@pytest.mark.parametrize("structure", [f"{m}_{d}@{c}" for m, defects in MATERIAL_DEFECTS.items()
+                                       for d in defects for c in ("4x2", "10x6", "hex4")
+                                       if not (m == "heterostructure" and c == "hex4")])
+def test_every_sheet_in_every_cell_is_bonded(structure):
+    atoms = build_sheet(structure)
+    counts = coordination(atoms)
+    if "vacancy" in structure:
+        assert sorted(counts)[:4] == [2, 2, 2, 3] and (counts == 3).sum() == len(atoms) - 3
+    else:
+        assert (counts == 3).all()
+    d = atoms.get_all_distances(mic=True)[np.triu_indices(len(atoms), 1)]
+    assert d.min() == pytest.approx(A_LATTICE / np.sqrt(3), abs=1e-9)
+
+
+def test_hexagonal_cell_is_ase_graphene():
+    """hexN is the cell ase.build.graphene makes (120° between a and b), N² × 2 atoms."""
+    from ase.build import graphene
+
+    ours, theirs = build_sheet("hbn_pristine@hex3"), graphene("BN", a=A_LATTICE, size=(3, 3, 1))
+    assert len(ours) == len(theirs) == 18
+    np.testing.assert_allclose(ours.cell.array[:2, :2], theirs.cell.array[:2, :2], atol=1e-9)
+    assert ours.cell.angles()[2] == pytest.approx(theirs.cell.angles()[2])
+
+
+@pytest.mark.parametrize("structure, lost, partners", [
+    ("hbn_vacancy_b", 5, {7}), ("heterostructure_vacancy_b", 5, {7}),
+    ("heterostructure_vacancy_n", 7, {5}), ("heterostructure_vacancy_interface", 6, {5, 6})])
+def test_vacancy_species_and_neighbours(structure, lost, partners):
+    """Each vacancy removes the species it names, with the neighbours that region has."""
+    pristine = build_sheet(structure.split("_vacancy")[0] + "_pristine")
+    sheet = build_sheet(structure)
+    gone = [i for i, p in enumerate(pristine.positions)
+            if np.linalg.norm(sheet.positions - p, axis=1).min() > 1e-9]
+    assert len(gone) == 1 and pristine.numbers[gone[0]] == lost
+    i, j = neighbor_list("ij", pristine, BOND_CUTOFF)
+    assert set(pristine.numbers[j[i == gone[0]]]) == partners
+
+
+@pytest.mark.parametrize("structure", ["graphene_stone_wales@hex4",
+                                       "heterostructure_stone_wales_bn"])
+def test_stone_wales_in_other_cells_and_regions(structure):
+    """The rotated bond makes 5-7 rings in hexagonal cells and in the hBN half as well."""
+    pristine = build_sheet(structure.replace("stone_wales_bn", "pristine")
+                           .replace("stone_wales", "pristine"))
+    sheet = build_sheet(structure)
+    moved = np.flatnonzero(np.linalg.norm(sheet.positions - pristine.positions, axis=1) > 1e-9)
+    assert len(moved) == 2
+    if structure.endswith("_bn"):
+        assert set(sheet.numbers[moved]) == {5, 7}
+    assert bonds(sheet) != bonds(pristine)
+
+
+@pytest.mark.parametrize("name", ["graphene_vacancy_b", "heterostructure_pristine@hex4",
+                                  "hbn_pristine@5x", "hbn_pristine@0x3", "hbn_pristine@hex"])
+def test_unknown_cell_or_environment(name):
     with pytest.raises(ValueError, match="unknown structure"):
         build_sheet(name)

@@ -1,0 +1,88 @@
+"""Any periodic sheet cell as the (near-)rectangle a model's grid spans: rotated so that its first
+vector lies along x, and, when oblique, replaced by a supercell that is orthogonal.
+
+Every 2D lattice whose second vector projects onto the first at a rational fraction p/q of its
+length (q ≤ MAX_COPIES) has the orthogonal supercell (a, p·a + q·b) of q cells: a hexagonal cell
+(120° or 60°) has (a, a + 2b), with twice the atoms. The supercell's energy is q times the cell's,
+and its atoms are q images of each atom, so the cell's energy, forces and stress follow exactly
+from it (done in torch, so autograd carries them back). A cell sheared a little off such a
+lattice (a stress calculation, MD with a variable cell) keeps the same supercell, a little off
+orthogonal: the grid follows the cell's vectors, so the energy stays smooth. Units: Å.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+MAX_COPIES = 6  # largest supercell tried for an oblique cell
+MAX_SHEAR = 0.05  # |cos| of the angle between a and p·a + q·b up to which the pair will do (~3°)
+IN_PLANE = 1e-6  # Å: a and b must lie in the xy plane, c along z
+
+
+class CellError(ValueError):
+    """A cell that no sheet model can take (not a sheet's cell, or an oblique one with no small
+    orthogonal supercell)."""
+
+
+def supercell_factor(cell: np.ndarray) -> tuple[int, int]:
+    """(p, q) such that p·a + q·b is orthogonal to a (within MAX_SHEAR), with the smallest
+    q ≤ MAX_COPIES ((0, 1) for a rectangular cell); CellError naming the fix where there is none."""
+    a, b = np.asarray(cell, float)[0, :2], np.asarray(cell, float)[1, :2]
+    length = np.linalg.norm(a)
+    along = a @ b / length  # b's projection onto a, Å
+    for q in range(1, MAX_COPIES + 1):
+        p = -round(q * along / length)
+        second = p * a + q * b
+        if abs(a @ second) < MAX_SHEAR * length * np.linalg.norm(second):
+            return p, q
+    raise CellError(f"the cell's in-plane vectors {np.round(cell[:2, :2], 4).tolist()} Å have no "
+                    f"orthogonal supercell of up to {MAX_COPIES} cells: give the sheet in a "
+                    "rectangular or hexagonal cell (ase.build.make_supercell can build one)")
+
+
+def check_sheet_cell(cell: np.ndarray, pbc: np.ndarray) -> tuple[int, int]:
+    """supercell_factor of a sheet's cell; CellError naming the fix if it is not one: periodic
+    along a and b, both in the xy plane, c along z (or absent where z is not periodic)."""
+    cell, pbc = np.asarray(cell, float), np.asarray(pbc, bool)
+    if not pbc[:2].all():
+        raise CellError(f"a sheet model needs a cell periodic along its first two vectors, and "
+                        f"these atoms have pbc={tuple(pbc.tolist())}: set atoms.pbc = (True, True, "
+                        "False) and give the cell vectors a and b that span the sheet")
+    if np.linalg.norm(np.cross(cell[0], cell[1])) < 1e-6:
+        raise CellError("the cell's first two vectors are parallel or zero: give the two "
+                        "in-plane lattice vectors of the sheet")
+    if np.abs(cell[:2, 2]).max() > IN_PLANE or np.abs(cell[2, :2]).max() > IN_PLANE:
+        raise CellError(f"a sheet model wants the sheet in the xy plane: cell vectors a and b in "
+                        f"it and c along z, not {np.round(cell, 4).tolist()} Å; rotate the "
+                        "structure (atoms.rotate) or rebuild the cell so that it is")
+    return supercell_factor(cell)
+
+
+def canonical(positions: torch.Tensor, numbers: torch.Tensor, cells: torch.Tensor,
+              frame: torch.Tensor, factors: list[tuple[int, int]]
+              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Frames rotated about z so that a lies along x and made rectangular: positions [A', 3],
+    numbers [A'], cells [F, 3, 3] (a along x, the second vector along y up to the cell's shear),
+    frame [A'] and copies [F] (the supercell's size in cells: divide its energy by it).
+    `factors` [F] from supercell_factor."""
+    a = cells[:, 0, :2]
+    length = a.norm(dim=-1)
+    cos, sin = a[:, 0] / length, a[:, 1] / length
+    zero, one = torch.zeros_like(cos), torch.ones_like(cos)
+    rotation = torch.stack([torch.stack([cos, -sin, zero], -1), torch.stack([sin, cos, zero], -1),
+                            torch.stack([zero, zero, one], -1)], -2)  # [F, 3, 3]: r @ R has a ∥ x
+    cells = cells @ rotation
+    positions = (positions[:, None, :] @ rotation[frame])[:, 0]
+    p, q = (torch.tensor(column, dtype=cells.dtype, device=cells.device)
+            for column in zip(*factors))
+    b = cells[:, 1]
+    second = p[:, None] * cells[:, 0] + q[:, None] * b
+    second = second * torch.sign(second[:, 1:2])  # a right-handed rectangle
+    cells = torch.stack([cells[:, 0], second, cells[:, 2]], 1)
+    if all(f[1] == 1 for f in factors):
+        return positions, numbers, cells, frame, q
+    copies = q.long()[frame]  # images of each atom: the atom moved by j·b, j < q
+    index = torch.repeat_interleave(torch.arange(len(frame), device=frame.device), copies)
+    j = torch.arange(len(index), device=frame.device) - (torch.cumsum(copies, 0) - copies)[index]
+    shift = j.to(cells.dtype)[:, None] * b[frame[index]]
+    return positions[index] + shift, numbers[index], cells, frame[index], q

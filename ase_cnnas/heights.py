@@ -1,0 +1,73 @@
+"""Each atom's height above its in-plane neighbours: what a 2D image needs to see a free-standing
+sheet's ripples and buckling.
+
+    u_i = Σ_j w(ρ_ij) (z_i − z_j) / (ε + Σ_j w(ρ_ij)),   w(ρ) = (1 − ρ²/ρ_c²)² for ρ < ρ_c,
+
+ρ_ij the in-plane distance to neighbour j (periodic images included) and z_i − z_j the height
+difference (the minimum image along the cell's third vector). Built from differences alone, u is
+exactly invariant to a shift of the sheet along z, changes sign under the mirror z → −z, and is
+smooth in the positions and the cell, so forces and stress through it are exact gradients.
+Units: Å.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from ase.neighborlist import primitive_neighbor_list
+
+RADIUS = 3.0  # Å: the first three neighbour shells of a honeycomb sheet (1.45, 2.51, 2.90 Å)
+EPSILON = 1e-3  # keeps u of an atom without neighbours at 0
+
+
+def in_plane_pairs(positions: np.ndarray, cells: np.ndarray, frame: np.ndarray,
+                   radius: float = RADIUS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pairs (i, j) of atoms closer than `radius` in the plane, over the frames of a batch, and
+    the in-plane lattice translation [P, 2] (whole cell vectors) that brings j next to i.
+
+    positions [A, 3] Å, cells [F, 3, 3] Å, frame [A] the frame of each atom (sorted)."""
+    pairs = []
+    starts = np.searchsorted(frame, np.arange(len(cells) + 1))
+    for f, cell in enumerate(cells):
+        lo, hi = starts[f], starts[f + 1]
+        flat = positions[lo:hi].copy()
+        flat[:, 2] = 0.0  # in-plane distances only
+        i, j, shift = primitive_neighbor_list("ijS", (True, True, False), cell, flat, radius,
+                                              self_interaction=False)
+        pairs.append((i + lo, j + lo, shift[:, :2]))
+    i, j, shift = (np.concatenate(p) for p in zip(*pairs)) if pairs else ([],) * 3
+    return np.asarray(i, np.int64), np.asarray(j, np.int64), np.asarray(shift, np.int64)
+
+
+def local_heights(positions: torch.Tensor, cells: torch.Tensor, frame: torch.Tensor,
+                  pairs: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+                  radius: float = RADIUS) -> torch.Tensor:
+    """u [A] (Å) for positions [A, 3] and cells [F, 3, 3] whose first two vectors lie in the
+    plane, with `pairs` from in_plane_pairs (as tensors on the positions' device)."""
+    i, j, shift = pairs
+    cell = cells[frame[i]]  # [P, 3, 3]
+    lattice = (shift.to(positions.dtype)[:, :, None] * cell[:, :2]).sum(1)  # [P, 3] Å
+    delta = positions[j] + lattice - positions[i]  # [P, 3], from i to j's image
+    rho2 = delta[:, :2].square().sum(-1)
+    weight = (1 - rho2 / radius**2).clamp(min=0).square()
+    period = cell[:, 2, 2]
+    dz = -delta[:, 2]  # z_i − z_j
+    dz = torch.where(period > 0, dz - period * torch.round(dz / period.clamp(min=1e-12)), dz)
+    numerator = torch.zeros(len(positions), dtype=positions.dtype, device=positions.device)
+    denominator = torch.full_like(numerator, EPSILON)
+    return numerator.index_add(0, i, weight * dz) / denominator.index_add(0, i, weight)
+
+
+HEIGHT_SCALE = 0.1  # Å: u in these units in the image, so its channels are of order one
+
+
+def height_weights(positions: torch.Tensor, numbers: torch.Tensor, cells: torch.Tensor,
+                   frame: torch.Tensor) -> torch.Tensor:
+    """Per-atom weights [A, 3] of the three image channels, Z · (1, u/h₀, (u/h₀)²), for
+    positions [A, 3] Å and cells [F, 3, 3] Å (rows; the first two in the plane)."""
+    i, j, shift = in_plane_pairs(positions.detach().cpu().numpy(), cells.detach().cpu().numpy(),
+                                 frame.cpu().numpy())
+    device = positions.device
+    pairs = tuple(torch.as_tensor(a, device=device) for a in (i, j, shift))
+    u = local_heights(positions, cells.to(positions.dtype), frame, pairs) / HEIGHT_SCALE
+    z = numbers.to(positions.dtype)
+    return torch.stack([z, z * u, z * u.square()], dim=1)

@@ -1,0 +1,79 @@
+"""Any sheet cell as a rectangle: supercell factors, refusals, and the canonical frames."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from ase import Atoms
+from ase.build import graphene, make_supercell
+
+from ase_cnnas.cells import CellError, canonical, check_sheet_cell, supercell_factor
+from ase_cnnas.sheets import build_sheet
+
+
+@pytest.mark.parametrize("cell, factor", [
+    (np.diag([3.0, 4.0, 10.0]), (0, 1)),
+    ([[2.5, 0, 0], [-1.25, 2.165, 0], [0, 0, 10]], (1, 2)),  # 120°, ase.build.graphene's
+    ([[2.5, 0, 0], [1.25, 2.165, 0], [0, 0, 10]], (-1, 2)),  # 60°
+    ([[3.0, 0, 0], [1.0, 2.0, 0], [0, 0, 10]], (-1, 3)),
+])
+def test_supercell_factor(cell, factor):
+    assert supercell_factor(np.array(cell)) == factor
+
+
+def test_oblique_without_small_rectangle_refused():
+    with pytest.raises(CellError, match="no orthogonal supercell"):
+        supercell_factor(np.array([[1.0, 0, 0], [0.37, 0.2, 0], [0, 0, 1]]))
+
+
+def test_slightly_sheared_cells_keep_their_supercell():
+    """A hexagonal cell sheared by 0.1 % keeps (a, a + 2b), a little off orthogonal."""
+    cell = np.array([[2.5, 0, 0], [-1.25, 2.165, 0], [0, 0, 10]]) @ (np.eye(3) + [[0, 1e-3, 0],
+                                                                               [1e-3, 0, 0],
+                                                                               [0, 0, 0]])
+    assert supercell_factor(cell) == (1, 2)
+
+
+@pytest.mark.parametrize("cell, pbc, message", [
+    (np.diag([3.0, 3.0, 10.0]), (True, False, False), "periodic along its first two vectors"),
+    (np.diag([3.0, 3.0, 10.0]), (True, True, True), None),
+    ([[3.0, 0, 0.5], [0, 3, 0], [0, 0, 10]], (True, True, False), "in the xy plane"),
+    ([[3.0, 0, 0], [3, 0, 0], [0, 0, 10]], (True, True, False), "parallel or zero"),
+])
+def test_check_sheet_cell(cell, pbc, message):
+    if message is None:
+        assert check_sheet_cell(np.array(cell), np.array(pbc)) == (0, 1)
+        return
+    with pytest.raises(CellError, match=message):
+        check_sheet_cell(np.array(cell), np.array(pbc))
+
+
+def as_tensors(atoms):
+    return (torch.tensor(atoms.positions), torch.tensor(atoms.numbers),
+            torch.tensor(atoms.cell.array)[None], torch.zeros(len(atoms), dtype=torch.long))
+
+
+def test_hexagonal_cell_becomes_its_rectangular_supercell():
+    """The canonical frame of a hexagonal sheet is the (a, a + 2b) supercell, atom for atom."""
+    hexagonal = graphene("BN", a=2.506, size=(3, 3, 1), vacuum=5)
+    hexagonal.rotate(23, "z", rotate_cell=True)  # any in-plane orientation
+    positions, numbers, cells, frame, copies = canonical(
+        *as_tensors(hexagonal), [supercell_factor(hexagonal.cell.array)])
+    assert copies.tolist() == [2.0] and len(positions) == 2 * len(hexagonal)
+    cell = cells[0].numpy()
+    np.testing.assert_allclose(cell, np.diag(np.diag(cell)), atol=1e-9)
+    reference = make_supercell(graphene("BN", a=2.506, size=(3, 3, 1), vacuum=5),
+                               [[1, 0, 0], [1, 2, 0], [0, 0, 1]])
+    np.testing.assert_allclose(np.diag(cell), reference.cell.lengths(), atol=1e-9)
+    ours = Atoms(numbers=numbers.numpy(), positions=positions.numpy(), cell=cell, pbc=True)
+    assert frame.tolist() == [0] * len(ours)
+    assert sorted(ours.numbers) == sorted(reference.numbers)
+    spectrum = [np.sort(a.get_all_distances(mic=True).ravel()) for a in (ours, reference)]
+    np.testing.assert_allclose(*spectrum, atol=1e-9)  # the same structure, up to a rigid move
+
+
+def test_rectangles_pass_unchanged():
+    sheet = build_sheet("hbn_vacancy")
+    positions, numbers, cells, frame, copies = canonical(*as_tensors(sheet), [(0, 1)])
+    assert torch.equal(positions, torch.tensor(sheet.positions)) and copies.tolist() == [1.0]
+    assert torch.equal(cells[0], torch.tensor(sheet.cell.array))

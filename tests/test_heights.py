@@ -1,0 +1,145 @@
+"""Height channels: local heights, their invariances, and a model that sees z exactly, with
+forces equal to finite differences of its energy in all three components."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from ase.build import graphene
+from conftest import DENSE, ELEMENT_ENERGY, GRID
+
+from ase_cnnas.heights import RADIUS, in_plane_pairs, local_heights
+from ase_cnnas.model import EnergyModel
+from ase_cnnas.networks import network2_config, with_heights
+from ase_cnnas.raster import rasterize
+from ase_cnnas.sheets import build_sheet
+
+EXACT = 1e-10  # eV: invariances that hold exactly (float64, up to rounding)
+FD_STEP, FD_RTOL = 1e-4, 1e-5  # Å; central differences against autograd
+
+
+def heights(atoms) -> np.ndarray:
+    pos = torch.tensor(atoms.positions)
+    cell = torch.tensor(atoms.cell.array)[None]
+    frame = torch.zeros(len(atoms), dtype=torch.long)
+    pairs = tuple(map(torch.as_tensor, in_plane_pairs(atoms.positions, cell.numpy(),
+                                                      frame.numpy())))
+    return local_heights(pos, cell, frame, pairs).numpy()
+
+
+def rippled(structure="hbn_vacancy", amplitude=0.08, seed=1):
+    atoms = build_sheet(structure)
+    atoms.positions += np.random.default_rng(seed).normal(0, amplitude, atoms.positions.shape)
+    return atoms
+
+
+def test_flat_sheet_has_no_heights():
+    assert np.abs(heights(build_sheet("graphene_vacancy"))).max() < 1e-15
+
+
+def test_one_atom_raised():
+    """A raised atom stands its full height above its neighbours (up to ε), and each
+    neighbour lies below by its share of that atom's weight."""
+    atoms = build_sheet("graphene_pristine")
+    atoms.positions[7, 2] = 0.3
+    u = heights(atoms)
+    assert u[7] == pytest.approx(0.3, rel=1e-3)
+    flat = atoms.copy()
+    flat.positions[:, 2] = 0
+    rho = flat.get_distances(7, range(len(atoms)), mic=True)  # in-plane distances
+    far = rho > RADIUS
+    assert np.all(u[far] == 0) and np.all(u[~far & (rho > 0)] < 0)
+
+
+def test_heights_any_cell_and_wrap_along_z():
+    """The same sheet in its hexagonal cell and its rectangular supercell gives the same
+    heights, and a sheet wrapped across a periodic z boundary gives the unwrapped ones."""
+    hexagonal = graphene("BN", a=2.506, size=(4, 4, 1), vacuum=5)
+    hexagonal.positions[:, 2] += np.random.default_rng(2).normal(0, 0.1, len(hexagonal))
+    u = heights(hexagonal)
+    wrapped = hexagonal.copy()
+    wrapped.pbc = True
+    wrapped.positions[:, 2] -= wrapped.positions[:, 2].mean()
+    wrapped.wrap()
+    assert np.ptp(wrapped.positions[:, 2]) > 5  # some atoms now sit at the top of the cell
+    np.testing.assert_allclose(heights(wrapped), u, atol=1e-12)
+    double = hexagonal.repeat((2, 1, 1))
+    np.testing.assert_allclose(heights(double), np.tile(u, 2), atol=1e-12)
+
+
+def test_rasterize_channels_match_one_by_one():
+    atoms = rippled()
+    pos, frame = torch.tensor(atoms.positions[:, :2]), torch.zeros(len(atoms), dtype=torch.long)
+    cell = torch.tensor(atoms.cell.array[:2, :2])[None]
+    weights = torch.tensor(np.random.default_rng(3).normal(size=(len(atoms), 3)))
+    images = rasterize(pos, weights, cell, frame, 1, GRID)
+    assert images.shape == (1, 3, *GRID)
+    for c in range(3):
+        alone = rasterize(pos, weights[:, c], cell, frame, 1, GRID)
+        torch.testing.assert_close(images[:, c], alone)
+
+
+def height_model() -> EnergyModel:
+    """A tiny float64 model whose height weights are far from zero, so that z matters."""
+    torch.manual_seed(4)
+    config = network2_config(GRID, dense=DENSE, activation="silu", padding="circular",
+                             head="pixel", heights=True)
+    model = EnergyModel(config, cell=build_sheet("graphene_pristine").cell.array,
+                        element_energy=ELEMENT_ENERGY, energy_scale=0.05, image_scale=1 / 7)
+    torch.nn.init.normal_(model.network.head[-1].weight, std=0.3)  # not the zero start
+    return model.double().eval()
+
+
+def energy_forces(model, atoms, forces=False):
+    pos = torch.tensor(atoms.positions, requires_grad=forces)
+    energy = model(pos, torch.tensor(atoms.numbers), torch.tensor(atoms.cell.array)[None],
+                   torch.zeros(len(atoms), dtype=torch.long), 1)
+    if not forces:
+        return energy.item()
+    return energy.item(), -torch.autograd.grad(energy.sum(), pos)[0].numpy()
+
+
+def test_model_invariant_to_z_shift_mirror_and_whole_pixel_shift():
+    model, atoms = height_model(), rippled()
+    e0 = energy_forces(model, atoms)
+    moved = [atoms.copy() for _ in range(3)]
+    moved[0].positions[:, 2] += 3.7
+    moved[1].positions[:, 2] *= -1
+    moved[2].positions[:, :2] += atoms.cell.array[0, :2] * 2 / GRID[0]  # whole output pixel
+    for other in moved:
+        assert energy_forces(model, other) == pytest.approx(e0, abs=EXACT)
+    flat = atoms.copy()
+    flat.positions[:, 2] = 0
+    assert abs(energy_forces(model, flat) - e0) > 1e-3  # and it does see z
+
+
+def test_forces_equal_finite_differences_in_all_three_components():
+    model, atoms = height_model(), rippled()
+    _, forces = energy_forces(model, atoms, forces=True)
+    assert np.abs(forces[:, 2]).max() > 1e-2
+    for i, k in [(3, 2), (10, 0), (20, 2), (41, 1), (55, 2)]:
+        plus, minus = atoms.copy(), atoms.copy()
+        plus.positions[i, k] += FD_STEP
+        minus.positions[i, k] -= FD_STEP
+        numeric = -(energy_forces(model, plus) - energy_forces(model, minus)) / (2 * FD_STEP)
+        assert forces[i, k] == pytest.approx(numeric, rel=FD_RTOL, abs=1e-7)
+
+
+def test_with_heights_starts_from_the_flat_network():
+    """A flat network given height channels computes exactly its old energy on flat sheets
+    and nearly so on rippled ones, and is exactly mirror-invariant from the start."""
+    torch.manual_seed(5)
+    cell = build_sheet("graphene_pristine").cell.array
+    flat = EnergyModel(network2_config(GRID, dense=DENSE, activation="silu"), cell=cell,
+                       element_energy=ELEMENT_ENERGY, energy_scale=0.05).double().eval()
+    deep = EnergyModel(network2_config(GRID, dense=DENSE, activation="silu", heights=True),
+                       cell=cell, element_energy=ELEMENT_ENERGY, energy_scale=0.05).double()
+    deep.network = with_heights(flat.network)
+    sheet, bumpy = build_sheet("hbn_vacancy"), rippled()
+    assert energy_forces(deep, sheet) == pytest.approx(energy_forces(flat, sheet), abs=EXACT)
+    assert energy_forces(deep, bumpy) == pytest.approx(energy_forces(flat, bumpy), abs=1e-5)
+    mirrored = bumpy.copy()
+    mirrored.positions[:, 2] *= -1
+    assert energy_forces(deep, mirrored) == pytest.approx(energy_forces(deep, bumpy), abs=EXACT)
+    with pytest.raises(ValueError, match="height channels already"):
+        with_heights(deep.network)

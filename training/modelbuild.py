@@ -1,0 +1,103 @@
+"""Build the model a run trains: a fresh network fitted and scaled to the data, or a file's."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ase_cnnas.model import EnergyModel
+from ase_cnnas.modelfile import load_model
+from ase_cnnas.networks import network1_config, network2_config, with_heights
+
+from .batches import fit_element_energies, model_inputs, reference_sums
+from .h5data import Frames
+
+NETWORKS = {"network1": network1_config, "network2": network2_config}
+REFERENCES = ("elements", "mean")  # per-element energies fitted, or one mean energy per atom
+
+
+def target_values(frames: Frames, target: str) -> np.ndarray:
+    """What a model learns per frame: the energy (eV) or a label such as a dimer's distance."""
+    if target == "energy":
+        return frames.energy
+    if target not in frames.labels:
+        raise ValueError(f"the data has no {target!r} to learn; it has energy"
+                         + "".join(f", {k}" for k in frames.labels) + "; choose one with --target")
+    return frames.labels[target]
+
+
+def build_model(frames, train_idx: np.ndarray, grid: tuple[int, ...], target: str = "energy",
+                network: str = "network2", reference: str = "elements", scale_target: bool = True,
+                **options) -> EnergyModel:
+    """A fresh Network 1 or 2 (`options` as in NetworkConfig; `counts=True` feeds the element
+    counts to the head) whose references and scale are fitted on `train_idx`: per-element
+    energies for an energy (or, with reference="mean", the mean energy per atom for every
+    element), a plain mean for any other target; the spread of the rest is the network's output
+    unit unless `scale_target` is off (then eV, or the label's unit)."""
+    counts = options.pop("counts", False)
+    upsample = options.pop("upsample", 1)
+    any_cell = options.pop("any_cell", False)
+    if reference not in REFERENCES:
+        raise ValueError(f"reference {reference!r}: use one of {REFERENCES}")
+    y = target_values(frames, target)
+    elements = [int(z) for z in np.unique(frames.numbers)]
+    if target != "energy":
+        eps = dict.fromkeys(elements, 0.0)
+    elif reference == "elements":
+        eps = fit_element_energies(frames, train_idx)
+    else:
+        eps = dict.fromkeys(elements, float(y[train_idx].sum() / frames.natoms[train_idx].sum()))
+    rest = y[train_idx] - reference_sums(frames, train_idx, eps)
+    config = NETWORKS[network](grid, extra_inputs=len(eps) if counts else 0, **options)
+    return EnergyModel(config, cell=frames.cell[train_idx[0]], element_energy=eps,
+                       energy_mean=float(rest.mean()),
+                       energy_scale=float(rest.std()) if scale_target else 1.0,
+                       image_scale=1.0 / max(eps),  # peak of the heaviest element → 1
+                       count_scale=1.0 / float(frames.natoms[train_idx].mean()),
+                       upsample=upsample, any_cell=any_cell)
+
+
+def scale_to_data(model: EnergyModel, batch: dict) -> None:
+    """Data-dependent initialisation (LSUV, Mishkin & Matas 2016): scale the image to unit
+    spread, then each layer's weights so that its output has unit spread on `batch`. Without it
+    the signal fades by 10× through the deep trunk and training barely moves."""
+    with torch.no_grad():
+        images = model.images(*model_inputs(batch))
+        model.image_scale /= float(images.std())
+        layers = [m for m in model.network.modules()
+                  if isinstance(m, (torch.nn.Conv2d, torch.nn.Conv3d, torch.nn.Linear))][:-1]
+        for layer in layers:  # every layer but the last, in order
+            seen = []
+            hook = layer.register_forward_hook(
+                lambda mod, inp, out, seen=seen: seen.append(out.std()))
+            model(*model_inputs(batch))
+            hook.remove()
+            layer.weight /= seen[0]
+
+
+def fine_tuned(init: str | Path, frames, dim: int, target: str, device: str) -> EnergyModel:
+    """The model file `init` (a path or a bundled name), to train further on `frames`: its
+    network, references and scales are kept, so the frames must hold only its elements."""
+    model = load_model(init, device=device)
+    learnt = model.metadata.get("training", {}).get("target", "energy")
+    missing = sorted({int(z) for z in np.unique(frames.numbers)} - set(model.elements))
+    if missing:
+        raise ValueError(f"--init {init}: the model knows elements {model.elements}, the data "
+                         f"also holds {missing}; train a new model (leave out --init)")
+    if model.dim != dim or learnt != target:
+        raise ValueError(f"--init {init}: a {model.dim}D model of {learnt!r}, the data asks for a "
+                         f"{dim}D model of {target!r}; train a new model (leave out --init)")
+    model.symmetrize = False  # trained raw, taught the symmetry by --mirror; averaged at use
+    return model.train()
+
+
+def adapted(model: EnergyModel, heights: bool, any_cell: bool, seed: int) -> EnergyModel:
+    """`model` given height channels (networks.with_heights) and made an any-cell model where
+    asked and not yet so: a flat fixed-cell model's weights start a free-standing any-cell one."""
+    if heights and not model.network.config.heights:
+        like = next(model.network.parameters())
+        model.network = with_heights(model.network, seed).to(like.device).train()
+    if any_cell:
+        model.use_any_cell()
+    return model

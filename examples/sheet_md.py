@@ -1,5 +1,6 @@
-"""Shared by md_nve.py and md_nvt.py: a 60-atom sheet on the CNNAS calculator, a log of the run,
-and its report (Markdown table and figure)."""
+"""Shared by md_nve.py and md_nvt.py: a sheet on the CNNAS calculator, held in the plane or (with
+--free, for a model that sees heights) free-standing, a log of the run, and its report (Markdown
+table and figure)."""
 from __future__ import annotations
 
 import argparse
@@ -15,14 +16,18 @@ from ase.md.velocitydistribution import Stationary, thermalize_momenta
 from tqdm import tqdm
 
 from ase_cnnas import CNNASCalculator
-from ase_cnnas.sheets import STRUCTURE_TYPES, build_sheet
+from ase_cnnas.sheets import build_sheet, parse_structure
 from training.report import command, hardware, save_figure, write_text
 
 
 def parser(doc: str, temperature: float, ps: float) -> argparse.ArgumentParser:
     """The options every sheet MD script takes."""
     ap = argparse.ArgumentParser(description=doc.split("\n\n")[0])
-    ap.add_argument("--structure", default="graphene_pristine", choices=STRUCTURE_TYPES)
+    ap.add_argument("--structure", default="graphene_pristine", type=_sheet_name,
+                    help="a sheet as ase_cnnas.sheets names it, material_defect[@cell], e.g. "
+                    "hbn_vacancy or graphene_pristine@hex12")
+    ap.add_argument("--free", action="store_true",
+                    help="let the atoms leave the plane (a model with height channels)")
     ap.add_argument("--temperature", type=float, default=temperature, help="K")
     ap.add_argument("--ps", type=float, default=ps, help="length of the run in ps")
     ap.add_argument("--timestep", type=float, default=0.5, help="fs")
@@ -35,11 +40,21 @@ def parser(doc: str, temperature: float, ps: float) -> argparse.ArgumentParser:
     return ap
 
 
+def _sheet_name(name: str) -> str:
+    """argparse type: a sheet name build_sheet takes."""
+    try:
+        parse_structure(name)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from err
+    return name
+
+
 def sheet(args: argparse.Namespace, **calculator) -> Atoms:
     """The sheet on the calculator (`calculator`: CNNASCalculator's options), atoms held in the
-    plane, velocities at the temperature."""
+    plane unless args.free, velocities at the temperature."""
     atoms = build_sheet(args.structure)
-    atoms.set_constraint(FixedPlane(range(len(atoms)), [0, 0, 1]))  # a 2D model
+    if not args.free:
+        atoms.set_constraint(FixedPlane(range(len(atoms)), [0, 0, 1]))  # a 2D model
     atoms.calc = CNNASCalculator(args.model, device=args.device, **calculator)
     thermalize_momenta(atoms, args.temperature, rng=np.random.default_rng(args.seed))
     Stationary(atoms)
@@ -72,6 +87,7 @@ def run(dyn, args: argparse.Namespace, steps: int | None = None, t0: float = 0.0
                "dmin": lambda: float(atoms.get_all_distances(mic=True)[pairs].min()),
                "vcm": lambda: float(np.linalg.norm(atoms.get_momenta().sum(0)) / mass
                                     * units.fs * 1e5),  # Å per ASE time unit -> m/s
+               **({"h_rms": lambda: float(np.std(atoms.positions[:, 2]))} if args.free else {}),
                **(extra or {})}
     log = {"t": [], **{k: [] for k in columns}}
 
@@ -119,6 +135,8 @@ def report(name: str, title: str, args: argparse.Namespace, log: dict,
               ("largest force", f"{log['fmax'].max():.2f} eV/Å"),
               ("smallest interatomic distance", f"{log['dmin'].min():.3f} Å"),
               ("centre of mass", f"at most {log['vcm'].max():.2g} m/s (started at rest)"),
+              *([("RMS height (free-standing)", f"{log['h_rms'].mean():.3f} Å on average, "
+                  f"{log['h_rms'].max():.3f} Å at most")] if args.free else []),
               ("speed",
                f"{log['ms_per_step']:.1f} ms per step (energy + forces, batch 1, float32)")]
     lines = [f"# {title}", "", f"Regenerate: `{command()}`  ", f"Hardware: {hardware()}", "",

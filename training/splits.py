@@ -3,9 +3,11 @@
 The random split is the paper's (seeded 70/30, then 10 % of train for validation).
 
 Frames of one MD trajectory are strongly correlated, so a random split puts near-copies of test
-frames in training; holding out whole trajectories is the honest measure for MD data.
+frames in training; holding out whole trajectories is the honest measure for MD data. Holding
+out whole structure types (`--hold-out`) measures transfer to an environment never trained on.
 
     cnnas data split data.h5 --by trajectory --name trajectory
+    cnnas data split data.h5 --by trajectory --hold-out hbn_vacancy_b --name without_vacancy_b
 """
 from __future__ import annotations
 
@@ -60,6 +62,21 @@ def trajectory_split(trajectory_keys: np.ndarray, strata: np.ndarray, seed: int,
     return {k: np.sort(np.concatenate(v)) if v else np.zeros(0, np.int64) for k, v in parts.items()}
 
 
+def held_out(parts: dict[str, np.ndarray], structures: np.ndarray, types: list[str]
+             ) -> dict[str, np.ndarray]:
+    """`parts` with every frame of the structure types `types` moved to test: a type names a
+    sheet without its cell (``hbn_vacancy`` holds out ``hbn_vacancy@hex6`` too)."""
+    kind = np.array([s.partition("@")[0] for s in structures])
+    held = np.isin(kind, types)
+    missing = sorted(set(types) - set(kind))
+    if missing:
+        raise ValueError(f"--hold-out {' '.join(missing)}: no such structure type in the file; "
+                         f"it holds {', '.join(sorted(set(kind)))}")
+    return {"train": parts["train"][~held[parts["train"]]],
+            "validation": parts["validation"][~held[parts["validation"]]],
+            "test": np.union1d(parts["test"], np.flatnonzero(held))}
+
+
 def stored_or_random(path: Path, name: str, n_frames: int, seed: int) -> dict[str, np.ndarray]:
     """Split `name` as stored in `path`; "random" falls back to the seeded random split."""
     import h5py  # here: scoring a model from a trajectory file (`cnnas compare`) needs no h5py
@@ -81,6 +98,9 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--test", type=float, default=0.3, help="fraction of frames for test")
     ap.add_argument("--validation", type=float, default=0.1,
                     help="fraction of train for validation")
+    ap.add_argument("--hold-out", nargs="+", default=[], metavar="TYPE",
+                    help="structure types (sheet names without their @cell) whose every frame "
+                    "goes to test: transfer to an environment never trained on")
 
 
 def run(args: argparse.Namespace) -> None:
@@ -91,9 +111,11 @@ def run(args: argparse.Namespace) -> None:
         keys = np.array([f"{s}#{t}" for s, t in zip(frames.source, frames.trajectory)])
         parts = trajectory_split(keys, frames.structure.astype(str), args.seed, args.test,
                                  args.validation)
+    if args.hold_out:
+        parts = held_out(parts, frames.structure.astype(str), args.hold_out)
     name = args.name or args.by
     write_split(args.path, name, parts, {k: getattr(args, k) for k in
-                                         ("by", "seed", "test", "validation")})
+                                         ("by", "seed", "test", "validation", "hold_out")})
     sizes = ", ".join(f"{k} {len(v)}" for k, v in parts.items())
     print(f"{args.path}: split {name!r} stored: {sizes}")
     if args.by == "trajectory" and not len(parts["test"]):

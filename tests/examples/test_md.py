@@ -40,4 +40,17 @@ def test_nvt_reports_its_temperature(tmp_path):
 def test_bad_structure_is_refused(tmp_path):
     with pytest.raises(subprocess.CalledProcessError) as err:
         run_example("md_nve", tmp_path, "--structure", "diamond")
-    assert b"invalid choice: 'diamond'" in err.value.stderr
+    assert b"unknown structure 'diamond'" in err.value.stderr
+
+
+def test_free_standing_nve(tmp_path, sheet_model_file):
+    """--free: a model that sees heights runs a hexagonal sheet out of the plane, conserving the
+    total energy, and reports how far the sheet ripples."""
+    text = run_example("md_nve", tmp_path, "--ps", "0.02", "--every", "5", "--temperature", "300",
+                       "--free", "--structure", "hbn_vacancy@hex4", "--model",
+                       str(sheet_model_file))
+    height = float(re.search(r"RMS height \(free-standing\) \| ([\d.]+) Å", text)[1])
+    assert 1e-4 < height < 0.5
+    excursion = float(re.search(r"largest excursion of the total energy \| ([\d.]+) meV/atom",
+                                text)[1])
+    assert excursion < 0.5

@@ -6,7 +6,7 @@ import pytest
 
 from training.cli import main
 from training.h5data import read_frames, read_split
-from training.splits import random_split, stored_or_random, trajectory_split
+from training.splits import held_out, random_split, stored_or_random, trajectory_split
 
 
 @pytest.mark.parametrize("n", [10, 101, 1000])
@@ -69,3 +69,23 @@ def test_trajectory_split_of_generated_chains(tmp_path):
     frames, parts = read_frames(path), read_split(path, "traj")
     chains = {k: set(frames.trajectory[v]) for k, v in parts.items()}
     assert len(chains["test"]) == 1 and not chains["test"] & chains["train"]
+
+
+def test_hold_out_whole_structure_types(lj_data, tmp_path, capsys):
+    """--hold-out puts every frame of a type in test, whatever its cell; a type the file lacks
+    is refused by name."""
+    path = tmp_path / "d.h5"
+    path.write_bytes(lj_data.read_bytes())
+    assert main(["data", "split", str(path), "--by", "random", "--hold-out", "hbn_pristine",
+                 "--name", "loo"]) == 0
+    frames, parts = read_frames(path), read_split(path, "loo")
+    hbn = np.flatnonzero(frames.structure == "hbn_pristine")
+    assert set(hbn) <= set(parts["test"])
+    assert not set(hbn) & (set(parts["train"]) | set(parts["validation"]))
+    assert len(parts["train"]) + len(parts["validation"]) + len(parts["test"]) == len(frames)
+    structures = np.array(["hbn_vacancy@hex6", "hbn_vacancy", "graphene_pristine"])
+    moved = held_out({"train": np.array([0, 2]), "validation": np.array([1]),
+                      "test": np.array([], int)}, structures, ["hbn_vacancy"])
+    assert moved["train"].tolist() == [2] and moved["test"].tolist() == [0, 1]
+    assert main(["data", "split", str(path), "--hold-out", "silicene_pristine"]) == 2
+    assert "no such structure type" in capsys.readouterr().err

@@ -1,4 +1,4 @@
-"""Data throughput: labelled sheet frames per second for each reference, and frames per second
+r"""Data throughput: labelled sheet frames per second for each reference, and frames per second
 the loader feeds (HDF5 → batches → device → images). Writes a Markdown table.
 
 References run the sheet generator (`cnnas data sheets`) with one chain per worker; each is

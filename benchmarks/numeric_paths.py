@@ -1,4 +1,4 @@
-"""Which numeric path to take on a GPU: float32, TF32, bf16 autocast (network only; the
+r"""Which numeric path to take on a GPU: float32, TF32, bf16 autocast (network only; the
 rasterizer stays float32), the plain NCHW layout against the networks' channels-last one, and
 torch.compile. For each: batched scan throughput
 (60-atom frames per second, energies only and with forces) and the error it adds against the

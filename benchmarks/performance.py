@@ -1,4 +1,4 @@
-"""Speed against the alternatives, measured side by side in one run: results/performance.md.
+r"""Speed against the alternatives, measured side by side in one run: results/performance.md.
 
 1. One MD step's worth of work (energy + forces, one 60-atom sheet per call, batch 1): CNNAS
    default (averaged over the cell's reflections, as bundled, and raw) and extensive,

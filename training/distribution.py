@@ -1,4 +1,4 @@
-"""The training distribution a model records, so that the calculator can warn when a structure
+r"""The training distribution a model records, so that the calculator can warn when a structure
 leaves it: over the training frames, the ranges of the energy per atom above the element
 references (eV/atom), of the closest distance between two atoms (Å) and of the image's highest
 pixel (what the network sees).

@@ -1,10 +1,10 @@
-"""Score a model against labelled frames: its test split and trajectories it never saw.
+r"""Score a model against labelled frames: its test split and trajectories it never saw.
 
 Energy errors in meV/atom (mean and max of |ΔE|/N), force errors in meV/Å over the in-plane
-components, each beside the trivial baseline "predict the mean energy per atom of the
-composition" taken from the training split. Writes a Markdown table, a plot of the unseen
-trajectory in the manner of the paper's Figure 7, and optionally bundles the model with its
-metrics.
+components (all three for a model that sees heights), each beside the trivial baseline "predict
+the mean energy per atom of the composition" taken from the training split. Writes a Markdown
+table, a plot of the unseen trajectory in the manner of the paper's Figure 7, and optionally
+bundles the model with its metrics.
 
     cnnas evaluate --model runs/production/best.pt \
         --data datasets/sheets_30k_1000K.h5 --unseen datasets/hbn_unseen_1000K.h5 \

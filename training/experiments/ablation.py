@@ -1,4 +1,4 @@
-"""Ablations: which Network 2 variant, training ingredient and grid size pays off.
+r"""Ablations: which Network 2 variant, training ingredient and grid size pays off.
 
 Which Network 2 head, padding, activation and loss (`--set architecture`), and what each
 training ingredient of the production recipe brings (`--set ingredients`: force matching and

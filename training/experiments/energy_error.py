@@ -1,4 +1,4 @@
-"""What kind of error is the energy error? Two checks on a trained model, each of a cheap cure.
+r"""What kind of error is the energy error? Two checks on a trained model, each of a cheap cure.
 
 1. The last layer. A pixel-head model's energy is linear in it: E = offset + s · (w · h + c), h
    the per-pixel head's hidden layer summed over the pixels (averaged over the reflections when

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples"))
-from phonons import POINTS, in_plane, path_q, phonons  # noqa: E402
+from phonons import POINTS, modes, path_q, phonons, za_exponent  # noqa: E402
 
 from ase_cnnas import CNNASCalculator  # noqa: E402
 from ase_cnnas.sheets import A_LATTICE  # noqa: E402
@@ -25,8 +25,19 @@ def test_special_points_of_the_honeycomb():
 
 def test_graphene_in_plane_modes():
     ph = phonons("graphene", CNNASCalculator(device="cpu"), flat=True)
-    gamma = in_plane(ph, POINTS["Γ"])
+    gamma = modes(ph, POINTS["Γ"])
     assert len(gamma) == 4 and np.abs(gamma[:2]).max() < 0.1  # the acoustic sum rule
     # SevenNet-0 in this cell: 39.40 THz (G mode at Γ), 26.85 THz (lowest in-plane at K)
     assert gamma[2:] == pytest.approx([39.40, 39.40], rel=0.1)
-    assert in_plane(ph, POINTS["K"])[0] == pytest.approx(26.85, rel=0.1)
+    assert modes(ph, POINTS["K"])[0] == pytest.approx(26.85, rel=0.1)
+
+
+def test_free_standing_modes(sheet_model_file):
+    """A model that sees heights, displaced in 3D: six modes a q-point, three acoustic ones at
+    zero at Γ (the sum rule), and a ZA exponent or the imaginary frequency that prevents one."""
+    ph = phonons("hbn", CNNASCalculator(sheet_model_file, device="cpu"), flat=False)
+    gamma = modes(ph, POINTS["Γ"], every=True)
+    assert len(gamma) == 6 and (np.abs(gamma) < 1e-3).sum() == 3  # random weights: the optical
+    # modes may be imaginary, but the three acoustic ones are zero
+    exponent, lowest = za_exponent(ph)
+    assert np.isfinite(lowest) and (np.isnan(exponent) or 0 < exponent < 3)

@@ -13,6 +13,8 @@ r"""Speed against the alternatives, measured side by side in one run: results/pe
         --out results/performance_gpu.md
     python benchmarks/performance.py --model results/models/wide32/best.pt --symmetrize \
         --against sevennet --max-atoms 1000 --out results/performance_wide32.md  # another model
+    python benchmarks/performance.py --model runs/free/best.pt --free --against sevennet \
+        --out results/performance_free.md  # a free-standing any-cell model, in 3D throughout
 """
 from __future__ import annotations
 
@@ -33,20 +35,21 @@ from training.evaluate import add_symmetrize_argument  # noqa: E402
 from training.report import command, hardware, save_figure, write_text  # noqa: E402
 
 
-def time_calls(calcs: dict, repeats: int, atoms=None, rounds: int = 4, warm: int = 1
-               ) -> dict[str, float]:
+def time_calls(calcs: dict, repeats: int, atoms=None, rounds: int = 4, warm: int = 1,
+               free: bool = False) -> dict[str, float]:
     """Median seconds per energy + forces call of each calculator on `atoms` (a graphene–hBN
     sheet by default), rattled anew for every call so that nothing is served from a cache.
     The calculators take turns in `rounds` blocks of repeats/rounds consecutive calls, each block
     after `warm` untimed calls: warm like an MD run, while a slow spell of the machine hits them
-    all alike."""
+    all alike. With `free`, atoms are rattled along z too."""
     atoms = build_sheet("heterostructure_pristine") if atoms is None else atoms.copy()
     rng = np.random.default_rng(0)
     times = {name: [] for name in calcs}
     for _ in range(rounds):
         for name, calc in calcs.items():
             for i in range(-(-repeats // rounds) + warm):
-                atoms.positions[:, :2] += rng.normal(0, 0.01, (len(atoms), 2))
+                axes = 3 if free else 2
+                atoms.positions[:, :axes] += rng.normal(0, 0.01, (len(atoms), axes))
                 start = time.perf_counter()
                 calc.get_forces(atoms)
                 if i >= warm:
@@ -87,14 +90,15 @@ def competitors(names: list[str]) -> dict:
     return out
 
 
-def frames(n: int, seed: int = 0) -> list:
-    """n rattled 60-atom sheets of the nine structure types."""
+def frames(n: int, seed: int = 0, free: bool = False) -> list:
+    """n rattled 60-atom sheets of three structure types (with `free`, rattled along z too)."""
     rng = np.random.default_rng(seed)
     names = ["graphene_pristine", "hbn_vacancy", "heterostructure_stone_wales"]
+    axes = 3 if free else 2
     out = []
     for i in range(n):
         atoms = build_sheet(names[i % len(names)])
-        atoms.positions[:, :2] += rng.normal(0, 0.03, (len(atoms), 2))
+        atoms.positions[:, :axes] += rng.normal(0, 0.03, (len(atoms), axes))
         out.append(atoms)
     return out
 
@@ -115,18 +119,21 @@ def size_warm(device: str) -> int:
     return 3 if device == "cpu" else 1
 
 
-def scaling(device: str, max_atoms: int, repeats: int) -> list[tuple[int, float]]:
-    """(atoms, seconds per energy + forces call) of the extensive model on square r × r
-    supercells of the 60-atom cell: r = 1, 2, 4, … and last the smallest r reaching max_atoms."""
-    calc = CNNASCalculator("extensive", device=device, keep_freed_memory=True)
+def scaling(device: str, max_atoms: int, repeats: int, model: str = "extensive",
+            free: bool = False) -> list[tuple[int, float]]:
+    """(atoms, seconds per energy + forces call) of `model` (one that grows its grid with the
+    cell) on square r × r supercells of the 60-atom cell: r = 1, 2, 4, … and last the smallest r
+    reaching max_atoms; with `free`, rattled along z too."""
+    calc = CNNASCalculator(model, device=device, keep_freed_memory=True)
     last = math.ceil(math.sqrt(max_atoms / 60))
     out = []
     for r in sorted({2**k for k in range(last.bit_length()) if 2**k < last} | {last}):
         atoms = build_sheet("hbn_pristine").repeat((r, r, 1))
-        atoms.positions[:, :2] += np.random.default_rng(r).normal(0, 0.02, (len(atoms), 2))
+        axes = 3 if free else 2
+        atoms.positions[:, :axes] += np.random.default_rng(r).normal(0, 0.02, (len(atoms), axes))
         try:
             seconds = time_calls({"extensive": calc}, repeats, atoms, rounds=1,
-                                 warm=size_warm(device))["extensive"]
+                                 warm=size_warm(device), free=free)["extensive"]
         except (RuntimeError, MemoryError) as err:  # out of memory: the largest size is reached
             print(f"{len(atoms)} atoms: {str(err).splitlines()[0]}")
             break
@@ -135,14 +142,15 @@ def scaling(device: str, max_atoms: int, repeats: int) -> list[tuple[int, float]
     return out
 
 
-def plot(sizes: list[tuple[int, float]], slope: float, path: Path, device: str) -> None:
+def plot(sizes: list[tuple[int, float]], slope: float, path: Path, device: str,
+         label: str = "extensive model") -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     n, t = np.array(sizes).T
     fig, ax = plt.subplots(figsize=(5, 3.8))
-    ax.loglog(n, t, "o-", label=f"extensive model, {device} (slope {slope:.2f} above 10³ atoms)")
+    ax.loglog(n, t, "o-", label=f"{label}, {device} (slope {slope:.2f} above 10³ atoms)")
     ax.loglog(n, t[-1] * n / n[-1], "k--", lw=0.7, label="linear")
     ax.set_xlabel("atoms")
     ax.set_ylabel("energy + forces per call (s)")
@@ -165,19 +173,23 @@ def main(argv: list[str] | None = None) -> None:
     add_symmetrize_argument(ap)
     ap.add_argument("--against", nargs="*", choices=list(COMPETITORS), default=list(COMPETITORS),
                     help="calculators to time beside CNNAS on the CPU (none: CNNAS alone)")
+    ap.add_argument("--free", action="store_true",
+                    help="--model is a free-standing any-cell model: rattle in 3D and time it, "
+                    "not the bundled extensive model, against the atom count")
     args = ap.parse_args(argv)
+    timed = [("default", args.model, args.symmetrize), ("default, symmetrize=False", args.model,
+                                                        False)]
     cnn = {name: CNNASCalculator(model, device=args.device, symmetrize=symmetrize,
                                  keep_freed_memory=True)
-           for name, model, symmetrize in (("default", args.model, args.symmetrize),
-                                           ("default, symmetrize=False", args.model, False),
-                                           ("extensive", "extensive", None))}
+           for name, model, symmetrize in timed + [("extensive", "extensive", None)] * (
+               not args.free)}
     others = competitors(args.against) if args.device == "cpu" else {}
     grid = "×".join(map(str, cnn["default"].model.network.config.grid))
     labelled = {f"CNNAS {name} ({grid} grid for 60 atoms, float32, {args.device})": calc
                 for name, calc in cnn.items()}
-    step = time_calls({**labelled, **others}, args.repeats, rounds=args.rounds)
+    step = time_calls({**labelled, **others}, args.repeats, rounds=args.rounds, free=args.free)
     raw_step = step[next(k for k in step if "symmetrize=False" in k)]
-    test = frames(args.scan_frames)
+    test = frames(args.scan_frames, free=args.free)
     rates = {}
     for name in ("default", "default, symmetrize=False"):  # the calculators' models, as loaded
         model = cnn[name].model
@@ -189,12 +201,13 @@ def main(argv: list[str] | None = None) -> None:
     raw_rate = rates[next(k for k in rates if "symmetrize=False" in k)]
     rates.update({name: scan_rate(calc, test[:max(5, len(test) // 32)])
                   for name, calc in others.items()})
-    sizes = scaling(args.device, args.max_atoms, args.size_repeats)
+    sizes = scaling(args.device, args.max_atoms, args.size_repeats,
+                    args.model if args.free else "extensive", args.free)
     big = [(n, t) for n, t in sizes if n >= 1000]
     slope = float(np.polyfit(*np.log(np.array(big if len(big) > 1 else sizes)).T, 1)[0])
     png = args.out.with_suffix(".png")
     png.parent.mkdir(parents=True, exist_ok=True)
-    plot(sizes, slope, png, args.device)
+    plot(sizes, slope, png, args.device, Path(args.model).name if args.free else "extensive model")
     sevennet = next((v for k, v in step.items() if k.startswith("SevenNet")), None)
     sevennet_rate = next((v for k, v in rates.items() if k.startswith("SevenNet")), None)
     lines = ["# Performance", "", f"Regenerate: `{command()}`  ", f"Hardware: {hardware()}", "",
@@ -211,7 +224,8 @@ def main(argv: list[str] | None = None) -> None:
               "| calculator | frames/s | CNNAS is … × faster |", "|---|---|---|"]
     ours_rate = rates[next(iter(rates))]
     lines += [f"| {k} | {v:,.0f} | {ours_rate / v:.3g} |" for k, v in rates.items()]
-    lines += ["", "## The extensive model against the atom count (energy + forces, one call)", "",
+    grown = f"`{args.model}`" if args.free else "The extensive model"
+    lines += ["", f"## {grown} against the atom count (energy + forces, one call)", "",
               f"Median of {args.size_repeats} calls at each size after "
               f"{size_warm(args.device)} untimed ones (on the CPU the first calls at a new size "
               "still grow the process's heap).", "",

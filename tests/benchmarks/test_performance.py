@@ -50,3 +50,16 @@ def test_times_the_model_file_it_is_given(model_file, tmp_path):
     assert f"'CNNAS default' is `{model_file}` here" in text
     assert len(re.findall(r"\| CNNAS default(, symmetrize=False)? \(16×16 grid", text)) == 2
     assert "CNNAS default is averaged over the cell's reflections" in text
+
+
+def test_free_standing_model(sheet_model_file, tmp_path):
+    """--free times the sheet model itself against the atom count, no extensive row."""
+    out = tmp_path / "performance.md"
+    main(["--model", str(sheet_model_file), "--free", "--against", "--max-atoms", "240",
+          "--scan-frames", "4", "--repeats", "2", "--rounds", "1", "--size-repeats", "1",
+          "--out", str(out)])
+    text = out.read_text()
+    assert f"## `{sheet_model_file}` against the atom count" in text
+    assert "CNNAS extensive" not in text
+    sizes = re.findall(r"^\| ([\d,]+) \| ([\d.]+) \| ([\d.]+) \|$", text, flags=re.M)
+    assert [int(n.replace(",", "")) for n, _, _ in sizes] == [60, 240]

@@ -1,7 +1,9 @@
 """Compare a model with a trajectory's own labels (OUTCAR, vasprun.xml, extxyz, our HDF5…).
 
-Predicts every frame in batches, reports the energy error per atom (mean and max, meV/atom) and
-the in-plane force error (meV/Å) against the file's energies and forces, and draws the paper's
+Predicts every frame in batches, reports the energy error per atom (mean and max, meV/atom) beside
+the trivial baseline (every frame predicted at the trajectory's own mean energy per atom) and the
+force error (meV/Å; in-plane for a flat model, all three components for one that sees heights)
+against the file's energies and forces, and draws the paper's
 Figure 7 (true and predicted energy per atom against time, and their difference) and a parity
 plot of energies and force components.
 
@@ -36,18 +38,23 @@ def vasp_interval(path: Path) -> float | None:
         int(next(filter(None, nblock.groups()))) if nblock else 1)
 
 
+COMPONENTS = {2: "in-plane", 3: "x, y and z"}
+
+
 def compare(model, frames: Frames, batch: int = 64) -> dict:
     """Energy and force errors of `model` on every frame, with the per-frame energies."""
     index = np.arange(len(frames))
     energy, forces = predict(model, frames, index, batch, forces=True, progress=True)
     per_atom_true, per_atom_pred = frames.energy / frames.natoms, energy / frames.natoms
     err = np.abs(per_atom_pred - per_atom_true) * 1e3
-    d = model.dim
+    d = model.force_components
     has_forces = ~np.isnan(frames.forces).any(axis=1)
     ferr = (forces - frames.forces)[has_forces, :d]
     return {"frames": len(frames), "atoms": int(frames.natoms.sum()),
             "energy_mae": float(err.mean()), "energy_max": float(err.max()),
             "energy_max_frame": int(err.argmax()),
+            "mean_baseline_mae": float(np.abs(per_atom_true - per_atom_true.mean()).mean() * 1e3),
+            "force_components": d,
             "force_mae": float(np.abs(ferr).mean() * 1e3) if has_forces.any() else None,
             "force_max": float(np.abs(ferr).max() * 1e3) if has_forces.any() else None,
             "per_frame": {"true": per_atom_true.tolist(), "pred": per_atom_pred.tolist()},
@@ -123,11 +130,12 @@ def run(args: argparse.Namespace) -> None:
              f"{result['force_mae']:.1f} meV/Å (largest error {result['force_max']:.0f} meV/Å)")
     lines = [f"# {name} against CNNAS ({args.model})", "",
              f"Regenerate: `{command()}`  ", f"Hardware: {hardware()}, device {device}", "",
-             "| frames | energy MAE (meV/atom) | energy max (meV/atom) | force MAE, in-plane |",
-             "|---|---|---|---|",
+             "| frames | energy MAE (meV/atom) | energy max (meV/atom) | trajectory-mean baseline "
+             f"MAE (meV/atom) | force MAE, {COMPONENTS[result['force_components']]} |",
+             "|---|---|---|---|---|",
              f"| {result['frames']} (every {args.every}) | {result['energy_mae']:.2f} | "
              f"{result['energy_max']:.2f} (frame {result['energy_max_frame'] * args.every}) | "
-             f"{force} |", "",
+             f"{result['mean_baseline_mae']:.2f} | {force} |", "",
              f"Figures: `{fig7.name}` (the paper's Figure 7), `{parity.name}`."]
     write_text(args.out / f"{name}.md", "\n".join(lines) + "\n")
     print("\n".join(lines[5:8]))

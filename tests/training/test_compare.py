@@ -31,13 +31,15 @@ def test_compare_matches_the_calculator_frame_by_frame(tmp_path, capsys):
         e_err.append(abs(atoms.get_potential_energy() - e_true) / len(atoms) * 1e3)
         f_err.append(np.abs(atoms.get_forces() - f_true)[:, :2].ravel() * 1e3)
     report = (tmp_path / "hbn_unseen_1000K_5frames.extxyz.md").read_text()
-    row = re.search(r"\| 5 \(every 1\) \| ([\d.]+) \| ([\d.]+) \(frame (\d)\) \| ([\d.]+) meV/Å",
-                    report)
+    row = re.search(r"\| 5 \(every 1\) \| ([\d.]+) \| ([\d.]+) \(frame (\d)\) \| ([\d.]+) \| "
+                    r"([\d.]+) meV/Å", report)
     assert row, report
     assert float(row[1]) == pytest.approx(np.mean(e_err), abs=0.006)
     assert float(row[2]) == pytest.approx(np.max(e_err), abs=0.006)
     assert int(row[3]) == int(np.argmax(e_err))
-    assert float(row[4]) == pytest.approx(np.concatenate(f_err).mean(), abs=0.06)
+    assert float(row[5]) == pytest.approx(np.concatenate(f_err).mean(), abs=0.06)
+    true = np.array([a.get_potential_energy() / len(a) for a in read(HBN, ":")]) * 1e3
+    assert float(row[4]) == pytest.approx(np.abs(true - true.mean()).mean(), abs=0.006)
     for fig in ("energy", "parity"):
         assert (tmp_path / f"hbn_unseen_1000K_5frames.extxyz_{fig}.png").stat().st_size > 10_000
     assert "energy MAE" in capsys.readouterr().out

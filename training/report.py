@@ -24,7 +24,12 @@ def hardware() -> str:
 def command() -> str:
     """The command line that is running, as a user would type it."""
     spec = getattr(sys.modules["__main__"], "__spec__", None)
-    head = ["python", "-m", spec.name] if spec else ["python", os.path.relpath(sys.argv[0])]
+    if spec:
+        head = ["python", "-m", spec.name]
+    elif os.path.basename(sys.argv[0]) == "cnnas":  # the installed command
+        head = ["cnnas"]
+    else:
+        head = ["python", os.path.relpath(sys.argv[0])]
     return shlex.join(head + sys.argv[1:])
 
 

@@ -40,3 +40,17 @@ def test_write_text_replaces_whole(tmp_path):
     write_text(path, "one\n")
     write_text(path, "two\n")
     assert path.read_text() == "two\n" and list(path.parent.iterdir()) == [path]
+
+
+def test_command_as_a_user_types_it(monkeypatch):
+    """The installed `cnnas` reads `cnnas …`, a script `python path …`."""
+    import sys
+
+    from training.report import command
+
+    main = sys.modules["__main__"]
+    monkeypatch.setattr(main, "__spec__", None, raising=False)
+    monkeypatch.setattr(sys, "argv", ["/venv/bin/cnnas", "experiment", "unseen", "--out", "a b"])
+    assert command() == "cnnas experiment unseen --out 'a b'"
+    monkeypatch.setattr(sys, "argv", ["benchmarks/performance.py", "--free"])
+    assert command() == "python benchmarks/performance.py --free"

@@ -180,7 +180,7 @@ def main() -> None:
               *[f"- {m}, {name}: ZA ω ∝ q^{b:.2f} over 4–12 % of Γ–M, lowest frequency there "
                 f"{low:.3f} THz" for (m, name), (b, low) in za.items()],
               "", "Figures: " + ", ".join(f"`phonons_{m}.png`" for m in args.materials)
-              + " (band structure along Γ–M–K–Γ and in-plane DOS)."]
+              + f" (band structure along Γ–M–K–Γ and {'the' if args.free else 'in-plane'} DOS)."]
     write_text(args.out / "phonons.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -83,7 +83,11 @@ def score(model: EnergyModel, frames: Frames, index: np.ndarray,
 def frame_interval(frames: Frames) -> float | None:
     """Femtoseconds between stored frames of generated MD (None when the file does not say)."""
     log = json.loads(frames.attrs["provenance"])  # version 1: the settings; 2: a list of appends
-    for settings in [log] if isinstance(log, dict) else [p.get("protocol", {}) for p in log]:
+    if isinstance(log, dict):
+        log = [{"protocol": log}]
+    # an import's entry holds the provenance of the file it copied
+    appends = [q for p in log for q in [p, *p.get("from", [])]]
+    for settings in [p.get("protocol", {}) for p in appends]:
         if "timestep" in settings:
             return settings["timestep"] * settings["stride"]
     return None

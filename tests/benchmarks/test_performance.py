@@ -39,14 +39,18 @@ def pytest_approx(value: float):
     return pytest.approx(value, rel=0.03, abs=0.15)
 
 
+def tiny_run(tmp_path, model, *options: str) -> str:
+    """The benchmark of `model` alone at the smallest settings; its table."""
+    out = tmp_path / "performance.md"
+    main(["--model", str(model), *options, "--against", "--max-atoms", "240", "--scan-frames",
+          "4", "--repeats", "2", "--rounds", "1", "--size-repeats", "1", "--out", str(out)])
+    return out.read_text()
+
+
 def test_times_the_model_file_it_is_given(model_file, tmp_path):
     """--model replaces the bundled default (a 16×16-grid model here, raw in its file, averaged
     by --symmetrize) and the table says so."""
-    out = tmp_path / "performance.md"
-    main(["--model", str(model_file), "--symmetrize", "--against", "--max-atoms", "240",
-          "--scan-frames", "4", "--repeats", "2", "--rounds", "1", "--size-repeats", "1",
-          "--out", str(out)])
-    text = out.read_text()
+    text = tiny_run(tmp_path, model_file, "--symmetrize")
     assert f"'CNNAS default' is `{model_file}` here" in text
     assert len(re.findall(r"\| CNNAS default(, symmetrize=False)? \(16×16 grid", text)) == 2
     assert "CNNAS default is averaged over the cell's reflections" in text
@@ -54,11 +58,7 @@ def test_times_the_model_file_it_is_given(model_file, tmp_path):
 
 def test_free_standing_model(sheet_model_file, tmp_path):
     """--free times the sheet model itself against the atom count, no extensive row."""
-    out = tmp_path / "performance.md"
-    main(["--model", str(sheet_model_file), "--free", "--against", "--max-atoms", "240",
-          "--scan-frames", "4", "--repeats", "2", "--rounds", "1", "--size-repeats", "1",
-          "--out", str(out)])
-    text = out.read_text()
+    text = tiny_run(tmp_path, sheet_model_file, "--free")
     assert f"## `{sheet_model_file}` against the atom count" in text
     assert "CNNAS extensive" not in text
     sizes = re.findall(r"^\| ([\d,]+) \| ([\d.]+) \| ([\d.]+) \|$", text, flags=re.M)

@@ -115,3 +115,15 @@ def test_evaluate_on_cuda_without_gpu_is_a_clear_error(lj_data, one_epoch, tmp_p
     err = capsys.readouterr().err
     assert "no CUDA GPU" in err and "Traceback" not in err
     assert not (tmp_path / "r.md").exists()
+
+
+def test_frame_interval_survives_an_import(lj_data, tmp_path):
+    """The time between frames comes from the generator's settings, also once `cnnas data
+    import` has copied the file (its provenance nests the generator's)."""
+    from training.cli import main
+    from training.evaluate import frame_interval
+    from training.h5data import read_frames
+
+    copy = tmp_path / "copy.h5"
+    assert main(["data", "import", str(lj_data), "-o", str(copy)]) == 0
+    assert frame_interval(read_frames(lj_data)) == frame_interval(read_frames(copy)) == 2.0

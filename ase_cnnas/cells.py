@@ -40,6 +40,15 @@ def supercell_factor(cell: np.ndarray) -> tuple[int, int]:
                     "rectangular or hexagonal cell (ase.build.make_supercell can build one)")
 
 
+def rectangle(cell: np.ndarray) -> np.ndarray:
+    """The orthogonal cell [3, 3] that `canonical` makes of `cell`: |a| along x, |p·a + q·b|
+    along y, the height along z (what fixes an any-cell model's pixel spacing)."""
+    cell = np.asarray(cell, float)
+    p, q = supercell_factor(cell)
+    second = p * cell[0] + q * cell[1]
+    return np.diag([np.linalg.norm(cell[0]), np.linalg.norm(second), cell[2, 2]])
+
+
 def check_sheet_cell(cell: np.ndarray, pbc: np.ndarray) -> tuple[int, int]:
     """supercell_factor of a sheet's cell; CellError naming the fix if it is not one: periodic
     along a and b, both in the xy plane, c along z (or absent where z is not periodic)."""

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ase_cnnas.cells import rectangle
 from ase_cnnas.model import EnergyModel
 from ase_cnnas.modelfile import load_model
 from ase_cnnas.networks import network1_config, network2_config, with_heights
@@ -50,7 +51,8 @@ def build_model(frames, train_idx: np.ndarray, grid: tuple[int, ...], target: st
         eps = dict.fromkeys(elements, float(y[train_idx].sum() / frames.natoms[train_idx].sum()))
     rest = y[train_idx] - reference_sums(frames, train_idx, eps)
     config = NETWORKS[network](grid, extra_inputs=len(eps) if counts else 0, **options)
-    return EnergyModel(config, cell=frames.cell[train_idx[0]], element_energy=eps,
+    cell = frames.cell[train_idx[0]]  # the pixel spacing is that of the first frame's cell
+    return EnergyModel(config, cell=rectangle(cell) if any_cell else cell, element_energy=eps,
                        energy_mean=float(rest.mean()),
                        energy_scale=float(rest.std()) if scale_target else 1.0,
                        image_scale=1.0 / max(eps),  # peak of the heaviest element → 1
@@ -63,7 +65,8 @@ def scale_to_data(model: EnergyModel, batch: dict) -> None:
     spread, then each layer's weights so that its output has unit spread on `batch`. Without it
     the signal fades by 10× through the deep trunk and training barely moves."""
     with torch.no_grad():
-        images = model.images(*model_inputs(batch))
+        _, inputs, _, _ = next(model.groups(*model_inputs(batch)))  # frames of one grid
+        images = model.images(*inputs)
         model.image_scale /= float(images.std())
         layers = [m for m in model.network.modules()
                   if isinstance(m, (torch.nn.Conv2d, torch.nn.Conv3d, torch.nn.Linear))][:-1]

@@ -581,3 +581,33 @@ def test_gradient_clipping_recorded(lj_data, tmp_path):
     assert load_model(tight).metadata["training"]["settings"]["clip"] == 1e-6
     with pytest.raises(ValueError, match="--clip 0: give a positive gradient norm"):
         train(TrainConfig(lj_data, tmp_path / "bad", grid=GRID, epochs=1, batch=BATCH, clip=0))
+
+
+def test_free_standing_any_cell_model_trains_on_mixed_cells(lj_data, tmp_path):
+    """--heights --any-cell, fresh and from a flat model file of the 60-atom cell: free-standing
+    frames of a hexagonal and a rectangular cell in one run, all three force components
+    fitted."""
+    from conftest import LJ
+
+    from training.cli import main
+
+    data = tmp_path / "free.h5"
+    assert main(["data", "sheets", "-o", str(data), "--structures", "graphene_pristine@hex3",
+                 "hbn_vacancy@4x2", "--frames", "6", "--steps", "4", "--stride", "2", "--free",
+                 "--strain", "0.03", "--reference", LJ, "--workers", "1"]) == 0
+    free = dict(head="pixel", padding="circular", copies=False, heights=True, any_cell=True,
+                force_weight=1.0)
+    fresh = train(TrainConfig(data, tmp_path / "fresh", grid=GRID, epochs=1, batch=BATCH, **free))
+    flat = train(TrainConfig(lj_data, tmp_path / "flat", grid=GRID, epochs=1, batch=BATCH,
+                             head="pixel", padding="circular", copies=False, force_weight=1.0))
+    tuned = train(TrainConfig(data, tmp_path / "tuned", epochs=1, batch=BATCH, init=flat,
+                              heights=True, any_cell=True, force_weight=1.0))
+    frames = read_frames(data)
+    for best in (fresh, tuned):
+        model = load_model(best)
+        assert model.any_cell and model.network.config.heights and model.force_components == 3
+        cell = model.cell[:2, :2]
+        assert np.count_nonzero(cell - np.diag(np.diag(cell))) == 0  # spacing of a rectangle
+        energy, forces = predict(model, frames, np.arange(len(frames)), forces=True)
+        assert np.isfinite(energy).all() and np.abs(forces[:, 2]).max() > 0
+        assert {"height", "spacing_min", "spacing_max"} <= set(model.metadata["distribution"])

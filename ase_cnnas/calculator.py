@@ -204,11 +204,10 @@ class CNNASCalculator(Calculator):
         frame = torch.zeros(len(self.atoms), dtype=torch.long, device=dev)
         with torch.set_grad_enabled(want_forces or want_stress):
             deform = torch.eye(3, dtype=torch.float64, device=dev) + (strain + strain.T) / 2
-            energies = []
-            for model in self.models:
-                energies.append(model(positions @ deform, numbers, (cell @ deform)[None], frame,
-                                      1)[0])
-            energies = torch.stack(energies)  # [M]
+            inputs = (positions @ deform, numbers, (cell @ deform)[None], frame, 1)
+            # the first model also says what it saw, from the same images
+            first, seen = self.model.evaluate(*inputs, describe=True)
+            energies = torch.cat([first, *(model(*inputs) for model in self.models[1:])])  # [M]
             energy = energies.mean()
             wrt = [t for t, want in ((positions, want_forces), (strain, want_stress)) if want]
             outputs = energies if spread else energy[None]  # [M] or [1]
@@ -230,7 +229,6 @@ class CNNASCalculator(Calculator):
         if len(self.models) > 1:
             self.results["energy_std"] = float(energies.detach().std(correction=0))
         reference = float(self.model.element_energy[numbers].sum())
-        seen = self.model.summary(positions.detach(), numbers, cell[None], frame, 1)
         self._check_distribution({
             "energy_per_atom": (self.results["energy"] - reference) / len(self.atoms),
             "closest_distance": closest, **{k: float(v[0]) for k, v in seen.items()}})

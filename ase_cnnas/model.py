@@ -138,15 +138,25 @@ class EnergyModel(nn.Module):
     def device(self) -> torch.device:
         return self.element_energy.device
 
+    def atom_weights(self, positions: torch.Tensor, numbers: torch.Tensor, cells: torch.Tensor,
+                     frame: torch.Tensor) -> torch.Tensor:
+        """Each atom's weight in the image: Z [A], or with height channels Z · (1, u/h₀,
+        (u/h₀)²) [A, 3] (ase_cnnas/heights.py), in the network's dtype."""
+        if not self.network.config.heights:
+            return numbers
+        dtype = next(self.network.parameters()).dtype
+        return height_weights(positions.to(dtype), numbers, cells.to(dtype), frame)
+
     def images(self, positions: torch.Tensor, numbers: torch.Tensor, cells: torch.Tensor,
-               frame: torch.Tensor, n_frames: int) -> torch.Tensor:
+               frame: torch.Tensor, n_frames: int, weights: torch.Tensor | None = None
+               ) -> torch.Tensor:
         """The network's input [F, *grid], or [F, 3, *grid] with height channels, in the
         network's dtype (with `upsample` > 1, a coarser image whose pixels are replicated, the
-        paper's upscaling test)."""
+        paper's upscaling test); `weights` from atom_weights, if already at hand."""
         dtype = next(self.network.parameters()).dtype
         d, k = self.dim, self.upsample
-        weights = (height_weights(positions.to(dtype), numbers, cells.to(dtype), frame)
-                   if self.network.config.heights else numbers)
+        if weights is None:
+            weights = self.atom_weights(positions, numbers, cells, frame)
         image = rasterize(positions[:, :d].to(dtype), weights, cells[:, :d, :d].to(dtype), frame,
                           n_frames, tuple(n // k for n in self.grid_for(cells)), self.sigma,
                           self.cutoff)
@@ -182,12 +192,24 @@ class EnergyModel(nn.Module):
 
     def forward(self, positions: torch.Tensor, numbers: torch.Tensor, cells: torch.Tensor,
                 frame: torch.Tensor, n_frames: int) -> torch.Tensor:
+        return self.evaluate(positions, numbers, cells, frame, n_frames)[0]
+
+    def evaluate(self, positions: torch.Tensor, numbers: torch.Tensor, cells: torch.Tensor,
+                 frame: torch.Tensor, n_frames: int, describe: bool = False
+                 ) -> tuple[torch.Tensor, dict[str, np.ndarray] | None]:
+        """Total energies [F] (eV) and, with `describe`, what the network saw of each frame
+        (summary's dict), taken from the same images: what a calculator needs in one pass."""
         total = torch.zeros(n_frames, dtype=torch.float64, device=positions.device)
+        seen = self._summary_arrays(n_frames) if describe else None
         for chosen, inputs, density, copies in self.groups(positions, numbers, cells, frame,
                                                            n_frames):
-            energy = self.energy(self.images(*inputs), *inputs[1:2], *inputs[3:], density=density)
+            weights = self.atom_weights(*inputs[:4])
+            images = self.images(*inputs, weights=weights)
+            energy = self.energy(images, *inputs[1:2], *inputs[3:], density=density)
             total = total.index_add(0, chosen, energy / copies)
-        return total
+            if describe:
+                self._describe(seen, chosen, inputs, weights.detach(), images.detach())
+        return total, seen
 
     def groups(self, positions: torch.Tensor, numbers: torch.Tensor, cells: torch.Tensor,
                frame: torch.Tensor, n_frames: int):
@@ -220,29 +242,38 @@ class EnergyModel(nn.Module):
         its image's highest pixel ("image_peak"), with height channels the largest height of an
         atom above its neighbours ("height", Å), for an any-cell model the pixel spacing
         ("spacing", Å, the smaller and the larger axis: "spacing_min", "spacing_max")."""
-        out = {key: np.zeros(n_frames) for key in ["image_peak"]
-               + ["height"] * self.network.config.heights
-               + ["spacing_min", "spacing_max"] * self.any_cell}
+        seen = self._summary_arrays(n_frames)
         with torch.no_grad():
             for chosen, inputs, _, _ in self.groups(positions, numbers, cells, frame, n_frames):
-                index = chosen.cpu().numpy()
-                image = self.images(*inputs)
-                channels = image if image.dim() == self.dim + 2 else image[:, None]
-                out["image_peak"][index] = channels[:, 0].flatten(1).amax(1).cpu().numpy()
-                if "height" in out:  # channel 1 is Σ Z u g/h₀: its extreme over Z's peak
-                    sub_frame, z = inputs[3], inputs[1].to(image.dtype)
-                    weights = height_weights(inputs[0].to(image.dtype), inputs[1],
-                                             inputs[2].to(image.dtype), sub_frame)
-                    u = (weights[:, 1] / z).abs() * HEIGHT_SCALE
-                    top = torch.zeros(len(index), dtype=u.dtype).scatter_reduce(
-                        0, sub_frame.cpu(), u.cpu(), "amax")
-                    out["height"][index] = top.numpy()
-                if self.any_cell:
-                    grid = torch.as_tensor(self.grid_for(inputs[2]), dtype=inputs[2].dtype)
-                    spacing = inputs[2][:, :2, :2].norm(dim=-1).cpu() / grid
-                    out["spacing_min"][index] = spacing.amin(1).numpy()
-                    out["spacing_max"][index] = spacing.amax(1).numpy()
-        return out
+                weights = self.atom_weights(*inputs[:4])
+                self._describe(seen, chosen, inputs, weights,
+                               self.images(*inputs, weights=weights))
+        return seen
+
+    def _summary_arrays(self, n_frames: int) -> dict[str, np.ndarray]:
+        """summary's keys, each an empty [F] array."""
+        return {key: np.zeros(n_frames) for key in ["image_peak"]
+                + ["height"] * self.network.config.heights
+                + ["spacing_min", "spacing_max"] * self.any_cell}
+
+    def _describe(self, seen: dict[str, np.ndarray], chosen: torch.Tensor, inputs: tuple,
+                  weights: torch.Tensor, images: torch.Tensor) -> None:
+        """Fill `seen` for the frames `chosen` of one group from its images() `inputs`, atom
+        weights and images."""
+        index = chosen.cpu().numpy()
+        channels = images if images.dim() == self.dim + 2 else images[:, None]
+        seen["image_peak"][index] = channels[:, 0].flatten(1).amax(1).cpu().numpy()
+        if "height" in seen:  # the weights are Z · (1, u/h₀, …)
+            u = (weights[:, 1] / weights[:, 0]).abs().cpu() * HEIGHT_SCALE
+            top = torch.zeros(len(index), dtype=u.dtype).scatter_reduce(
+                0, inputs[3].cpu(), u, "amax")
+            seen["height"][index] = top.numpy()
+        if self.any_cell:
+            cells = inputs[2].detach().cpu()
+            spacing = cells[:, :2, :2].norm(dim=-1) / torch.as_tensor(self.grid_for(cells),
+                                                                      dtype=cells.dtype)
+            seen["spacing_min"][index] = spacing.amin(1).numpy()
+            seen["spacing_max"][index] = spacing.amax(1).numpy()
 
     def energy(self, images: torch.Tensor, numbers: torch.Tensor, frame: torch.Tensor,
                n_frames: int, density: torch.Tensor | None = None) -> torch.Tensor:

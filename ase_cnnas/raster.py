@@ -59,12 +59,12 @@ def rasterize(positions: torch.Tensor, weights: torch.Tensor, cells: torch.Tenso
     if positions.shape[-1] != dim or cells.shape[-2:] != (dim, dim):
         raise ValueError(f"a {dim}D grid needs positions [A, {dim}] and cells [F, {dim}, {dim}], "
                          f"got {tuple(positions.shape)} and {tuple(cells.shape)}")
-    inverse = torch.linalg.inv(cells)  # [F, D, D]
-    widths = window_half_widths(inverse, grid, sigma, cutoff)
-    window = _window(tuple(widths), tuple(grid), positions.device)
     if weights.dim() == 1:
         return rasterize(positions, weights[:, None], cells, frame, n_frames, grid, sigma,
                          cutoff)[:, 0]
+    inverse = torch.linalg.inv(cells)  # [F, D, D]
+    widths = window_half_widths(inverse, grid, sigma, cutoff)
+    window = _window(tuple(widths), tuple(grid), positions.device)
     step = max(CHUNK_VALUES // (len(window[0]) * weights.shape[1]), 1)  # atoms per chunk
     if len(positions) <= step:
         return _splat(positions, weights, frame, cells, inverse, window, n_frames, grid, sigma)

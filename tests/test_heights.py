@@ -8,6 +8,7 @@ import torch
 from ase.build import graphene
 from conftest import DENSE, ELEMENT_ENERGY, GRID
 
+from ase_cnnas.cells import rectangle
 from ase_cnnas.heights import RADIUS, in_plane_pairs, local_heights
 from ase_cnnas.model import EnergyModel
 from ase_cnnas.networks import network2_config, with_heights
@@ -143,3 +144,25 @@ def test_with_heights_starts_from_the_flat_network():
     assert energy_forces(deep, mirrored) == pytest.approx(energy_forces(deep, bumpy), abs=EXACT)
     with pytest.raises(ValueError, match="height channels already"):
         with_heights(deep.network)
+
+
+def test_summary_of_a_sheet_model_is_what_it_saw():
+    """evaluate(describe=True) reports from the images it scored what summary() finds anew: the
+    largest height is the largest |u|, the spacing that of the cell's own grid."""
+    from conftest import make_sheet_model
+
+    model, atoms = make_sheet_model(), rippled("hbn_vacancy@hex4")
+    inputs = (torch.tensor(atoms.positions), torch.tensor(atoms.numbers),
+              torch.tensor(atoms.cell.array)[None], torch.zeros(len(atoms), dtype=torch.long), 1)
+    energy, seen = model.evaluate(*inputs, describe=True)
+    assert energy.item() == pytest.approx(model(*inputs).item(), abs=EXACT)
+    again = model.summary(*inputs)
+    assert seen.keys() == again.keys() == {"image_peak", "height", "spacing_min", "spacing_max"}
+    for key in seen:
+        np.testing.assert_allclose(seen[key], again[key], rtol=1e-12)
+    assert seen["height"][0] == pytest.approx(np.abs(heights(atoms)).max(), rel=1e-9)
+    sides = rectangle(atoms.cell.array).diagonal()[:2]  # the grid spans this rectangle
+    pixels = sorted(sides / np.array([seen["spacing_max"][0], seen["spacing_min"][0]]))
+    for n in pixels:  # whole pixels, in whole blocks of the network's reduction
+        assert n == pytest.approx(round(n), abs=1e-9) and round(n) % model.multiple == 0
+    assert abs(seen["spacing_min"][0] / model.spacing.min() - 1) < 0.5

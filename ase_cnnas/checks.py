@@ -12,7 +12,6 @@ from ase.data import chemical_symbols
 from scipy.spatial import cKDTree
 
 from .cells import CellError, check_sheet_cell
-from .heights import in_plane_pairs
 from .model import EnergyModel
 
 CELL_TOLERANCE = 1e-3  # Å, how far a cell may differ from the model's
@@ -141,11 +140,12 @@ def check_atoms(model: EnergyModel, atoms: Atoms) -> float:
 def check_single_sheet(atoms: Atoms) -> None:
     """A free-standing sheet model describes one layer: refuse atoms that lie above one another
     (closer than STACKED in the plane), as in layered or bulk crystals."""
-    frame = np.zeros(len(atoms), dtype=np.int64)
-    i, j, _ = in_plane_pairs(atoms.positions, atoms.cell.array[None], frame, STACKED)
-    if len(i):
-        dz = abs(atoms.positions[i[0], 2] - atoms.positions[j[0], 2])
+    flat = Atoms(numbers=atoms.numbers, positions=atoms.positions * [1, 1, 0], cell=atoms.cell,
+                 pbc=(*atoms.pbc[:2], False))
+    rho, i, j = closest_pair(flat)  # the closest pair in the plane
+    if rho < STACKED and i != j:
+        dz = abs(atoms.positions[i, 2] - atoms.positions[j, 2])
         raise CalculatorSetupError(
-            f"atoms {i[0]} and {j[0]} lie above each other ({dz:.2f} Å apart along z, less than "
+            f"atoms {i} and {j} lie above each other ({dz:.2f} Å apart along z, less than "
             f"{STACKED} Å in the plane): the model describes single sheets, not layered or bulk "
             "crystals; give it one layer in a cell with vacuum along z")

@@ -18,8 +18,10 @@ when its command runs, so that `cnnas --help` starts in a blink (no torch, no h5
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 import sys
+import typing
 from types import ModuleType
 
 # name: (module, its docstring's first line); a dict instead of a module: a group of commands
@@ -190,6 +192,34 @@ def run_module(module: ModuleType, argv: list[str] | None = None) -> int:
         return module.run(args) or 0
     except user_errors() as err:
         ap.exit(2, f"{ap.prog}: error: {_message(err)}\n")
+
+
+def option(default: typing.Any, text: str, **cli: typing.Any) -> typing.Any:
+    """A dataclass field that is a command-line option: its default, its one-line help `text`,
+    and its `choices` or an `off_alias` (an older flag that turns a boolean off)."""
+    return dataclasses.field(default=default, metadata={"help": text, **cli})
+
+
+def add_dataclass_arguments(ap: argparse.ArgumentParser, cls: type) -> None:
+    """A `--field-name` per field of the dataclass `cls`, typed by its annotation, explained by
+    its metadata's help and limited to its choices; booleans as --flag/--no-flag."""
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        flag, text = "--" + f.name.replace("_", "-"), f.metadata["help"]
+        kind = next(t for t in typing.get_args(hints[f.name]) or (hints[f.name],)
+                    if t is not type(None))  # str for `str | Path | None`
+        if kind is bool:
+            ap.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default,
+                            help=text)
+        elif f.default is dataclasses.MISSING:
+            ap.add_argument(flag, type=kind, required=True, help=text)
+        else:
+            shown = "" if f.default is None else " (default: %(default)s)"
+            ap.add_argument(flag, type=kind, default=f.default, choices=f.metadata.get("choices"),
+                            help=text + shown)
+        if "off_alias" in f.metadata:
+            ap.add_argument(f.metadata["off_alias"], dest=f.name, action="store_false",
+                            help=f"the older name of --no-{flag[2:]}")
 
 
 def add_device_argument(ap: argparse.ArgumentParser) -> None:

@@ -35,6 +35,7 @@ from tqdm import tqdm
 
 from ase_cnnas.sheets import STRUCTURE_TYPES, build_sheet, parse_structure
 
+from .cli import add_dataclass_arguments, option
 from .h5data import DataFileError, Frames, append_frames, read_columns, read_frames
 from .reference import DEFAULT_REFERENCE, make_reference
 
@@ -45,14 +46,17 @@ FRICTION = 0.01 / units.fs  # Langevin coupling standing in for the paper's Nos�
 class Protocol:
     """What a chain's frames depend on; a file's chains may only be continued with the same."""
 
-    steps: int = 100  # MD steps per segment
-    stride: int = 2  # record every stride-th step
-    timestep: float = 1.0  # fs
-    temperature: float = 1000.0  # K
-    seed: int = 0
-    reference: str = DEFAULT_REFERENCE
-    free: bool = False  # atoms free to leave the plane (else held in it)
-    strain: float = 0.0  # largest in-plane strain per axis, drawn per chain (fraction)
+    steps: int = option(100, "MD steps per segment")
+    stride: int = option(2, "record every stride-th step")
+    timestep: float = option(1.0, "MD time step (fs)")
+    temperature: float = option(1000.0, "Langevin temperature (K)")
+    seed: int = option(0, "seed of every chain's random numbers")
+    reference: str = option(DEFAULT_REFERENCE, "'7net-0' (SevenNet-0), 'tersoff' (LAMMPS BNC) "
+                            "or 'module:factory'")
+    free: bool = option(False, "let atoms leave the plane (free-standing sheets) instead of "
+                        "holding them in it")
+    strain: float = option(0.0, "largest in-plane strain per axis, drawn per chain, e.g. 0.03 "
+                           "for ±3 %%")
 
     @property
     def per_segment(self) -> int:
@@ -230,19 +234,7 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--chains", type=int, default=1,
                     help="independent chains per structure (whole chains are what a "
                     "split by trajectory holds out)")
-    helps = {"steps": "MD steps per segment", "stride": "record every stride-th step",
-             "timestep": "MD time step (fs)", "temperature": "Langevin temperature (K)",
-             "seed": "seed of every chain's random numbers",
-             "reference": "'7net-0' (SevenNet-0), 'tersoff' (LAMMPS BNC) or 'module:factory'",
-             "free": "let atoms leave the plane (free-standing sheets) instead of holding them "
-                     "in it",
-             "strain": "largest in-plane strain per axis, drawn per chain, e.g. 0.03 for ±3 %%"}
-    for name, value in asdict(Protocol()).items():
-        if isinstance(value, bool):
-            ap.add_argument(f"--{name}", action=argparse.BooleanOptionalAction, default=value,
-                            help=helps[name])
-        else:
-            ap.add_argument(f"--{name}", type=type(value), default=value, help=helps[name])
+    add_dataclass_arguments(ap, Protocol)
     ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
                     help="parallel processes, one core each")
     ap.add_argument("--flush-seconds", type=float, default=60.0,

@@ -17,9 +17,8 @@ from __future__ import annotations
 import argparse
 import json
 import time
-import typing
 from contextlib import contextmanager
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from functools import partial
 from pathlib import Path
 
@@ -36,6 +35,7 @@ from ase_cnnas.networks import NetworkConfig, widened
 
 from . import distributed
 from .batches import model_inputs, to_device, to_tensors
+from .cli import add_dataclass_arguments
 from .distribution import distribution
 from .evaluate import predict
 from .h5data import Frames, read_frames
@@ -49,23 +49,7 @@ from .trainconfig import TrainConfig
 def add_arguments(ap: argparse.ArgumentParser) -> None:
     """`cnnas train`'s options: a `--field-name` per TrainConfig field, typed, explained and
     limited to its choices by the field; booleans as --flag/--no-flag."""
-    hints = typing.get_type_hints(TrainConfig)
-    for f in fields(TrainConfig):
-        flag, text = "--" + f.name.replace("_", "-"), f.metadata["help"]
-        kind = next(t for t in typing.get_args(hints[f.name]) or (hints[f.name],)
-                    if t is not type(None))  # str for `str | Path | None`
-        if kind is bool:
-            ap.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default,
-                            help=text)
-        elif f.default is MISSING:
-            ap.add_argument(flag, type=kind, required=True, help=text)
-        else:
-            shown = "" if f.default is None else " (default: %(default)s)"
-            ap.add_argument(flag, type=kind, default=f.default, choices=f.metadata.get("choices"),
-                            help=text + shown)
-        if "off_alias" in f.metadata:
-            ap.add_argument(f.metadata["off_alias"], dest=f.name, action="store_false",
-                            help=f"the older name of --no-{flag[2:]}")
+    add_dataclass_arguments(ap, TrainConfig)
     ap.set_defaults(device="cuda" if torch.cuda.is_available() else "cpu")  # a GPU when there is
 
 

@@ -1,23 +1,17 @@
 """TrainConfig: every setting of a training run, checked once; `cnnas train`'s options."""
 from __future__ import annotations
 
-import typing
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from ase_cnnas.networks import ACTIVATIONS, HEADS, PADDINGS
 
+from .cli import option
 from .modelbuild import NETWORKS, REFERENCES
 
 SCHEDULES = ("cosine", "constant")
 MODEL_OPTIONS = ("grid", "activation", "reductions", "head", "padding", "copies", "counts",
                  "network", "upsample", "reference", "scale_target")  # what --init replaces
-
-
-def _option(default: typing.Any, text: str, **cli: typing.Any) -> typing.Any:
-    """A TrainConfig field: its default, its one-line help `text`, and for the CLI its `choices`
-    or an `off_alias` (an older flag that turns a boolean off)."""
-    return field(default=default, metadata={"help": text, **cli})
 
 
 @dataclass(frozen=True)
@@ -29,67 +23,67 @@ class TrainConfig:
                                  "or `dimers`)"})
     out: Path = field(metadata={"help": "run folder: settings.json, checkpoint.pt (a rerun resumes "
                                 "from it), best.pt (the best model file), history.json"})
-    grid: int = _option(64, "image size, pixels per side")
-    epochs: int = _option(200, "passes over the training frames (the most, under --hours)")
-    batch: int = _option(32, "frames per optimiser step")
-    lr: float = _option(3e-4, "Adam's learning rate at the start of the schedule")
-    activation: str = _option("silu", "nonlinearity after each layer", choices=tuple(ACTIVATIONS))
-    reductions: int | None = _option(None, "reducing (stride-2) layers Network 2 keeps (default: "
+    grid: int = option(64, "image size, pixels per side")
+    epochs: int = option(200, "passes over the training frames (the most, under --hours)")
+    batch: int = option(32, "frames per optimiser step")
+    lr: float = option(3e-4, "Adam's learning rate at the start of the schedule")
+    activation: str = option("silu", "nonlinearity after each layer", choices=tuple(ACTIVATIONS))
+    reductions: int | None = option(None, "reducing (stride-2) layers Network 2 keeps (default: "
                                      "as many as bring the image down to 8-15 pixels a side)")
-    head: str = _option("flatten", "flatten: the paper's dense head on all pixels; pool: on their "
+    head: str = option("flatten", "flatten: the paper's dense head on all pixels; pool: on their "
                         "mean; pixel: an energy per pixel, summed", choices=HEADS)
-    padding: str = _option("zeros", "convolution padding: zeros (the paper's) or circular (exactly "
+    padding: str = option("zeros", "convolution padding: zeros (the paper's) or circular (exactly "
                            "periodic)", choices=PADDINGS)
-    copies: bool = _option(True, "Network 2's four shifted copies of the image (--no-copies: one)")
-    counts: bool = _option(False, "feed the element counts to the head")
-    translate: bool = _option(False, "shift every training frame by a random in-plane translation")
-    mirror: bool = _option(False, "reflect every training frame at random through x, y or both "
+    copies: bool = option(True, "Network 2's four shifted copies of the image (--no-copies: one)")
+    counts: bool = option(False, "feed the element counts to the head")
+    translate: bool = option(False, "shift every training frame by a random in-plane translation")
+    mirror: bool = option(False, "reflect every training frame at random through x, y or both "
                            "(rectangular cells: the reflections that map the cell onto itself)")
-    force_weight: float = _option(0.0, "weight of the force loss beside the energy loss "
+    force_weight: float = option(0.0, "weight of the force loss beside the energy loss "
                                   "(0: energies only, as in the paper)")
-    seed: int = _option(0, "seed of the initialisation, of the batches and of a random split")
-    split: str = _option("random", "split stored in the data file (`cnnas data split`); 'random' "
+    seed: int = option(0, "seed of the initialisation, of the batches and of a random split")
+    split: str = option("random", "split stored in the data file (`cnnas data split`); 'random' "
                          "falls back to the paper's seeded 70/30 split")
-    network: str = _option("network2", "network1: the paper's dimer network; network2: its sheet "
+    network: str = option("network2", "network1: the paper's dimer network; network2: its sheet "
                            "network", choices=tuple(sorted(NETWORKS)))
-    target: str = _option("energy", "what to learn: energy (eV), or a label stored in the file "
+    target: str = option("energy", "what to learn: energy (eV), or a label stored in the file "
                           "(e.g. distance)")
-    upsample: int = _option(1, "rasterize at grid/UPSAMPLE pixels a side and replicate each pixel "
+    upsample: int = option(1, "rasterize at grid/UPSAMPLE pixels a side and replicate each pixel "
                             "(the paper's test)")
-    device: str = _option("cpu", "torch device: cpu, cuda, cuda:1, ... (the CLI's default: cuda "
+    device: str = option("cpu", "torch device: cpu, cuda, cuda:1, ... (the CLI's default: cuda "
                           "when there is one)")
-    max_hours: float | None = _option(None, "stop (resumably) after this many hours of training")
-    patience: int | None = _option(None, "stop when validation has not improved for this many "
+    max_hours: float | None = option(None, "stop (resumably) after this many hours of training")
+    patience: int | None = option(None, "stop when validation has not improved for this many "
                                    "epochs")
-    reference: str = _option("elements", "subtract fitted per-element energies (elements) or one "
+    reference: str = option("elements", "subtract fitted per-element energies (elements) or one "
                              "mean energy per atom (mean)", choices=REFERENCES)
-    scale_target: bool = _option(True, "learn the target in units of its spread (--no-scale-target"
+    scale_target: bool = option(True, "learn the target in units of its spread (--no-scale-target"
                                  ", formerly --no-target-scaling: in eV, or the label's unit)",
                                  off_alias="--no-target-scaling")
-    schedule: str = _option("cosine", "learning rate: cosine decay to lr/100 over the epochs, or "
+    schedule: str = option("cosine", "learning rate: cosine decay to lr/100 over the epochs, or "
                             "constant", choices=SCHEDULES)
-    clip: float | None = _option(None, "clip the gradient norm of the scaled loss to this (the "
+    clip: float | None = option(None, "clip the gradient norm of the scaled loss to this (the "
                                  "history records each epoch's median and largest norm, and the "
                                  "share of clipped steps)")
     init: str | Path | None = field(default=None, metadata={"help": (
         "fine-tune: start from this model file (or 'default', the bundled model); its network "
         "and references replace " + ", ".join("--" + k.replace("_", "-") for k in MODEL_OPTIONS))})
-    ema: float | None = _option(None, "validate and save an exponential moving average of the "
+    ema: float | None = option(None, "validate and save an exponential moving average of the "
                                 "weights, with this decay per step (e.g. 0.999: an average over "
                                 "about the last 1,000 steps)")
-    filters: int | None = _option(None, "filters of each non-reducing layer (default: the paper's "
+    filters: int | None = option(None, "filters of each non-reducing layer (default: the paper's "
                                   "16; 32: more capacity, about twice the time per step); with "
                                   "--init, widens the file's network to this many, starting from "
                                   "exactly what it computes")
-    hours: float | None = _option(None, "time budget in hours: after the first epoch, keep only "
+    hours: float | None = option(None, "time budget in hours: after the first epoch, keep only "
                                   "the epochs that fit (--epochs at most) and decay the learning "
                                   "rate over them")
-    warmup: int = _option(0, "ramp the learning rate up linearly over this many first steps (for "
+    warmup: int = option(0, "ramp the learning rate up linearly over this many first steps (for "
                           "--init: fresh Adam steps otherwise throw the model's energies off)")
-    heights: bool = _option(False, "images with height channels, each atom's height above its "
+    heights: bool = option(False, "images with height channels, each atom's height above its "
                             "in-plane neighbours, for free-standing sheets; with --init, a flat "
                             "model gains them, starting near what it computes")
-    any_cell: bool = _option(False, "take any sheet cell: each frame rotated, an oblique cell made "
+    any_cell: bool = option(False, "take any sheet cell: each frame rotated, an oblique cell made "
                              "rectangular, n = round(L/Δ) pixels a side (pixel head, circular "
                              "padding); with --init, the file's model becomes one")
 

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.setup-done
 
-.PHONY: setup demo test clean
+.PHONY: setup setup-dft demo test clean
 
 setup: $(STAMP)
 
@@ -20,6 +20,14 @@ $(STAMP): setup.cfg pyproject.toml
 	fi
 	$(BIN)/python -m pip install -q -e ".[train,reference,test]"
 	touch $(STAMP)
+
+# GPAW (real PBE labels, `--reference gpaw-pw`): built from source against the system's libxc,
+# FFTW and OpenBLAS headers, which the Debian packages below provide
+setup-dft: setup
+	@for h in xc.h fftw3.h cblas.h; do test -f /usr/include/$$h || test -f /usr/include/*/$$h || { \
+	  echo "GPAW needs the headers of libxc, FFTW and OpenBLAS and a C compiler:"; \
+	  echo "  sudo apt-get install libxc-dev libfftw3-dev libopenblas-dev g++"; exit 1; }; done
+	$(BIN)/python -c "import gpaw" 2>/dev/null || CC=g++ $(BIN)/python -m pip install -q -e ".[dft]"
 
 demo: setup
 	$(BIN)/python examples/quickstart.py

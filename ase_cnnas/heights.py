@@ -13,10 +13,34 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from ase.neighborlist import primitive_neighbor_list
+from scipy.spatial import cKDTree
 
 RADIUS = 3.0  # Å: the first three neighbour shells of a honeycomb sheet (1.45, 2.51, 2.90 Å)
 EPSILON = 1e-3  # keeps u of an atom without neighbours at 0
+
+
+def _pairs_in_cell(xy: np.ndarray, cell: np.ndarray, radius: float
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(i, j, shift) of in_plane_pairs for one frame: in-plane positions [N, 2], the in-plane
+    cell [2, 2] (rows). A k-d tree of the wrapped atoms queried against their periodic images
+    within `radius` of the cell (as many as the cell's widths need: small cells see an atom's
+    image several times)."""
+    inverse = np.linalg.inv(cell)
+    whole = np.floor(xy @ inverse)
+    wrapped = xy - whole @ cell
+    widths = abs(np.linalg.det(cell)) / np.linalg.norm(cell[::-1], axis=1)  # between opposite sides
+    reach = np.ceil(radius / widths).astype(int)
+    images = np.array([(a, b) for a in range(-reach[0], reach[0] + 1)
+                       for b in range(-reach[1], reach[1] + 1)])
+    tiled = (wrapped[None] + (images @ cell)[:, None]).reshape(-1, 2)
+    found = cKDTree(wrapped).sparse_distance_matrix(cKDTree(tiled), radius,
+                                                    output_type="ndarray")
+    n = len(xy)
+    i, k = found["i"].astype(np.int64), found["j"].astype(np.int64)
+    j, image = k % n, images[k // n]
+    keep = (i != j) | image.any(axis=1)
+    i, j, image = i[keep], j[keep], image[keep]
+    return i, j, (image + whole[i] - whole[j]).astype(np.int64)
 
 
 def in_plane_pairs(positions: np.ndarray, cells: np.ndarray, frame: np.ndarray,
@@ -29,13 +53,11 @@ def in_plane_pairs(positions: np.ndarray, cells: np.ndarray, frame: np.ndarray,
     starts = np.searchsorted(frame, np.arange(len(cells) + 1))
     for f, cell in enumerate(cells):
         lo, hi = starts[f], starts[f + 1]
-        flat = positions[lo:hi].copy()
-        flat[:, 2] = 0.0  # in-plane distances only
-        i, j, shift = primitive_neighbor_list("ijS", (True, True, False), cell, flat, radius,
-                                              self_interaction=False)
-        pairs.append((i + lo, j + lo, shift[:, :2]))
+        i, j, shift = _pairs_in_cell(positions[lo:hi, :2], cell[:2, :2], radius)
+        pairs.append((i + lo, j + lo, shift))
     i, j, shift = (np.concatenate(p) for p in zip(*pairs)) if pairs else ([],) * 3
-    return np.asarray(i, np.int64), np.asarray(j, np.int64), np.asarray(shift, np.int64)
+    return (np.asarray(i, np.int64), np.asarray(j, np.int64),
+            np.asarray(shift, np.int64).reshape(-1, 2))
 
 
 def local_heights(positions: torch.Tensor, cells: torch.Tensor, frame: torch.Tensor,

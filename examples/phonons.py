@@ -4,9 +4,11 @@ through the bundled CNNAS model, beside the same calculation with SevenNet-0 (it
 The 60-atom cell is the 5 × 3 supercell of the 4-atom rectangular honeycomb cell, so phonopy
 works on that cell and folds onto the 2-atom primitive cell. A flat 2D model sees only x and y,
 so its out-of-plane force constants are zero and only in-plane modes are compared (on a flat
-sheet in-plane and out-of-plane modes do not mix); with --free, a model that sees heights is
-displaced in all three directions and every mode is compared, the flexural ZA and ZO branches
-included, with the exponent of the ZA branch near Γ (2 for a free-standing sheet: ω ∝ q²).
+sheet in-plane and out-of-plane modes do not mix). With --free, a model that sees heights and
+takes any cell is displaced in all three directions in an n × n supercell of the primitive cell,
+each calculator at its own lattice constant, and every mode is compared, the flexural ZA and ZO
+branches included, with the exponent of the ZA branch near Γ (2 for a free-standing sheet:
+ω ∝ q²) and the lowest frequency along the path (imaginary ones negative).
 Frequencies in THz.
 
     python examples/phonons.py --materials graphene hbn --out results
@@ -36,18 +38,59 @@ PATH = ["Γ", "M", "K", "Γ"]
 THZ_TO_CM = 33.35641
 
 
-def phonons(material: str, calc, flat: bool) -> Phonopy:
-    """Force constants of `material` from finite displacements (0.01 Å) in the 60-atom cell;
-    `flat` puts displaced atoms back in the plane, what a 2D model sees anyway."""
+def primitive_cell(material: str, a: float) -> PhonopyAtoms:
+    """The 2-atom honeycomb cell, vectors (a, 0) and (a/2, √3a/2) (PRIMITIVE of the rectangular
+    cell), hBN's boron on the first site."""
+    d = a / np.sqrt(3)
+    cell = np.array([[a, 0, 0], [a / 2, 1.5 * d, 0], [0, 0, VACUUM_Z]])
+    symbols = ["C", "C"] if material == "graphene" else ["B", "N"]
+    return PhonopyAtoms(symbols=symbols, cell=cell, positions=[[0, 0, 0], [0, d, 0]])
+
+
+def rectangular_cell(material: str) -> PhonopyAtoms:
+    """The 4-atom rectangular cell (a, √3a) of the paper's 60-atom sheet."""
     sheet = build_sheet(f"{material}_pristine")
     a, b = A_LATTICE, np.sqrt(3) * A_LATTICE
     keep = (sheet.positions[:, 0] < a - 1e-6) & (sheet.positions[:, 1] < b - 1e-6)
-    cell = np.diag([a, b, VACUUM_Z])
-    unit = PhonopyAtoms(symbols=list(np.array(sheet.get_chemical_symbols())[keep]), cell=cell,
-                        positions=sheet.positions[keep])
+    return PhonopyAtoms(symbols=list(np.array(sheet.get_chemical_symbols())[keep]),
+                        cell=np.diag([a, b, VACUUM_Z]), positions=sheet.positions[keep])
+
+
+def supercell_atoms(material: str, n: int, a: float) -> Atoms:
+    """The n × n supercell of the 2-atom cell at lattice constant `a`, as ASE atoms."""
+    cell = primitive_cell(material, a)
+    atoms = Atoms(cell.symbols, cell=cell.cell, scaled_positions=cell.scaled_positions,
+                  pbc=(True, True, False))
+    return atoms.repeat((n, n, 1))
+
+
+def relaxed_a(material: str, calc, n: int, strain: float = 0.015, points: int = 7) -> float:
+    """The lattice constant (Å) where `calc`'s energy of the flat n × n sheet is lowest: a
+    parabola through energies at up to ±`strain` around the paper's a."""
+    scales = np.linspace(1 - strain, 1 + strain, points)
+    energies = []
+    for s in scales:
+        atoms = supercell_atoms(material, n, A_LATTICE * s)
+        atoms.calc = calc
+        energies.append(atoms.get_potential_energy())
+    c2, c1, _ = np.polyfit(scales, energies, 2)
+    return float(A_LATTICE * -c1 / (2 * c2))
+
+
+def phonons(material: str, calc, flat: bool, a: float = A_LATTICE, n: int | None = None
+            ) -> Phonopy:
+    """Force constants of `material` from finite displacements (0.01 Å): in the paper's 60-atom
+    cell (n None), or in the n × n supercell of the primitive cell at lattice constant `a` (a
+    model that takes any cell). `flat` puts displaced atoms back in the plane, what a 2D model
+    sees anyway."""
     with warnings.catch_warnings():  # the 60-atom cell is orthorhombic, the primitive hexagonal
         warnings.filterwarnings("ignore", message="Warning: Point group symmetries")
-        ph = Phonopy(unit, supercell_matrix=np.diag([*REPEAT, 1]), primitive_matrix=PRIMITIVE)
+        if n is None:
+            ph = Phonopy(rectangular_cell(material), supercell_matrix=np.diag([*REPEAT, 1]),
+                         primitive_matrix=PRIMITIVE)
+        else:
+            ph = Phonopy(primitive_cell(material, a), supercell_matrix=np.diag([n, n, 1]),
+                         primitive_matrix="P")
     ph.generate_displacements(distance=0.01)
     forces = []
     for sc in tqdm(ph.supercells_with_displacements, desc=f"{material} displacements", leave=False):
@@ -129,7 +172,8 @@ def plot(material: str, results: dict[str, Phonopy], path: Path, every: bool = F
         a.axvline(t, color="gray", lw=0.5)
     a.set_ylabel("frequency (THz)")
     kind = "all" if every else "in-plane"
-    a.set_title(f"{material}: {kind} phonons in the paper's cell", fontsize=9)
+    a.set_title(f"{material}: {kind} phonons" + ("" if every else " in the paper's cell"),
+                fontsize=9)
     a.legend(fontsize=8)
     b.set_xlabel(f"{kind} DOS")
     b.set_xticks([])
@@ -145,21 +189,40 @@ def main() -> None:
     ap.add_argument("--reference", default="7net-0", help="calculator to compare with")
     ap.add_argument("--out", type=Path, default=Path("results"))
     ap.add_argument("--free", action="store_true",
-                    help="a model that sees heights: displace in 3D and compare every mode")
+                    help="a model that sees heights and takes any cell: displace in 3D in an "
+                    "n × n supercell of the primitive cell, each calculator at its own lattice "
+                    "constant, and compare every mode")
+    ap.add_argument("--supercell", type=int, default=8,
+                    help="n of the n × n supercell with --free (the flexural ZA branch near Γ "
+                    "needs long-range force constants)")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     cnn, ref = CNNASCalculator(args.model, device="cpu"), make_reference(args.reference)
     lines = [f"# Phonons: CNNAS ({args.model}) against {args.reference}", "",
              f"Regenerate: `{command()}`  ", f"Hardware: {hardware()}", "",
-             "Finite displacements of 0.01 Å in the paper's 60-atom cell (a = 2.506 Å for both "
-             "materials, the cell the model knows), "
-             + ("every mode." if args.free else "in-plane modes only."), "",
+             (f"Finite displacements of 0.01 Å in the {args.supercell} × {args.supercell} "
+              "supercell of the primitive cell, each calculator at the lattice constant where "
+              "its energy is lowest, every mode." if args.free else
+              "Finite displacements of 0.01 Å in the paper's 60-atom cell (a = 2.506 Å for both "
+              "materials, the cell the model knows), in-plane modes only."), "",
              "| material | point | mode | reference (THz) | CNNAS (THz) | difference |",
              "|---|---|---|---|---|---|"]
-    worst, za = {}, {}
+    worst, za, lattice, floor = {}, {}, {}, {}
     for material in args.materials:
-        results = {args.reference: phonons(material, ref, flat=False),
-                   f"CNNAS ({args.model})": phonons(material, cnn, flat=not args.free)}
+        if args.free:
+            n = args.supercell
+            lattice[material] = {name: relaxed_a(material, calc, n)
+                                 for name, calc in ((args.reference, ref), ("CNNAS", cnn))}
+            results = {args.reference: phonons(material, ref, False,
+                                               lattice[material][args.reference], n),
+                       f"CNNAS ({args.model})": phonons(material, cnn, False,
+                                                        lattice[material]["CNNAS"], n)}
+            qs = path_q()[0]
+            for name, ph in results.items():
+                floor[(material, name)] = min(modes(ph, q, True)[0] for q in qs)
+        else:
+            results = {args.reference: phonons(material, ref, flat=False),
+                       f"CNNAS ({args.model})": phonons(material, cnn, flat=True)}
         plot(material, results, args.out / f"phonons_{material}.png", args.free)
         ref_ph, cnn_ph = results.values()
         if args.free:
@@ -179,6 +242,10 @@ def main() -> None:
                     for m, w in worst.items()],
               *[f"- {m}, {name}: ZA ω ∝ q^{b:.2f} over 4–12 % of Γ–M, lowest frequency there "
                 f"{low:.3f} THz" for (m, name), (b, low) in za.items()],
+              *[f"- {m}, {name}: lowest frequency on Γ–M–K–Γ {low:.3f} THz "
+                "(negative: imaginary)" for (m, name), low in floor.items()],
+              *[f"- {m}: lattice constant {', '.join(f'{k} {v:.4f} Å' for k, v in a.items())}"
+                for m, a in lattice.items()],
               "", "Figures: " + ", ".join(f"`phonons_{m}.png`" for m in args.materials)
               + f" (band structure along Γ–M–K–Γ and {'the' if args.free else 'in-plane'} DOS)."]
     write_text(args.out / "phonons.md", "\n".join(lines) + "\n")

@@ -108,6 +108,27 @@ class FailingLJ:
         return Failing()
 
 
+class SlowLJ:
+    """A factory for `--reference conftest:SlowLJ`: Lennard-Jones that writes a line to the file
+    CNNAS_CALC_LOG as each calculation starts, then sleeps CNNAS_SLEEP seconds (a slow reference
+    to kill mid-job)."""
+
+    def __new__(cls):
+        import os
+        import time
+
+        from ase.calculators.lj import LennardJones
+
+        class Slow(LennardJones):
+            def calculate(self, *args, **kwargs):
+                with open(os.environ["CNNAS_CALC_LOG"], "a") as log:
+                    log.write("start\n")
+                time.sleep(float(os.environ["CNNAS_SLEEP"]))
+                super().calculate(*args, **kwargs)
+
+        return Slow()
+
+
 class Payload:
     """Unpickling this runs `touch <target>`."""
 

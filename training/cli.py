@@ -4,6 +4,7 @@
     cnnas data info data.h5
     cnnas data split data.h5 --by trajectory
     cnnas data sheets -o sheets.h5 --reference tersoff --frames 29900
+    cnnas data label sheets.h5 -o sheets_pbe.h5 --reference gpaw-pw --workers 2
     cnnas data dimers -o dimers.h5 --dim 2 --n 500000 --range 1:3
     cnnas compare OUTCAR --model default --out results/compare
     cnnas scan md.traj -o md_cnnas.extxyz --forces
@@ -34,6 +35,8 @@ DATA_COMMANDS = {
               "or whole trajectories held out."),
     "sheets": ("training.generate", "Labelled MD of B/C/N sheets in any cell, flat or "
                "free-standing, in parallel, appended as it goes."),
+    "label": ("training.label", "Relabel a frames file with another reference (e.g. GPAW PBE), "
+              "frame by frame, resumably."),
     "dimers": ("training.dimers", "Generate the paper's dimer data sets: two atoms in a periodic "
                "box, labelled by a pair potential."),
 }
@@ -41,6 +44,8 @@ EXPERIMENTS = {name: (f"training.experiments.{name}", line) for name, line in {
     "ablation": "Ablations: which Network 2 variant, training ingredient and grid size pays off.",
     "energy_error": "What kind of error is the energy error? Two checks on a trained model, each "
                     "of a cheap cure.",
+    "dft_convergence": "Which GPAW settings label PBE well enough for their cost: errors against "
+                       "tighter settings.",
     "ensemble": "Does an ensemble's spread flag the frames it gets wrong? Spread against error, "
                 "per trajectory.",
     "extensive": "Does one model serve larger cells? The extensive model on sheets of 1×1 to 4×4 "

@@ -139,6 +139,17 @@ class Frames:
         out.stress[:, 3:] *= np.column_stack([sy, sx, sx * sy])
         return out
 
+    def trajectories(self) -> np.ndarray:
+        """[F] a key per frame naming its trajectory: source and chain number, and for frames
+        imported from another frames file, which import brought them (a generator's chain 0 of
+        "sheets/hbn_pristine" at 300 K and at 1500 K are two trajectories)."""
+        log = json.loads(self.attrs.get("provenance", "[]"))
+        block = np.repeat([i if "importer" in p else -1 for i, p in enumerate(log)],
+                          [p.get("added", 0) for p in log])
+        if len(block) != len(self):  # a log that does not count every frame: sources only
+            block = np.full(len(self), -1)
+        return np.array([f"{b}#{s}#{t}" for b, s, t in zip(block, self.source, self.trajectory)])
+
     def atoms(self, i: int) -> Atoms:
         """Frame `i` as ASE Atoms carrying its energy, forces and stress where known, and its
         structure type in info["structure"] where named."""

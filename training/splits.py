@@ -108,9 +108,8 @@ def run(args: argparse.Namespace) -> None:
     if args.by == "random":
         parts = random_split(len(frames), args.seed, args.test, args.validation)
     else:
-        keys = np.array([f"{s}#{t}" for s, t in zip(frames.source, frames.trajectory)])
-        parts = trajectory_split(keys, frames.structure.astype(str), args.seed, args.test,
-                                 args.validation)
+        parts = trajectory_split(frames.trajectories(), frames.structure.astype(str), args.seed,
+                                 args.test, args.validation)
     if args.hold_out:
         parts = held_out(parts, frames.structure.astype(str), args.hold_out)
     name = args.name or args.by
@@ -118,7 +117,7 @@ def run(args: argparse.Namespace) -> None:
                                          ("by", "seed", "test", "validation", "hold_out")})
     sizes = ", ".join(f"{k} {len(v)}" for k, v in parts.items())
     print(f"{args.path}: split {name!r} stored: {sizes}")
-    if args.by == "trajectory" and not len(parts["test"]):
+    if args.by == "trajectory" and args.test > 0 and not len(parts["test"]):
         print("no test frames: every structure has a single trajectory; generate more chains "
               "(`cnnas data sheets --chains 3`) or import more runs")
 

@@ -40,7 +40,14 @@ from .distribution import distribution
 from .evaluate import predict
 from .h5data import Frames, read_frames
 from .loader import make_loader
-from .modelbuild import adapted, build_model, fine_tuned, scale_to_data, target_values
+from .modelbuild import (
+    adapted,
+    build_model,
+    fine_tuned,
+    refit_elements,
+    scale_to_data,
+    target_values,
+)
 from .report import hardware, setting_changes, write_text
 from .splits import stored_or_random
 from .trainconfig import TrainConfig
@@ -124,7 +131,10 @@ def initial_model(config: TrainConfig, frames: Frames, train_idx: np.ndarray,
         model = fine_tuned(config.init, frames, dim, config.target, device)
         if config.filters is not None and config.filters != model.network.config.filters:
             model.network = widened(model.network, config.filters)
-        return adapted(model, config.heights, config.any_cell, config.seed)
+        model = adapted(model, config.heights, config.any_cell, config.seed)
+        if config.refit_elements:
+            refit_elements(model, frames, train_idx, np.random.default_rng([config.seed, 998]))
+        return model
     options = {"activation": config.activation, "head": config.head, "padding": config.padding,
                "counts": config.counts, "upsample": config.upsample, "heights": config.heights,
                "any_cell": config.any_cell,

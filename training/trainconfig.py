@@ -86,6 +86,10 @@ class TrainConfig:
     any_cell: bool = option(False, "take any sheet cell: each frame rotated, an oblique cell made "
                              "rectangular, n = round(L/Δ) pixels a side (pixel head, circular "
                              "padding); with --init, the file's model becomes one")
+    refit_elements: bool = option(False, "with --init: shift the file's per-element energies "
+                                   "by a least-squares fit of its errors on the training frames "
+                                   "(data with another energy zero: GPAW, another code or "
+                                   "functional)")
 
     def __post_init__(self) -> None:
         """Paths as Path; settings no run can use refused, naming the option and what to give."""

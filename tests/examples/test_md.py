@@ -54,3 +54,25 @@ def test_free_standing_nve(tmp_path, sheet_model_file):
     excursion = float(re.search(r"largest excursion of the total energy \| ([\d.]+) meV/atom",
                                 text)[1])
     assert excursion < 0.5
+
+
+def test_free_standing_md_against_a_reference(tmp_path, sheet_model_file):
+    """md_free.py: two short runs of the same sheet (the random-weight sheet model and LJ as its
+    'reference'), then the report compares their ⟨h²⟩ and RDF; energy conserved, sheet intact."""
+    from conftest import LJ
+
+    script = ROOT / "examples" / "md_free.py"
+    common = ["--structure", "hbn_pristine@hex3", "--temperature", "300", "--ps", "0.01",
+              "--equilibrate", "0.002", "--every", "2", "--out", str(tmp_path)]
+    subprocess.run([sys.executable, str(script), "run", "--model", str(sheet_model_file),
+                    "--device", "cpu", *common], check=True, capture_output=True, cwd=ROOT)
+    subprocess.run([sys.executable, str(script), "run", "--calculator", LJ, *common],
+                   check=True, capture_output=True, cwd=ROOT)
+    subprocess.run([sys.executable, str(script), "report", "--out", str(tmp_path)], check=True,
+                   capture_output=True, cwd=ROOT)
+    text = (tmp_path / "md_free.md").read_text()
+    row = next(line for line in text.splitlines() if "| CNNAS (" in line and "| 18 |" in line)
+    cells = [c.strip() for c in row.split("|")[1:-1]]
+    assert abs(float(cells[5])) < 0.5 and cells[7] == "0"  # drift (meV/atom), bond changes
+    assert "| hbn_pristine@hex3 | 300 | CNNAS (" in text  # compared with the reference
+    assert (tmp_path / "md_free.png").stat().st_size > 10_000

@@ -41,3 +41,17 @@ def test_free_standing_modes(sheet_model_file):
     # modes may be imaginary, but the three acoustic ones are zero
     exponent, lowest = za_exponent(ph)
     assert np.isfinite(lowest) and (np.isnan(exponent) or 0 < exponent < 3)
+
+
+def test_primitive_supercell_equals_the_papers_cell_for_short_range_forces():
+    """Force constants shorter-ranged than half of either supercell give the same dynamical
+    matrix at every q: the n × n primitive route (--free) and the 60-atom route agree."""
+    from ase.calculators.lj import LennardJones
+    from phonons import relaxed_a
+
+    lj = LennardJones(sigma=1.3, epsilon=0.1, rc=3.0, smooth=True)
+    rect, prim = phonons("hbn", lj, flat=False), phonons("hbn", lj, False, A_LATTICE, n=5)
+    for q in (*POINTS.values(), (0.3, 0.1, 0)):
+        assert modes(prim, q, every=True) == pytest.approx(modes(rect, q, every=True), abs=0.02)
+    a = relaxed_a("hbn", lj, n=3)
+    assert 2.2 < a < 2.8 and a != pytest.approx(A_LATTICE, abs=1e-3)

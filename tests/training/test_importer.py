@@ -124,3 +124,34 @@ def test_own_hdf5_merges(tmp_path, lj_data):
     assert copied == [{"importer": "cnnas data import", "file": str(lj_data), "from": made,
                        "added": 18}]  # how the frames were made travels with them
     assert made[0]["generator"] == "sheets"
+
+
+def test_every_nth_frame_of_each_trajectory(lj_data, tmp_path, capsys):
+    """--every 4 keeps frames 0, 4, 8 of each chain (not of the file), and says so."""
+    out = tmp_path / "thin.h5"
+    assert main(["data", "import", str(lj_data), "--every", "4", "-o", str(out)]) == 0
+    assert "18 frames read, 6 kept (every 4), 6 added" in capsys.readouterr().out
+    frames = read_frames(out)
+    assert sorted(zip(frames.structure, frames.frame_index)) == [
+        (s, i) for s in ("graphene_pristine", "hbn_pristine") for i in (0, 4, 8)]
+
+
+def test_merged_files_keep_their_trajectories_apart(lj_data, tmp_path):
+    """Chain 0 of a structure from two files is two trajectories in the merged file, so a split
+    by trajectory can hold one out."""
+    from training.cli import main as cnnas
+
+    other = tmp_path / "other.h5"
+    cnnas(["data", "sheets", "-o", str(other), "--structures", "graphene_pristine", "hbn_pristine",
+           "--frames", "9", "--steps", "4", "--stride", "2", "--reference",
+           "ase.calculators.lj:LennardJones", "--temperature", "500", "--workers", "1"])
+    merged = tmp_path / "merged.h5"
+    import_files([lj_data, other], merged)
+    frames = read_frames(merged)
+    assert len(frames) == 36 and len(set(frames.trajectories())) == 4
+    assert len(set(read_frames(lj_data).trajectories())) == 2
+    cnnas(["data", "split", str(merged), "--by", "trajectory", "--test", "0.5"])
+    from training.h5data import read_split
+
+    test = read_split(merged, "trajectory")["test"]
+    assert len(test) == 18 and len(set(frames.trajectories()[test])) == 2

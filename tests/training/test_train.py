@@ -167,6 +167,35 @@ def test_init_with_more_filters_widens_and_starts_where_the_file_stood(lj_data, 
     assert vals[1] == pytest.approx(vals[0], rel=1e-5)
 
 
+def test_refit_elements_absorbs_another_energy_zero(trained, lj_data, tmp_path):
+    """Data whose energies sit 2.5 eV per B, 0.5 per C and −1 per N from the model's zero:
+    --refit-elements shifts the file's per-element energies by that, so the first epoch at a
+    vanishing learning rate scores at least as well as the file on the unshifted data."""
+    frames = read_frames(lj_data)
+    shift = {5: 2.5, 6: 0.5, 7: -1.0}
+    off = frames.offsets
+    frames.energy = frames.energy + np.array([sum(shift[int(z)] for z in
+                                                  frames.numbers[off[i]:off[i + 1]])
+                                              for i in range(len(frames))])
+    frames.hash = None
+    frames.__post_init__()
+    data = tmp_path / "shifted.h5"
+    write_frames(data, frames)
+    start = load_model(trained[1])
+    runs = {}
+    for refit in (False, True):
+        out = tmp_path / f"refit_{refit}"
+        best = train(TrainConfig(data, out, epochs=1, batch=BATCH, lr=1e-12, init=trained[1],
+                                 refit_elements=refit))
+        runs[refit] = json.loads((out / "history.json").read_text())[0]["val_mae"]
+    tuned = load_model(best)
+    moved = {z: tuned.element_energies[z] - start.element_energies[z] for z in shift}
+    assert moved[6] == pytest.approx(0.5, abs=0.02)  # B and N come in pairs: their sum is fitted
+    assert moved[5] + moved[7] == pytest.approx(shift[5] + shift[7], abs=0.02)
+    assert runs[True] <= 1.2 * min(h["val_mae"] for h in trained[2])  # (its own offsets go too)
+    assert runs[False] > 10 * runs[True]
+
+
 def test_init_refuses_data_with_other_elements(trained, tmp_path):
     data = tmp_path / "si.h5"
     write_frames(data, synthetic_frames({14: -4.0, 6: -7.0}, n_frames=20))

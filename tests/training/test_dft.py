@@ -1,0 +1,50 @@
+"""The GPAW reference: settings by name, k-points by density, and on a 2-atom cell (where GPAW is
+installed) forces that are the derivatives of the energy."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ase_cnnas.sheets import build_sheet
+from training.dft import GpawReference, GpawSettings
+from training.reference import make_reference
+
+
+def test_settings_from_names():
+    assert GpawSettings.parse("gpaw-pw") == GpawSettings()
+    s = GpawSettings.parse("gpaw-lcao,basis=szp,kdensity=3")
+    assert (s.mode, s.basis, s.kdensity, s.ecut) == ("lcao", "szp", 3.0, 500.0)
+    with pytest.raises(ValueError, match="'cutoff=4' is not a setting.*ecut"):
+        GpawSettings.parse("gpaw-pw,cutoff=4")
+    with pytest.raises(ValueError, match="ecut must be a number, not 'high'"):
+        GpawSettings.parse("gpaw-pw,ecut=high")
+    with pytest.raises(ValueError, match="unknown GPAW reference 'gpaw-fd'"):
+        GpawSettings.parse("gpaw-fd")
+    assert isinstance(make_reference("gpaw-pw,ecut=300"), GpawReference)
+
+
+def test_kpoints_follow_the_cell():
+    """12 × 12 for the 2-atom cell and 3 × 2 for the paper's 60-atom one at 4 per Å⁻¹; one
+    point along z, whatever the vacuum."""
+    s = GpawSettings()
+    assert s.kpts(build_sheet("hbn_pristine@hex1")) == (12, 12, 1)
+    assert s.kpts(build_sheet("hbn_pristine")) == (3, 2, 1)
+    assert GpawSettings(kdensity=2).kpts(build_sheet("graphene_pristine@2x1")) == (3, 3, 1)
+
+
+def test_forces_are_derivatives_of_the_energy_on_a_two_atom_cell():
+    pytest.importorskip("gpaw", reason="GPAW is absent: `make setup-dft` installs it")
+    atoms = build_sheet("hbn_pristine@hex1")
+    atoms.positions[0] += [0.04, 0.0, 0.05]  # off the plane too
+    calc = make_reference("gpaw-pw,ecut=250,kdensity=1.2")
+    atoms.calc = calc
+    forces = atoms.get_forces()
+    np.testing.assert_allclose(forces.sum(axis=0), 0, atol=0.02)
+    assert forces[0, 0] < -0.1 and forces[0, 2] < -0.05  # pulled back into place
+    h, energies = 0.01, []
+    for sign in (1, -1):
+        moved = atoms.copy()
+        moved.positions[0, 0] += sign * h
+        moved.calc = calc
+        energies.append(moved.get_potential_energy())
+    assert -(energies[0] - energies[1]) / (2 * h) == pytest.approx(forces[0, 0], rel=0.03)

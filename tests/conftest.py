@@ -129,6 +129,13 @@ class SlowLJ:
         return Slow()
 
 
+def SoftLJ():  # noqa: N802 (a factory named like the class it stands for)
+    """A factory for `--reference conftest:SoftLJ`: LJ at half strength (half the forces)."""
+    from ase.calculators.lj import LennardJones
+
+    return LennardJones(epsilon=0.5)
+
+
 class Payload:
     """Unpickling this runs `touch <target>`."""
 

@@ -44,6 +44,8 @@ EXPERIMENTS = {name: (f"training.experiments.{name}", line) for name, line in {
     "ablation": "Ablations: which Network 2 variant, training ingredient and grid size pays off.",
     "energy_error": "What kind of error is the energy error? Two checks on a trained model, each "
                     "of a cheap cure.",
+    "dft": "How far from PBE: SevenNet-0 and CNNAS models against GPAW-labelled frames, per "
+           "structure type.",
     "dft_convergence": "Which GPAW settings label PBE well enough for their cost: errors against "
                        "tighter settings.",
     "ensemble": "Does an ensemble's spread flag the frames it gets wrong? Spread against error, "
@@ -54,6 +56,8 @@ EXPERIMENTS = {name: (f"training.experiments.{name}", line) for name, line in {
                    "distance from defects.",
     "table1": "The paper's Table 1 (NOTES §4): dimer models in 2D and 3D, classic baselines, "
               "hole tests.",
+    "transfer": "Transfer by locality: each defect environment left out of training entirely, "
+                "then scored.",
     "unseen": "The production model's honest test: whole MD trajectories it never saw, against "
               "our goals.",
 }.items()}

@@ -1,0 +1,27 @@
+"""The PBE comparison: a calculator scored against its own labels is exact, a softer one shows its
+slope, and a fixed-cell model scores only the frames in its cell."""
+from __future__ import annotations
+
+import re
+
+import pytest
+from conftest import LJ
+
+from training.experiments import dft
+
+
+def test_scores_calculators_and_models(lj_data, tmp_path, model_file, sheet_model_file):
+    out = tmp_path / "dft.md"
+    dft.main([str(lj_data), "--references", LJ, "conftest:SoftLJ",
+              "--models", str(model_file), str(sheet_model_file), "--out", str(out)])
+    text = out.read_text()
+    exact = re.search(rf"\| {re.escape(LJ)} \| 18 \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \|", text)
+    assert float(exact[1]) == pytest.approx(0, abs=1e-6) and float(exact[2]) == 0
+    assert float(exact[3]) == pytest.approx(1.0)
+    half = re.search(r"\| conftest:SoftLJ \| 18 \| [\d.]+ \| [\d.]+ \| "
+                     r"([\d.]+) \|", text)
+    assert float(half[1]) == pytest.approx(0.5, abs=1e-6)
+    assert f"| CNNAS {sheet_model_file} | 18 |" in text  # any cell: every frame
+    assert f"| CNNAS {model_file} | 18 |" in text  # the paper's cell, as the data
+    assert (tmp_path / "dft.png").stat().st_size > 10_000
+

@@ -1,0 +1,178 @@
+"""How far from PBE: SevenNet-0 and CNNAS models against GPAW-labelled frames, per structure type.
+
+Each calculator labels the PBE frames (SevenNet-0 directly; a CNNAS model on the frames it can
+describe: a fixed-cell model only on its own cell). Energies are compared after one fitted offset
+per element and calculator (the codes' energy zeros differ: only energy differences are physics),
+forces over all components; the force slope is the least-squares factor of a calculator's forces
+on PBE's (below 1: softer than PBE). Writes a Markdown table and parity plots.
+
+    cnnas experiment dft data/pbe/small_pbe_1000K.h5 --models default runs/free/best.pt \
+        --out results/dft.md
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+from ase.calculators.calculator import CalculatorSetupError
+from tqdm import tqdm
+
+from ase_cnnas.checks import check_atoms
+from ase_cnnas.modelfile import load_model
+
+from ..batches import fit_element_energies
+from ..cli import run_module
+from ..evaluate import predict
+from ..h5data import Frames, read_frames
+from ..reference import make_reference
+from ..report import command, hardware, save_figure, write_text
+from ..splits import read_split
+
+
+def with_reference(frames: Frames, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Energies [F] and forces [A, 3] of a reference calculator on every frame."""
+    calc = make_reference(name)
+    energies, forces = [], []
+    for i in tqdm(range(len(frames)), desc=name, unit="frame"):
+        atoms = frames.atoms(i)
+        atoms.calc = calc
+        energies.append(atoms.get_potential_energy())
+        forces.append(atoms.get_forces())
+    return np.array(energies), np.concatenate(forces)
+
+
+def with_model(frames: Frames, model: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A CNNAS model's energies and forces on the frames it can describe, and which those are."""
+    loaded = load_model(model)
+    ok = np.zeros(len(frames), bool)
+    for i in range(len(frames)):
+        try:
+            check_atoms(loaded, frames.atoms(i))
+            ok[i] = True
+        except CalculatorSetupError:
+            pass
+    index = np.flatnonzero(ok)
+    energy, forces = predict(loaded, frames, index, forces=True) if len(index) else (
+        np.zeros(0), np.zeros((0, 3)))
+    return energy, forces, ok
+
+
+def scores(frames: Frames, energy: np.ndarray, forces: np.ndarray) -> dict:
+    """Energy MAE (meV/atom) after one offset per element, force MAE (meV/Å) and slope, on
+    `frames` (the frames a calculator labelled) with its `energy` [F] and `forces` [A, 3]."""
+    residual = Frames(numbers=frames.numbers, positions=frames.positions, natoms=frames.natoms,
+                      energy=frames.energy - energy, cell=frames.cell, pbc=frames.pbc,
+                      hash=np.array([""] * len(frames), dtype=object))
+    offsets = fit_element_energies(residual, np.arange(len(frames)))
+    off = frames.offsets
+    shift = np.array([sum(offsets[int(z)] for z in frames.numbers[off[i]:off[i + 1]])
+                      for i in range(len(frames))])
+    e_err = (energy + shift - frames.energy) / frames.natoms * 1e3
+    truth = frames.forces.ravel()
+    return {"frames": len(frames), "energy_mae": float(np.abs(e_err).mean()),
+            "force_mae": float(np.abs(forces.ravel() - truth).mean() * 1e3),
+            "force_slope": float(np.dot(truth, forces.ravel()) / np.dot(truth, truth)),
+            "per_atom": (frames.energy / frames.natoms, (energy + shift) / frames.natoms),
+            "forces": (truth, forces.ravel())}
+
+
+def plot(results: dict[str, dict], path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, len(results), figsize=(3.8 * len(results), 7.2), squeeze=False)
+    for col, (name, r) in enumerate(results.items()):
+        for row, (what, key, mae) in enumerate(
+                (("energy per atom (eV)", "per_atom", f"{r['energy_mae']:.2f} meV/atom"),
+                 ("force component (eV/Å)", "forces",
+                  f"{r['force_mae']:.0f} meV/Å, slope {r['force_slope']:.2f}"))):
+            ax = axes[row, col]
+            true, pred = r[key]
+            ax.plot(true, pred, ".", ms=2, alpha=0.5)
+            lo, hi = min(true.min(), pred.min()), max(true.max(), pred.max())
+            ax.plot([lo, hi], [lo, hi], "k-", lw=0.5)
+            ax.set_xlabel(f"PBE {what}", fontsize=8)
+            ax.set_ylabel(f"{name} {what}"[:60], fontsize=8)
+            ax.set_title(f"{name[:40]}: {mae}", fontsize=8)
+    fig.tight_layout()
+    save_figure(fig, path, dpi=110)
+
+
+def add_arguments(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("data", nargs="+", type=Path, help="PBE-labelled frames files")
+    ap.add_argument("--split", help="score only this stored split's test frames (default: all)")
+    ap.add_argument("--references", nargs="*", default=["7net-0"],
+                    help="reference calculators to score (by name, as `--reference` takes)")
+    ap.add_argument("--models", nargs="*", default=["default"],
+                    help="CNNAS model files or bundled names")
+    ap.add_argument("--out", type=Path, default=Path("results/dft.md"))
+
+
+def run(args: argparse.Namespace) -> None:
+    parts = []
+    for path in args.data:
+        frames = read_frames(path)
+        if args.split:
+            frames = frames.subset(read_split(path, args.split)["test"])
+        parts.append(frames)
+    frames = Frames.concatenate(parts)
+    methods = sorted(set(frames.method))
+    labelled = {name: with_reference(frames, name) + (np.ones(len(frames), bool),)
+                for name in args.references}
+    labelled.update({f"CNNAS {m}": with_model(frames, m) for m in args.models})
+    rows, by_type, results = [], [], {}
+    types = sorted(set(frames.structure))
+    for name, (energy, forces, ok) in labelled.items():
+        if not ok.any():
+            rows.append(f"| {name} | 0 | – | – | – |")
+            continue
+        mine = frames.subset(np.flatnonzero(ok))
+        r = results[name] = scores(mine, energy, forces)
+        rows.append(f"| {name} | {r['frames']} | {r['energy_mae']:.2f} | {r['force_mae']:.0f} | "
+                    f"{r['force_slope']:.3f} |")
+        for t in types:
+            sel = frames.structure[ok] == t
+            if sel.any():
+                atoms_sel = np.repeat(sel, mine.natoms)
+                s = scores(mine.subset(np.flatnonzero(sel)), energy[sel], forces[atoms_sel])
+                by_type.append(f"| {t} | {name} | {s['frames']} | {s['energy_mae']:.2f} | "
+                               f"{s['force_mae']:.0f} | {s['force_slope']:.3f} |")
+    figure = args.out.with_suffix(".png")
+    if results:
+        plot(results, figure)
+    write_text(args.out, f"""# Against PBE: {len(frames)} GPAW-labelled frames
+
+Labels: {', '.join(f'`{m}`' for m in methods)} ({', '.join(str(p) for p in args.data)}{
+        f', split {args.split!r} test frames' if args.split else ''}). Energies after one fitted
+offset per element and calculator; forces over all components; slope: the least-squares factor
+of the calculator's forces on PBE's (below 1: softer). A fixed-cell model scores only the frames
+in its own cell.
+
+Regenerate: `{command()}`
+Hardware: {hardware()}
+
+| calculator | frames | energy MAE (meV/atom) | force MAE (meV/Å) | force slope |
+|---|---|---|---|---|
+{chr(10).join(rows)}
+
+By structure type:
+
+| structure | calculator | frames | energy MAE (meV/atom) | force MAE (meV/Å) | force slope |
+|---|---|---|---|---|---|
+{chr(10).join(by_type)}
+
+Parity plots: `{figure.name}`.
+""")
+    print(args.out.read_text())
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m training.experiments.dft`: the same as `cnnas experiment dft`."""
+    return run_module(sys.modules[__name__], argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -108,7 +108,8 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
                     help="reference calculators to score (by name, as `--reference` takes)")
     ap.add_argument("--models", nargs="*", default=["default"],
                     help="CNNAS model files or bundled names")
-    ap.add_argument("--out", type=Path, default=Path("results/dft.md"))
+    ap.add_argument("--out", type=Path, default=Path("results/dft.md"),
+                    help="Markdown table to write (the parity plots beside it)")
 
 
 def run(args: argparse.Namespace) -> None:

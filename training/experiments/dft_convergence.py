@@ -47,7 +47,8 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--frames", type=int, nargs="+", default=[0], help="which frames")
     ap.add_argument("--settings", nargs="+", default=list(SETTINGS), help="GPAW references")
     ap.add_argument("--reference", default=REFERENCE, help="the tight setting compared against")
-    ap.add_argument("--out", type=Path, default=Path("results/dft_convergence.md"))
+    ap.add_argument("--out", type=Path, default=Path("results/dft_convergence.md"),
+                    help="Markdown table to write (the cache of results beside it, as JSON)")
 
 
 def run(args: argparse.Namespace) -> None:

@@ -53,10 +53,12 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
                     help="structure types to leave out, one run each")
     ap.add_argument("--init", default="default", help="the model every run starts from")
     ap.add_argument("--hours", type=float, default=0.25, help="training time of each run")
-    ap.add_argument("--lr", type=float, default=2e-4)
-    ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--runs", type=Path, default=Path("runs/transfer"))
-    ap.add_argument("--out", type=Path, default=Path("results/transfer.md"))
+    ap.add_argument("--lr", type=float, default=2e-4, help="learning rate of each run")
+    ap.add_argument("--batch", type=int, default=16, help="frames per step")
+    ap.add_argument("--runs", type=Path, default=Path("runs/transfer"),
+                    help="folder of the run folders (resumable)")
+    ap.add_argument("--out", type=Path, default=Path("results/transfer.md"),
+                    help="Markdown table to write")
 
 
 def run(args: argparse.Namespace) -> None:

@@ -7,7 +7,9 @@ length (q ≤ MAX_COPIES) has the orthogonal supercell (a, p·a + q·b) of q cel
 and its atoms are q images of each atom, so the cell's energy, forces and stress follow exactly
 from it (done in torch, so autograd carries them back). A cell sheared a little off such a
 lattice (a stress calculation, MD with a variable cell) keeps the same supercell, a little off
-orthogonal: the grid follows the cell's vectors, so the energy stays smooth. Units: Å.
+orthogonal: the grid follows the cell's vectors, so the energy stays smooth. A side shorter than
+MIN_SIDE is repeated until it is not (a 2-atom cell becomes a 4 × 3 supercell of its rectangle),
+exactly so. Units: Å.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ import torch
 MAX_COPIES = 6  # largest supercell tried for an oblique cell
 MAX_SHEAR = 0.05  # |cos| of the angle between a and p·a + q·b up to which the pair will do (~3°)
 IN_PLANE = 1e-6  # Å: a and b must lie in the xy plane, c along z
+MIN_SIDE = 9.0  # Å: shorter sides are repeated up to at least this (the paper's cell: 12.5 Å)
 
 
 class CellError(ValueError):
@@ -42,11 +45,13 @@ def supercell_factor(cell: np.ndarray) -> tuple[int, int]:
 
 def rectangle(cell: np.ndarray) -> np.ndarray:
     """The orthogonal cell [3, 3] that `canonical` makes of `cell`: |a| along x, |p·a + q·b|
-    along y, the height along z (what fixes an any-cell model's pixel spacing)."""
+    along y (each repeated up to MIN_SIDE), the height along z (what fixes an any-cell model's
+    pixel spacing)."""
     cell = np.asarray(cell, float)
     p, q = supercell_factor(cell)
-    second = p * cell[0] + q * cell[1]
-    return np.diag([np.linalg.norm(cell[0]), np.linalg.norm(second), cell[2, 2]])
+    sides = np.array([np.linalg.norm(cell[0]), np.linalg.norm(p * cell[0] + q * cell[1])])
+    sides *= repeats(torch.as_tensor(sides)).numpy()
+    return np.diag([*sides, cell[2, 2]])
 
 
 def check_sheet_cell(cell: np.ndarray, pbc: np.ndarray) -> tuple[int, int]:
@@ -70,9 +75,10 @@ def check_sheet_cell(cell: np.ndarray, pbc: np.ndarray) -> tuple[int, int]:
 def canonical(positions: torch.Tensor, numbers: torch.Tensor, cells: torch.Tensor,
               frame: torch.Tensor, factors: list[tuple[int, int]]
               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Frames rotated about z so that a lies along x and made rectangular: positions [A', 3],
-    numbers [A'], cells [F, 3, 3] (a along x, the second vector along y up to the cell's shear),
-    frame [A'] and copies [F] (the supercell's size in cells: divide its energy by it).
+    """Frames rotated about z so that a lies along x and made rectangular (and at least MIN_SIDE
+    a side): positions [A', 3], numbers [A'], cells [F, 3, 3] (a along x, the second vector
+    along y up to the cell's shear), frame [A'] and copies [F] (the supercell's size in cells:
+    divide its energy by it).
     `factors` [F] from supercell_factor."""
     a = cells[:, 0, :2]
     length = a.norm(dim=-1)
@@ -84,14 +90,29 @@ def canonical(positions: torch.Tensor, numbers: torch.Tensor, cells: torch.Tenso
     positions = (positions[:, None, :] @ rotation[frame])[:, 0]
     p, q = (torch.tensor(column, dtype=cells.dtype, device=cells.device)
             for column in zip(*factors))
-    b = cells[:, 1]
-    second = p[:, None] * cells[:, 0] + q[:, None] * b
+    a, b = cells[:, 0], cells[:, 1]
+    second = p[:, None] * a + q[:, None] * b
     second = second * torch.sign(second[:, 1:2])  # a right-handed rectangle
-    cells = torch.stack([cells[:, 0], second, cells[:, 2]], 1)
-    if all(f[1] == 1 for f in factors):
-        return positions, numbers, cells, frame, q
-    copies = q.long()[frame]  # images of each atom: the atom moved by j·b, j < q
-    index = torch.repeat_interleave(torch.arange(len(frame), device=frame.device), copies)
-    j = torch.arange(len(index), device=frame.device) - (torch.cumsum(copies, 0) - copies)[index]
-    shift = j.to(cells.dtype)[:, None] * b[frame[index]]
-    return positions[index] + shift, numbers[index], cells, frame[index], q
+    along_a, along_b = (repeats(side) for side in (a.detach().norm(dim=-1),
+                                                   second.detach().norm(dim=-1)))
+    cells = torch.stack([along_a[:, None] * a, along_b[:, None] * second, cells[:, 2]], 1)
+    copies = (q * along_a * along_b).long()
+    if bool((copies == 1).all()):
+        return positions, numbers, cells, frame, copies.to(cells.dtype)
+    # images of each atom: moved by i·a + j·b, i < along_a, j < q·along_b (distinct in the
+    # supercell, which is along_a·along_b·q cells)
+    per_atom = copies[frame]
+    index = torch.repeat_interleave(torch.arange(len(frame), device=frame.device), per_atom)
+    k = torch.arange(len(index), device=frame.device) - (torch.cumsum(per_atom, 0) - per_atom)[index]
+    rows = (q * along_b).long()[frame[index]]
+    i, j = k // rows, k % rows
+    shift = (i.to(cells.dtype)[:, None] * a[frame[index]]
+             + j.to(cells.dtype)[:, None] * b[frame[index]])
+    return positions[index] + shift, numbers[index], cells, frame[index], copies.to(cells.dtype)
+
+
+def repeats(side: torch.Tensor) -> torch.Tensor:
+    """How many times a side of `side` Å is repeated so that the grid spans at least MIN_SIDE:
+    a small cell becomes its supercell (exact for a periodic crystal), so that the image is as
+    fine and as large as those the model learnt from, not a few distorted pixels."""
+    return torch.ceil(MIN_SIDE / side).clamp(min=1)

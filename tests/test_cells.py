@@ -55,14 +55,14 @@ def as_tensors(atoms):
 
 def test_hexagonal_cell_becomes_its_rectangular_supercell():
     """The canonical frame of a hexagonal sheet is the (a, a + 2b) supercell, atom for atom."""
-    hexagonal = graphene("BN", a=2.506, size=(3, 3, 1), vacuum=5)
+    hexagonal = graphene("BN", a=2.506, size=(4, 4, 1), vacuum=5)  # 10 Å: not repeated
     hexagonal.rotate(23, "z", rotate_cell=True)  # any in-plane orientation
     positions, numbers, cells, frame, copies = canonical(
         *as_tensors(hexagonal), [supercell_factor(hexagonal.cell.array)])
     assert copies.tolist() == [2.0] and len(positions) == 2 * len(hexagonal)
     cell = cells[0].numpy()
     np.testing.assert_allclose(cell, np.diag(np.diag(cell)), atol=1e-9)
-    reference = make_supercell(graphene("BN", a=2.506, size=(3, 3, 1), vacuum=5),
+    reference = make_supercell(graphene("BN", a=2.506, size=(4, 4, 1), vacuum=5),
                                [[1, 0, 0], [1, 2, 0], [0, 0, 1]])
     np.testing.assert_allclose(np.diag(cell), reference.cell.lengths(), atol=1e-9)
     ours = Atoms(numbers=numbers.numpy(), positions=positions.numpy(), cell=cell, pbc=True)
@@ -77,3 +77,28 @@ def test_rectangles_pass_unchanged():
     positions, numbers, cells, frame, copies = canonical(*as_tensors(sheet), [(0, 1)])
     assert torch.equal(positions, torch.tensor(sheet.positions)) and copies.tolist() == [1.0]
     assert torch.equal(cells[0], torch.tensor(sheet.cell.array))
+
+
+def test_small_cell_is_its_supercell(sheet_model_file):
+    """A cell shorter than MIN_SIDE is scored as its supercell: a rattled 8-atom cell has the
+    energy per atom and stress of the same atoms repeated 2 × 3 times (what the grid spans either
+    way), and on each atom the mean force on its six images there (the grid is not exactly
+    translation invariant), where the 8-atom image alone would be a few distorted pixels."""
+    from ase_cnnas import CNNASCalculator
+    from ase_cnnas.cells import MIN_SIDE, rectangle
+    from ase_cnnas.sheets import build_sheet
+
+    small = build_sheet("hbn_pristine@2x1")
+    small.rattle(0.05, seed=3)
+    big = small.repeat((2, 3, 1))
+    assert np.allclose(rectangle(small.cell.array), rectangle(big.cell.array))
+    assert rectangle(small.cell.array).diagonal()[:2].min() >= MIN_SIDE
+    calc = CNNASCalculator(sheet_model_file, device="cpu")
+    results = []
+    for atoms in (small, big):
+        atoms.calc = calc
+        results.append((atoms.get_potential_energy() / len(atoms), atoms.get_forces(),
+                        atoms.get_stress()))
+    assert results[0][0] == pytest.approx(results[1][0], abs=1e-9)
+    np.testing.assert_allclose(results[0][1], results[1][1].reshape(6, 8, 3).mean(0), atol=1e-7)
+    np.testing.assert_allclose(results[0][2], results[1][2], atol=1e-9)

@@ -103,7 +103,8 @@ def canonical(positions: torch.Tensor, numbers: torch.Tensor, cells: torch.Tenso
     # supercell, which is along_a·along_b·q cells)
     per_atom = copies[frame]
     index = torch.repeat_interleave(torch.arange(len(frame), device=frame.device), per_atom)
-    k = torch.arange(len(index), device=frame.device) - (torch.cumsum(per_atom, 0) - per_atom)[index]
+    first = torch.cumsum(per_atom, 0) - per_atom
+    k = torch.arange(len(index), device=frame.device) - first[index]
     rows = (q * along_b).long()[frame[index]]
     i, j = k // rows, k % rows
     shift = (i.to(cells.dtype)[:, None] * a[frame[index]]

@@ -79,10 +79,10 @@ def relaxed_a(material: str, calc, n: int, strain: float = 0.015, points: int = 
 
 def phonons(material: str, calc, flat: bool, a: float = A_LATTICE, n: int | None = None
             ) -> Phonopy:
-    """Force constants of `material` from finite displacements (0.01 Å): in the paper's 60-atom
-    cell (n None), or in the n × n supercell of the primitive cell at lattice constant `a` (a
-    model that takes any cell). `flat` puts displaced atoms back in the plane, what a 2D model
-    sees anyway."""
+    """Force constants of `material` from finite displacements (0.01 Å), less the residual
+    forces of the undisplaced supercell: in the paper's 60-atom cell (n None), or in the n × n
+    supercell of the primitive cell at lattice constant `a` (a model that takes any cell). `flat`
+    puts displaced atoms back in the plane, what a 2D model sees anyway."""
     with warnings.catch_warnings():  # the 60-atom cell is orthorhombic, the primitive hexagonal
         warnings.filterwarnings("ignore", message="Warning: Point group symmetries")
         if n is None:
@@ -92,15 +92,21 @@ def phonons(material: str, calc, flat: bool, a: float = A_LATTICE, n: int | None
             ph = Phonopy(primitive_cell(material, a), supercell_matrix=np.diag([n, n, 1]),
                          primitive_matrix="P")
     ph.generate_displacements(distance=0.01)
-    forces = []
-    for sc in tqdm(ph.supercells_with_displacements, desc=f"{material} displacements", leave=False):
+
+    def forces_on(sc) -> np.ndarray:
         atoms = Atoms(sc.symbols, cell=sc.cell, scaled_positions=sc.scaled_positions,
                       pbc=(True, True, False))
         if flat:
             atoms.positions[:, 2] = 0.0
         atoms.calc = calc
-        forces.append(atoms.get_forces())
-    ph.forces = np.array(forces)
+        return atoms.get_forces()
+
+    # the residual forces of the undisplaced supercell (zero by symmetry for an exact
+    # calculator, not for a grid) are subtracted, as DFT phonon codes do
+    rest = forces_on(ph.supercell)
+    ph.forces = np.array([forces_on(sc) - rest for sc in
+                          tqdm(ph.supercells_with_displacements,
+                               desc=f"{material} displacements", leave=False)])
     ph.produce_force_constants()
     ph.symmetrize_force_constants()
     return ph

@@ -9,6 +9,7 @@ serial GPAW run on one core; ``pip install .[dft]`` (``make setup-dft``) install
 """
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import asdict, dataclass, fields, replace
 
 import numpy as np
@@ -68,16 +69,16 @@ class GpawReference(Calculator):
     implemented_properties = ["energy", "forces"]
 
     def __init__(self, settings: GpawSettings | str = GpawSettings(), **kwargs):
+        if importlib.util.find_spec("gpaw") is None:  # now, not in the first worker's frame
+            raise ImportError(INSTALL)
         super().__init__(**kwargs)
         self.settings = (GpawSettings.parse(settings) if isinstance(settings, str)
                          else settings)
         self._gpaw, self._key = None, None
 
     def _calculator(self, atoms: Atoms):
-        try:
-            from gpaw import GPAW, PW, FermiDirac
-        except ImportError as err:
-            raise ImportError(INSTALL) from err
+        from gpaw import GPAW, PW, FermiDirac
+
         s = self.settings
         mode = PW(s.ecut) if s.mode == "pw" else "lcao"
         extra = {"basis": s.basis, "h": s.h} if s.mode == "lcao" else {}

@@ -37,7 +37,7 @@ from ase_cnnas.sheets import STRUCTURE_TYPES, build_sheet, parse_structure
 
 from .cli import add_dataclass_arguments, option
 from .h5data import DataFileError, Frames, append_frames, read_columns, read_frames
-from .reference import DEFAULT_REFERENCE, make_reference
+from .reference import DEFAULT_REFERENCE, worker_reference
 
 FRICTION = 0.01 / units.fs  # Langevin coupling standing in for the paper's Nosé–Hoover at 1000 K
 
@@ -112,21 +112,13 @@ def run_segment(atoms: Atoms, protocol: Protocol, rng: np.random.Generator,
     return {k: np.asarray(v) for k, v in record.items()}
 
 
-_CALCULATORS: dict = {}  # one reference calculator per worker process
-
-
 def segment_task(structure: str, chain: int, segment: int, start: np.ndarray | None,
                  skip: int, keep: int, protocol: Protocol) -> Frames:
     """Segment `segment` of a chain, from `start` positions (None: relax the fresh sheet first);
     its frames `skip`…`keep` (a segment cut short by the requested count is redone whole and only
     its missing frames kept, so that a resumed chain is the same as an uninterrupted one)."""
-    import torch
-
-    torch.set_num_threads(1)  # one core per worker process
-    if protocol.reference not in _CALCULATORS:
-        _CALCULATORS[protocol.reference] = make_reference(protocol.reference)
     atoms = chain_sheet(structure, chain, protocol)
-    atoms.calc = _CALCULATORS[protocol.reference]
+    atoms.calc = worker_reference(protocol.reference)
     if start is None:
         FIRE(atoms, logfile=None).run(fmax=0.05, steps=300)
     else:

@@ -20,10 +20,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from .h5data import DataFileError, Frames, append_frames, frame_hash, read_frames
-from .reference import make_reference
-
-_CALCULATORS: dict = {}  # one reference calculator per worker process
+from .h5data import DataFileError, Frames, append_frames, frame_count, frame_hash, read_frames
+from .reference import make_reference, worker_reference
 
 
 def geometry_keys(frames: Frames) -> np.ndarray:
@@ -36,13 +34,8 @@ def geometry_keys(frames: Frames) -> np.ndarray:
 
 def label_frame(frame: Frames, reference: str) -> tuple[Frames, float]:
     """`frame` (one frame) with the energy and forces of `reference`, and the seconds it took."""
-    import torch
-
-    torch.set_num_threads(1)  # one core per worker process
-    if reference not in _CALCULATORS:
-        _CALCULATORS[reference] = make_reference(reference)
     atoms = frame.atoms(0)
-    atoms.calc = _CALCULATORS[reference]
+    atoms.calc = worker_reference(reference)
     start = time.perf_counter()
     energy, forces = atoms.get_potential_energy(), atoms.get_forces()
     took = time.perf_counter() - start
@@ -76,7 +69,7 @@ def label(source: Path, output: Path, reference: str, workers: int = 1, every: i
     """Label the frames of `source` that `output` lacks (at most `limit`); returns how many were
     added."""
     frames = todo(source, output, every, order, seed)
-    frames = frames.subset(np.arange(min(len(frames), limit if limit is not None else len(frames))))
+    frames = frames.subset(np.arange(len(frames))[:limit])
     record = provenance(reference, source)
     added, seconds = 0, []
     bar = tqdm(total=len(frames), unit="frame", desc=f"label ({reference})", smoothing=0.1)
@@ -135,5 +128,5 @@ def run(args: argparse.Namespace) -> None:
                       args.order, args.seed, args.limit)
     except DataFileError as err:
         raise SystemExit(str(err)) from err
-    total = len(read_frames(args.output)) if args.output.exists() else 0
+    total = frame_count(args.output) if args.output.exists() else 0
     print(f"{args.output}: added {added} frames labelled by {args.reference}, {total} in all")

@@ -52,3 +52,17 @@ def make_reference(name: str = DEFAULT_REFERENCE) -> Calculator:
         raise ValueError(f"reference {name!r}: cannot import {factory} from {module} ({err})"
                          ) from err
     return make()
+
+
+_WORKER_CALCULATORS: dict[str, Calculator] = {}
+
+
+def worker_reference(name: str) -> Calculator:
+    """The calculator `name` of this worker process, made on first use and kept (a pool's
+    worker labels many frames), with torch on one thread: one core per worker."""
+    import torch
+
+    torch.set_num_threads(1)
+    if name not in _WORKER_CALCULATORS:
+        _WORKER_CALCULATORS[name] = make_reference(name)
+    return _WORKER_CALCULATORS[name]

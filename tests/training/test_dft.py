@@ -20,7 +20,24 @@ def test_settings_from_names():
         GpawSettings.parse("gpaw-pw,ecut=high")
     with pytest.raises(ValueError, match="unknown GPAW reference 'gpaw-fd'"):
         GpawSettings.parse("gpaw-fd")
-    assert isinstance(make_reference("gpaw-pw,ecut=300"), GpawReference)
+
+
+def test_without_gpaw_the_error_names_the_install(monkeypatch, lj_data, tmp_path):
+    """Where GPAW is installed the name gives a GpawReference; where it is not, the reference
+    and `cnnas data label` say how to install it, before any frame is tried."""
+    import importlib.util
+
+    from training.cli import main
+
+    if importlib.util.find_spec("gpaw") is not None:
+        assert isinstance(make_reference("gpaw-pw,ecut=300"), GpawReference)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *args: None)
+    with pytest.raises(ImportError, match="make setup-dft"):
+        make_reference("gpaw-pw")
+    out = tmp_path / "pbe.h5"
+    with pytest.raises(SystemExit, match="--reference gpaw-pw: GPAW is not installed.*setup-dft"):
+        main(["data", "label", str(lj_data), "-o", str(out), "--reference", "gpaw-pw"])
+    assert not out.exists()
 
 
 def test_kpoints_follow_the_cell():

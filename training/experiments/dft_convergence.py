@@ -15,32 +15,18 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 from ..cli import run_module
 from ..h5data import read_frames
-from ..reference import make_reference
+from ..label import label_frame
 from ..report import command, hardware, write_text
 
 REFERENCE = "gpaw-pw,ecut=700,kdensity=6"
 SETTINGS = ("gpaw-pw,ecut=350", "gpaw-pw,ecut=400", "gpaw-pw", "gpaw-pw,kdensity=2",
             "gpaw-pw,kdensity=3", "gpaw-pw,ecut=400,kdensity=3", "gpaw-lcao")
-
-
-def label(name: str, atoms) -> dict:
-    """Energy (eV), forces (eV/Å) and the seconds one setting takes on one frame."""
-    import torch
-
-    torch.set_num_threads(1)
-    atoms = atoms.copy()
-    atoms.calc = make_reference(name)
-    start = time.perf_counter()
-    energy, forces = atoms.get_potential_energy(), atoms.get_forces()
-    return {"energy": float(energy), "forces": forces.tolist(),
-            "seconds": time.perf_counter() - start}
 
 
 def add_arguments(ap: argparse.ArgumentParser) -> None:
@@ -60,7 +46,9 @@ def run(args: argparse.Namespace) -> None:
         for i in args.frames:
             key = f"{name}|{args.data}|{i}"
             if key not in cache:
-                cache[key] = label(name, frames.atoms(i))
+                frame, seconds = label_frame(frames.subset(np.array([i])), name)
+                cache[key] = {"energy": float(frame.energy[0]), "forces": frame.forces.tolist(),
+                              "seconds": seconds}
                 write_text(cache_path, json.dumps(cache))
                 print(f"{name} frame {i}: {cache[key]['seconds']:.0f} s", flush=True)
 

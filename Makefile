@@ -24,7 +24,7 @@ $(STAMP): setup.cfg pyproject.toml
 # GPAW (real PBE labels, `--reference gpaw-pw`): built from source against the system's libxc,
 # FFTW and OpenBLAS headers, which the Debian packages below provide
 setup-dft: setup
-	@for h in xc.h fftw3.h cblas.h; do test -f /usr/include/$$h || test -f /usr/include/*/$$h || { \
+	@for h in xc.h fftw3.h cblas.h; do ls /usr/include/$$h /usr/include/*/$$h 2>/dev/null | grep -q . || { \
 	  echo "GPAW needs the headers of libxc, FFTW and OpenBLAS and a C compiler:"; \
 	  echo "  sudo apt-get install libxc-dev libfftw3-dev libopenblas-dev g++"; exit 1; }; done
 	$(BIN)/python -c "import gpaw" 2>/dev/null || CC=g++ $(BIN)/python -m pip install -q -e ".[dft]"

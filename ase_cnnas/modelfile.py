@@ -25,7 +25,7 @@ from .networks import NetworkConfig
 
 FORMAT = "ase-cnnas-model"
 FORMAT_VERSION = 1
-BUNDLED = ("default", "fast", "extensive")
+BUNDLED = ("default", "fast", "extensive", "free")
 
 
 class ModelFileError(ValueError):

@@ -52,6 +52,8 @@ EXPERIMENTS = {name: (f"training.experiments.{name}", line) for name, line in {
                 "per trajectory.",
     "extensive": "Does one model serve larger cells? The extensive model on sheets of 1×1 to 4×4 "
                  "cells.",
+    "finetune": "Fine-tuning to a few DFT frames: a learning curve over their number, scored on "
+                "held-out DFT.",
     "force_sites": "Where the force error lives: the force error by the kind of site and the "
                    "distance from defects.",
     "table1": "The paper's Table 1 (NOTES §4): dimer models in 2D and 3D, classic baselines, "

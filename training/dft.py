@@ -64,7 +64,7 @@ class GpawReference(Calculator):
     """Energy and forces of a periodic sheet from a serial GPAW run with `settings`; the energy
     is the smeared free energy, whose derivatives the forces are (VASP's TOTEN). A new cell
     or new atoms start a fresh GPAW calculation; moved atoms reuse the last one's wave
-    functions (MD, finite differences)."""
+    functions (MD, finite differences), unless they break a symmetry the last atoms had."""
 
     implemented_properties = ["energy", "forces"]
 
@@ -86,6 +86,8 @@ class GpawReference(Calculator):
                     occupations=FermiDirac(s.smearing), txt=None, **extra)
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        from gpaw.new.symmetry import SymmetryBrokenError
+
         super().calculate(atoms, properties, system_changes)
         periodic = self.atoms.copy()
         periodic.pbc = True
@@ -93,8 +95,12 @@ class GpawReference(Calculator):
         if key != self._key:
             self._gpaw, self._key = self._calculator(periodic), key
         periodic.calc = self._gpaw
-        self.results = {"energy": periodic.get_potential_energy(force_consistent=True),
-                        "forces": periodic.get_forces()}
+        try:
+            energy = periodic.get_potential_energy(force_consistent=True)
+        except SymmetryBrokenError:  # the last atoms were more symmetric (a phonon's undisplaced
+            self._gpaw = periodic.calc = self._calculator(periodic)  # cell): its k-points and
+            energy = periodic.get_potential_energy(force_consistent=True)  # waves do not serve
+        self.results = {"energy": energy, "forces": periodic.get_forces()}
 
 
 def describe(name: str) -> dict:

@@ -2,6 +2,7 @@
 model gives graphene acoustic modes at zero and optical modes where SevenNet-0 puts them (±10 %)."""
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -55,3 +56,24 @@ def test_primitive_supercell_equals_the_papers_cell_for_short_range_forces():
         assert modes(prim, q, every=True) == pytest.approx(modes(rect, q, every=True), abs=0.02)
     a = relaxed_a("hbn", lj, n=3)
     assert 2.2 < a < 2.8 and a != pytest.approx(A_LATTICE, abs=1e-3)
+
+
+def test_points_against_a_reference_kept_between_runs(tmp_path, monkeypatch):
+    """phonons_points.py: a calculator at half the reference's strength has every frequency
+    1/√2 of the reference's at Γ, M and K; the reference's force constants are reused."""
+    import phonons_points
+    from conftest import LJ
+
+    monkeypatch.setattr(sys, "argv", ["phonons_points.py", "--materials", "hbn", "--reference",
+                                      LJ, "--calculators", "conftest:SoftLJ", "--out",
+                                      str(tmp_path)])
+    phonons_points.main()
+    text = (tmp_path / "phonons.md").read_text()
+    diffs = [float(d) for d in re.findall(r"\(([-+\d.]+) %\)", text)]
+    assert len(diffs) == 3 * 6 - 3 and diffs == pytest.approx([-29.3] * 15, abs=0.06)
+    saved = sorted(tmp_path.glob("hbn_*_n*.yaml"))
+    assert len(saved) == 4  # both calculators are references: n = 2 and 3 each
+    stamps = [p.stat().st_mtime for p in saved]
+    phonons_points.main()
+    assert [p.stat().st_mtime for p in saved] == stamps
+    assert (tmp_path / "phonons.md").read_text().split("Hardware")[1] == text.split("Hardware")[1]

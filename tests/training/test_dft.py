@@ -65,3 +65,15 @@ def test_forces_are_derivatives_of_the_energy_on_a_two_atom_cell():
         moved.calc = calc
         energies.append(moved.get_potential_energy())
     assert -(energies[0] - energies[1]) / (2 * h) == pytest.approx(forces[0, 0], rel=0.03)
+
+
+def test_atoms_moved_off_a_symmetric_start_get_a_fresh_calculation():
+    """Phonons start from the perfect lattice, whose symmetry the displaced atoms break: the
+    reused GPAW calculation is replaced, not left to raise."""
+    pytest.importorskip("gpaw", reason="GPAW is absent: `make setup-dft` installs it")
+    atoms = build_sheet("graphene_pristine@hex1")
+    atoms.calc = make_reference("gpaw-pw,ecut=250,kdensity=1.2")
+    assert np.abs(atoms.get_forces()).max() < 1e-3  # zero by symmetry
+    atoms.positions[0, 2] += 0.05
+    forces = atoms.get_forces()
+    assert forces[0, 2] < -0.01 and forces[1, 2] == pytest.approx(-forces[0, 2], abs=5e-3)

@@ -1,0 +1,53 @@
+"""The fine-tuning learning curve: runs on disjoint first-N frames, each scored on the held-out
+files as `cnnas experiment dft` scores, beside the references; impossible requests refused."""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+from conftest import LJ
+
+from training.experiments import dft, finetune
+from training.h5data import read_frames, read_split
+
+
+def test_learning_curve(lj_data, sheet_model_file, tmp_path):
+    out, runs = tmp_path / "ft.md", tmp_path / "runs"
+    args = ["--data", str(lj_data), "--validation", str(lj_data), "--init", str(sheet_model_file),
+            "--frames", "4", "8", "--select", "4", "--steps", "4", "--batch", "4",
+            "--references", LJ, "--runs", str(runs), "--out", str(out)]
+    finetune.main(args)
+    text = out.read_text()
+    exact = re.search(rf"\| {re.escape(LJ)} \| 0 \| ([\d.]+) \| ([\d.]+) \|", text)
+    assert float(exact[1]) == 0 and float(exact[2]) == 0
+    merged = runs / "train.h5"
+    assert len(read_frames(merged)) == 18
+    four, eight = read_split(merged, "first_4"), read_split(merged, "first_8")
+    assert len(four["train"]) == 4 and len(eight["train"]) == 8
+    assert set(four["train"]) < set(eight["train"])  # the curve adds frames, keeps the first
+    assert not set(eight["train"]) & set(eight["validation"]) and len(eight["validation"]) == 4
+    val = read_frames(lj_data)
+    energy, forces, ok = dft.with_model(val, str(runs / "n8/best.pt"))
+    expected = dft.scores(val, energy, forces, *dft.errors(val, energy, forces))
+    row = re.search(rf"\| fine-tuned `{re.escape(str(runs / 'n8'))}` \| 8 \| ([\d.]+) \| "
+                    r"([\d.]+) \|", text)
+    assert float(row[1]) == pytest.approx(expected["energy_mae"], abs=0.006)
+    assert float(row[2]) == pytest.approx(expected["force_mae"], abs=0.6)
+    assert (tmp_path / "ft.png").stat().st_size > 10_000
+    stamp = (runs / "n8/best.pt").stat().st_mtime
+    finetune.main(args)  # a finished run is only scored again
+    assert (runs / "n8/best.pt").stat().st_mtime == stamp
+    assert np.isfinite(expected["force_slope"])
+    other = args.copy()
+    other[1] = str(tmp_path / "other.h5")
+    with pytest.raises(SystemExit, match="holds runs on other --data files.*give another --runs"):
+        finetune.main(other)
+
+
+def test_refuses_more_frames_than_the_files_hold(lj_data, sheet_model_file, tmp_path):
+    with pytest.raises(SystemExit, match="--frames 16 \\+ --select 4 frames: the training files "
+                                         "hold 18"):
+        finetune.main(["--data", str(lj_data), "--validation", str(lj_data),
+                       "--init", str(sheet_model_file), "--frames", "16", "--select", "4",
+                       "--references", "--runs", str(tmp_path / "runs")])

@@ -1,0 +1,169 @@
+"""Fine-tuning to a few DFT frames: a learning curve over their number, scored on held-out DFT.
+
+The training files (--data) are merged and shuffled once (seeded): the first --select frames
+pick each run's best epoch, and each run trains on the next N frames, for each N of --frames,
+from the same --init model with its per-element energies refitted to the data's energy zero
+(`--refit-elements`) and the same number of optimiser steps. Every run, the --init model and
+the --references are then scored on the --validation files (frames of trajectories no run
+trained on) as `cnnas experiment dft` scores them. Runs are resumable folders under --runs.
+
+    cnnas experiment finetune --data datasets/pbe_small_1000K.h5 datasets/pbe_small_300K.h5 \
+        --validation data/pbe/pbe_val_*.h5 --init results/models/free_stage2/best.pt \
+        --frames 4 8 16 28 --runs runs/finetune --out results/pbe_finetune.md
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from ase_cnnas.modelfile import load_model
+
+from ..cli import run_module
+from ..h5data import Frames, read_frames, write_split
+from ..importer import import_files
+from ..report import command, hardware, save_figure, write_text
+from ..train import train
+from ..trainconfig import TrainConfig
+from .dft import errors, scores, with_model, with_reference
+
+HEADER = ("| calculator | DFT training frames | energy MAE (meV/atom) | force MAE (meV/Å) | "
+          "force slope |\n|---|---|---|---|---|")
+
+
+def merged(paths: list[Path], runs: Path) -> Path:
+    """The training files merged into one under `runs` (made once, atomically, provenance kept);
+    a folder made from other files is refused."""
+    path, made_from = runs / "train.h5", runs / "train_files.json"
+    names = [str(p) for p in paths]
+    if made_from.exists() and json.loads(made_from.read_text()) != names:
+        raise SystemExit(f"--runs {runs} holds runs on other --data files "
+                         f"({', '.join(json.loads(made_from.read_text()))}): give another --runs")
+    if not path.exists():
+        runs.mkdir(parents=True, exist_ok=True)
+        partial = runs / "train.partial.h5"
+        partial.unlink(missing_ok=True)
+        for report in import_files(paths, partial):
+            if report.error:
+                raise SystemExit(f"{report.path}: {report.error}")
+        partial.replace(path)
+        write_text(made_from, json.dumps(names))
+    return path
+
+
+def plot(curve: list[tuple[int, dict]], flat: dict[str, dict], path: Path) -> None:
+    """Energy and force MAE against the number of DFT training frames, beside the flat lines of
+    the calculators that were not fine-tuned."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
+    n = [k for k, _ in curve]
+    for ax, key, unit in zip(axes, ("energy_mae", "force_mae"), ("meV/atom", "meV/Å")):
+        ax.plot(n, [r[key] for _, r in curve], "o-", label="fine-tuned")
+        for i, (name, r) in enumerate(flat.items()):
+            ax.axhline(r[key], ls="--", color=f"C{i + 1}", label=name[:40])
+        ax.set_xscale("log")
+        ax.set_xticks(n, [str(k) for k in n])
+        ax.minorticks_off()
+        ax.set_xlabel("DFT training frames")
+        ax.set_ylabel(f"{key.split('_')[0]} MAE ({unit})")
+        ax.set_ylim(bottom=0)
+    axes[1].legend(fontsize=7)
+    fig.tight_layout()
+    save_figure(fig, path, dpi=110)
+
+
+def add_arguments(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--data", nargs="+", type=Path, required=True,
+                    help="DFT-labelled frames files to fine-tune on")
+    ap.add_argument("--validation", nargs="+", type=Path, required=True,
+                    help="DFT-labelled frames of other trajectories, to score on")
+    ap.add_argument("--init", default="default", help="the model every run starts from")
+    ap.add_argument("--frames", nargs="+", type=int, required=True,
+                    help="training frame counts, one run each")
+    ap.add_argument("--select", type=int, default=6,
+                    help="training frames set aside to pick each run's best epoch")
+    ap.add_argument("--steps", type=int, default=300, help="optimiser steps of each run")
+    ap.add_argument("--lr", type=float, default=1e-4, help="learning rate of each run")
+    ap.add_argument("--batch", type=int, default=8, help="frames per step")
+    ap.add_argument("--references", nargs="*", default=["7net-0"],
+                    help="reference calculators to score beside (by name)")
+    ap.add_argument("--seed", type=int, default=1, help="seed of the shuffle and of each run")
+    ap.add_argument("--runs", type=Path, default=Path("runs/finetune"),
+                    help="folder of the run folders (resumable)")
+    ap.add_argument("--out", type=Path, default=Path("results/pbe_finetune.md"),
+                    help="Markdown table to write (the learning curve beside it)")
+
+
+def run(args: argparse.Namespace) -> None:
+    data = merged(args.data, args.runs)
+    total = len(read_frames(data))
+    if max(args.frames) + args.select > total:
+        raise SystemExit(f"--frames {max(args.frames)} + --select {args.select} frames: "
+                         f"the training files hold {total}")
+    order = np.random.default_rng(args.seed).permutation(total)
+    select, pool = order[:args.select], order[args.select:]
+    init = load_model(args.init)
+    val = Frames.concatenate([read_frames(p) for p in args.validation])
+
+    def score(energy: np.ndarray, forces: np.ndarray, ok: np.ndarray) -> dict:
+        mine = val.subset(np.flatnonzero(ok))
+        return scores(mine, energy, forces, *errors(mine, energy, forces))
+
+    flat = {name: score(*with_reference(val, name), np.ones(len(val), bool))
+            for name in args.references}
+    flat[f"CNNAS {args.init} (not fine-tuned)"] = score(*with_model(val, args.init))
+    curve = []
+    for n in sorted(args.frames):
+        name = f"first_{n}"
+        parts = {"train": np.sort(pool[:n]), "validation": np.sort(select),
+                 "test": np.zeros(0, int)}
+        write_split(data, name, parts, {"seed": args.seed, "select": args.select})
+        best = train(TrainConfig(
+            data, args.runs / f"n{n}", split=name, init=str(args.init), refit_elements=True,
+            heights=init.network.config.heights, any_cell=init.any_cell, force_weight=1.0,
+            lr=args.lr, batch=args.batch, warmup=min(50, args.steps // 5), ema=0.99,
+            epochs=max(1, math.ceil(args.steps * args.batch / n)), seed=args.seed))
+        curve.append((n, score(*with_model(val, str(best)))))
+        print(f"{n} frames: {curve[-1][1]['energy_mae']:.2f} meV/atom, "
+              f"{curve[-1][1]['force_mae']:.0f} meV/Å", flush=True)
+    rows = [f"| {name} | 0 | {r['energy_mae']:.2f} | {r['force_mae']:.0f} | "
+            f"{r['force_slope']:.3f} |" for name, r in flat.items()]
+    rows += [f"| fine-tuned `{args.runs / f'n{n}'}` | {n} | {r['energy_mae']:.2f} | "
+             f"{r['force_mae']:.0f} | {r['force_slope']:.3f} |" for n, r in curve]
+    figure = args.out.with_suffix(".png")
+    plot(curve, flat, figure)
+    write_text(args.out, f"""# Fine-tuning to DFT: a learning curve
+
+Each run starts from `{args.init}` (per-element energies refitted to the data's zero) and takes
+{args.steps} steps of {args.batch} frames (learning rate {args.lr}) on N frames of
+{', '.join(f'`{p}`' for p in args.data)}; {args.select} more frames of those files pick its best
+epoch. All are scored on {len(val)} held-out frames ({', '.join(f'`{p}`' for p in
+args.validation)}), which come from other trajectories: energies after one fitted offset per
+element and calculator, forces over all components, slope the least-squares factor of the
+calculator's forces on the labels' (below 1: softer).
+
+Regenerate: `{command()}`
+Hardware: {hardware()}
+
+{HEADER}
+{chr(10).join(rows)}
+
+Learning curve: `{figure.name}`.
+""")
+    print(args.out.read_text())
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m training.experiments.finetune`: the same as `cnnas experiment finetune`."""
+    return run_module(sys.modules[__name__], argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -67,10 +67,11 @@ class CNNASCalculator(Calculator):
 
     model: ``"default"`` (the bundled graphene/hBN sheet model), ``"fast"`` (its narrower
     predecessor: about half the time per MD step, 14–32 % larger errors), ``"extensive"`` (the
-    default for supercells of its cell), the path of a model file, or a list of them: an
-    ensemble, whose mean is the result and whose spread (standard deviation over the members)
-    is the property ``"energy_std"`` (eV), and on request ``"forces_std"`` ([N, 3] eV/Å, one
-    gradient per member).
+    default for supercells of its cell), ``"free"`` (free-standing sheets in any periodic cell,
+    SevenNet-0 labels), ``"pbe"`` (``"free"`` fine-tuned to GPAW PBE), the path of a model
+    file, or a list of them: an ensemble, whose mean is the result and whose spread (standard
+    deviation over the members) is the property ``"energy_std"`` (eV), and on request
+    ``"forces_std"`` ([N, 3] eV/Å, one gradient per member).
     device: ``"cpu"``, ``"cuda"``…; None picks the GPU when there is one.
     symmetrize: average the energy over the cell's mirror images (exact mirror symmetry, ~20 %
     smaller errors on the bundled model; 4 images through the network, 1.6× the time of a

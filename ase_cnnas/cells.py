@@ -20,6 +20,8 @@ MAX_COPIES = 6  # largest supercell tried for an oblique cell
 MAX_SHEAR = 0.05  # |cos| of the angle between a and p·a + q·b up to which the pair will do (~3°)
 IN_PLANE = 1e-6  # Å: a and b must lie in the xy plane, c along z
 MIN_SIDE = 9.0  # Å: shorter sides are repeated up to at least this (the paper's cell: 12.5 Å)
+MATCH = 0.01  # a side is repeated further until its pixels are within this of the model's...
+MATCH_SIDE = 40.0  # Å: ...while the repeated side stays below this
 
 
 class CellError(ValueError):
@@ -73,12 +75,13 @@ def check_sheet_cell(cell: np.ndarray, pbc: np.ndarray) -> tuple[int, int]:
 
 
 def canonical(positions: torch.Tensor, numbers: torch.Tensor, cells: torch.Tensor,
-              frame: torch.Tensor, factors: list[tuple[int, int]]
+              frame: torch.Tensor, factors: list[tuple[int, int]],
+              steps: tuple[float, float] | None = None
               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Frames rotated about z so that a lies along x and made rectangular (and at least MIN_SIDE
-    a side): positions [A', 3], numbers [A'], cells [F, 3, 3] (a along x, the second vector
-    along y up to the cell's shear), frame [A'] and copies [F] (the supercell's size in cells:
-    divide its energy by it).
+    a side; with `steps`, repeated as `repeats` says): positions [A', 3], numbers [A'], cells
+    [F, 3, 3] (a along x, the second vector along y up to the cell's shear), frame [A'] and
+    copies [F] (the supercell's size in cells: divide its energy by it).
     `factors` [F] from supercell_factor."""
     a = cells[:, 0, :2]
     length = a.norm(dim=-1)
@@ -93,8 +96,9 @@ def canonical(positions: torch.Tensor, numbers: torch.Tensor, cells: torch.Tenso
     a, b = cells[:, 0], cells[:, 1]
     second = p[:, None] * a + q[:, None] * b
     second = second * torch.sign(second[:, 1:2])  # a right-handed rectangle
-    along_a, along_b = (repeats(side) for side in (a.detach().norm(dim=-1),
-                                                   second.detach().norm(dim=-1)))
+    along_a, along_b = (repeats(side, None if steps is None else step) for side, step in
+                        zip((a.detach().norm(dim=-1), second.detach().norm(dim=-1)),
+                            steps or (None, None)))
     cells = torch.stack([along_a[:, None] * a, along_b[:, None] * second, cells[:, 2]], 1)
     copies = (q * along_a * along_b).long()
     if bool((copies == 1).all()):
@@ -112,8 +116,22 @@ def canonical(positions: torch.Tensor, numbers: torch.Tensor, cells: torch.Tenso
     return positions[index] + shift, numbers[index], cells, frame[index], copies.to(cells.dtype)
 
 
-def repeats(side: torch.Tensor) -> torch.Tensor:
-    """How many times a side of `side` Å is repeated so that the grid spans at least MIN_SIDE:
-    a small cell becomes its supercell (exact for a periodic crystal), so that the image is as
-    fine and as large as those the model learnt from, not a few distorted pixels."""
-    return torch.ceil(MIN_SIDE / side).clamp(min=1)
+def repeats(side: torch.Tensor, step: float | None = None) -> torch.Tensor:
+    """How many times sides [F] of `side` Å are repeated so that the grid spans at least
+    MIN_SIDE: a small cell becomes its supercell (exact for a periodic crystal), so that the
+    image is as fine and as large as those the model learnt from, not a few distorted pixels.
+    With `step`, the Å that one network period (a whole number of pixels) spans, a side is
+    repeated further, up to MATCH_SIDE, until a whole number of steps spans it within MATCH:
+    the model lays a side on whole steps, so a side between them is seen rescaled."""
+    least = torch.ceil(MIN_SIDE / side).clamp(min=1)
+    if step is None:
+        return least
+    best = least.clone()
+    for f, (length, k) in enumerate(zip(side.tolist(), least.tolist())):
+        candidates = [k + j for j in range(int(MATCH_SIDE // length) + 1)
+                      if j == 0 or (k + j) * length <= MATCH_SIDE]
+        mismatch = [abs(c * length / (max(round(c * length / step), 1) * step) - 1)
+                    for c in candidates]
+        good = [c for c, m in zip(candidates, mismatch) if m <= MATCH]
+        best[f] = good[0] if good else candidates[int(np.argmin(mismatch))]
+    return best

@@ -11,7 +11,9 @@ cell: each frame is rotated so that its first vector lies along x and, if obliqu
 its orthogonal supercell (ase_cnnas/cells.py); its grid has n = round(L/Δ) pixels per side (in
 whole multiples of the network's reduction), and the pixel energies are weighted by the pixel's
 area over the training one, so the summed energy is an integral over the cell whatever the
-spacing. n, the number of
+spacing. The network sees lengths in pixels, so a side laid on pixels of L/n ≠ Δ looks strained
+by L/(nΔ) − 1 (up to ±6 % on a 10 Å side): with `match_pixels`, sides are repeated (up to
+cells.MATCH_SIDE) until L/(nΔ) is within cells.MATCH of 1. n, the number of
 atoms of each element scaled by c, reaches the dense head when the network takes extra inputs
 (a vacancy's formation energy is not linear in the counts, and a CNN learns it only slowly).
 The reference sum and the scale are applied in float64, so totals of ~−550 eV keep their meV
@@ -72,7 +74,7 @@ class EnergyModel(nn.Module):
     def __init__(self, network: NetworkConfig, cell: np.ndarray, element_energy: dict[int, float],
                  energy_mean: float = 0.0, energy_scale: float = 1.0, image_scale: float = 1.0,
                  count_scale: float = 1.0, upsample: int = 1, extensive: bool = False,
-                 any_cell: bool = False,
+                 any_cell: bool = False, match_pixels: bool = False,
                  sigma: float = SIGMA, cutoff: float = CUTOFF, symmetrize: bool = False,
                  metadata: dict | None = None):
         super().__init__()
@@ -93,6 +95,7 @@ class EnergyModel(nn.Module):
         if any_cell:
             self.use_any_cell()
         self.symmetrize = symmetrize  # average over the cell's reflections (2^d network passes)
+        self.match_pixels = match_pixels  # any-cell: repeat sides until pixels match (repeats)
         self.reflections = reflections(self.cell[:d, :d])
         self.spacing = np.diag(self.cell)[:d] / np.array(network.grid)  # Å per pixel, per axis
         self.multiple = 2 ** (network.reductions or 0)  # pixels per side must divide by this
@@ -223,8 +226,9 @@ class EnergyModel(nn.Module):
             yield every, (positions, numbers, cells, frame, n_frames), None, 1
             return
         factors = [supercell_factor(c) for c in cells.detach().cpu().numpy()]
-        positions, numbers, cells, frame, copies = canonical(positions, numbers, cells, frame,
-                                                             factors)
+        positions, numbers, cells, frame, copies = canonical(
+            positions, numbers, cells, frame, factors,
+            tuple(float(d) * self.multiple for d in self.spacing) if self.match_pixels else None)
         grids = [self.grid_for(cells[f:f + 1]) for f in range(n_frames)]
         for grid in sorted(set(grids)):
             chosen = every[[g == grid for g in grids]]

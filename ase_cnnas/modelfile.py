@@ -25,7 +25,7 @@ from .networks import NetworkConfig
 
 FORMAT = "ase-cnnas-model"
 FORMAT_VERSION = 1
-BUNDLED = ("default", "fast", "extensive", "free")
+BUNDLED = ("default", "fast", "extensive", "free", "pbe")
 
 
 class ModelFileError(ValueError):
@@ -55,7 +55,8 @@ def save_model(model: EnergyModel, path: str | os.PathLike) -> None:
         "network": model.network.config.to_dict(),
         "image": {"sigma": model.sigma, "cutoff": model.cutoff, "scale": model.image_scale,
                   "cell": model.cell.tolist(), "upsample": model.upsample,
-                  "extensive": model.extensive, "any_cell": model.any_cell},
+                  "extensive": model.extensive, "any_cell": model.any_cell,
+                  "match_pixels": model.match_pixels},
         "count_scale": model.count_scale,
         "symmetrize": model.symmetrize,
         "elements": {str(z): e for z, e in model.element_energies.items()},
@@ -89,6 +90,7 @@ def load_model(model: str | os.PathLike = "default", device: str | torch.device 
             upsample=meta["image"].get("upsample", 1),
             extensive=meta["image"].get("extensive", False),
             any_cell=meta["image"].get("any_cell", False),
+            match_pixels=meta["image"].get("match_pixels", False),
             sigma=meta["image"]["sigma"],
             cutoff=meta["image"]["cutoff"],
             symmetrize=meta.get("symmetrize", False) if symmetrize is None else symmetrize,

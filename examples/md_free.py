@@ -34,7 +34,8 @@ RDF_RANGE = 5.0  # Å
 RDF_BINS = 100
 BOND = 1.8  # Å: a B/C/N bond is 1.40–1.50 Å; beyond this it is broken
 HEADER = ("| structure | atoms | calculator | T start (mean) K | run | drift (meV/atom) | largest "
-          "excursion (meV/atom) | bond changes | closest pair (Å) | ⟨h²⟩ (Å²) | ms/step |\n"
+          "excursion (meV/atom) | bond changes, most (end) | closest pair (Å) | ⟨h²⟩ (Å²) | "
+          "ms/step |\n"
           + "|---" * 11 + "|")
 
 
@@ -87,7 +88,9 @@ def simulate(args: argparse.Namespace) -> None:
               "equilibrate_ps": args.equilibrate, "mean_T": float(log["T"][after].mean()),
               "drift_mev_per_atom_ps": slope, "drift_mev_per_atom": slope * args.ps,
               "excursion_mev_per_atom": excursion, "h2": float(np.mean(sums["h2"])),
-              "bond_changes": sums["broken"], "dmin": float(log["dmin"].min()),
+              "bond_changes": sums["broken"],
+              "bond_changes_end": int(np.abs(bonds(atoms) - start_bonds).sum()),
+              "dmin": float(log["dmin"].min()),
               "rdf": (sums["rdf"] / max(sums["samples"], 1)).tolist(),
               "ms_per_step": log["ms_per_step"], "t": log["t"].tolist(),
               "etot": log["etot"].tolist(), "T": log["T"].tolist(), "h2_t": log["h2"].tolist(),
@@ -111,7 +114,8 @@ def report(args: argparse.Namespace) -> None:
         rows.append(f"| {r['structure']} | {r['atoms']} | {r['calculator']} | "
                     f"{r['temperature_start']:.0f} ({r['mean_T']:.0f}) | {r['ps']} × "
                     f"{r['timestep']} fs | {r['drift_mev_per_atom']:+.3f} | "
-                    f"{r['excursion_mev_per_atom']:.3f} | {r['bond_changes']} | {r['dmin']:.2f} | "
+                    f"{r['excursion_mev_per_atom']:.3f} | {r['bond_changes']} "
+                    f"({r.get('bond_changes_end', '?')}) | {r['dmin']:.2f} | "
                     f"{r['h2']:.4f} | {r['ms_per_step']:.0f} |")
         pairs.setdefault((r["structure"], r["temperature_start"]), []).append(r)
     compare = []
@@ -146,7 +150,8 @@ NVE (velocity Verlet) from a relaxed sheet with velocities at twice the start te
 temperature after equilibration in brackets); ⟨h²⟩ is the variance of the atoms' heights, and
 the radial distribution function is accumulated after the first
 {runs[0]['equilibrate_ps'] if runs else '?'} ps. Bond changes: the largest number of changed
-neighbour counts within {BOND} Å against the start (0: the sheet stays intact). The commands of
+neighbour counts within {BOND} Å against the start, and at the end in brackets (0: the sheet
+stays intact; ? where the run did not record it). The commands of
 each run are in its JSON beside this file; the report: `{command()}`.
 Hardware: {hardware()}
 

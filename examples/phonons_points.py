@@ -39,17 +39,19 @@ def calculator(name: str):
 def frequencies(material: str, name: str, out: Path, cache: bool) -> tuple[float, dict]:
     """The calculator's lattice constant (Å) and every mode's frequency at each point (THz); with
     `cache`, force constants are read from and saved to `out`."""
-    calc = calculator(name)
-    saved = out / f"{material}_{name.replace('/', '_')}_a.txt"
-    a = float(saved.read_text()) if cache and saved.exists() else relaxed_a(material, calc, 1)
+    stem = out / f"{material}_{name.replace('/', '_')}"
+    saved = Path(f"{stem}_a.txt")
+    calc = None if cache and saved.exists() else calculator(name)  # loaded only when needed
+    a = float(saved.read_text()) if calc is None else relaxed_a(material, calc, 1)
     if cache:
         write_text(saved, f"{a!r}\n")
     result = {}
     for n in sorted(set(SUPERCELL.values())):
-        path = out / f"{material}_{name.replace('/', '_')}_n{n}.yaml"
+        path = Path(f"{stem}_n{n}.yaml")
         if cache and path.exists():
             ph = phonopy.load(path, produce_fc=True, log_level=0)
         else:
+            calc = calc or calculator(name)
             ph = phonons(material, calc, False, a, n)
             if cache:
                 ph.save(path, settings={"force_constants": True})

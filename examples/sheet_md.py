@@ -13,6 +13,7 @@ from ase import Atoms, units
 from ase.constraints import FixedPlane
 from ase.md.nose_hoover_chain import NoseHooverChainNVT
 from ase.md.velocitydistribution import Stationary, thermalize_momenta
+from ase.neighborlist import neighbor_list
 from tqdm import tqdm
 
 from ase_cnnas import CNNASCalculator
@@ -71,6 +72,11 @@ def nose_hoover(atoms: Atoms, args: argparse.Namespace) -> NoseHooverChainNVT:
                               tdamp=100 * dt)
 
 
+def closest(atoms: Atoms, within: float = 4.0) -> float:
+    """The smallest interatomic distance (Å; `within` where no pair is closer), in linear time."""
+    return float(neighbor_list("d", atoms, within).min(initial=within))
+
+
 def run(dyn, args: argparse.Namespace, steps: int | None = None, t0: float = 0.0,
         extra: dict[str, Callable[[], float]] | None = None, bar: tqdm | None = None) -> dict:
     """Run `dyn` for `steps` (args.ps by default) and log, every args.every steps, the time (ps,
@@ -78,13 +84,13 @@ def run(dyn, args: argparse.Namespace, steps: int | None = None, t0: float = 0.0
     the smallest interatomic distance (Å), the centre of mass's speed (m/s; it starts at rest,
     and stays so when the forces sum to zero) and the `extra` columns."""
     atoms, first, n = dyn.atoms, dyn.nsteps, len(dyn.atoms)
-    mass, pairs = atoms.get_masses().sum(), np.triu_indices(n, 1)
+    mass = atoms.get_masses().sum()
     steps = round(args.ps * 1000 / args.timestep) if steps is None else steps
     columns = {"T": atoms.get_temperature,
                "epot": lambda: atoms.get_potential_energy() / n,
                "etot": lambda: atoms.get_total_energy() / n,
                "fmax": lambda: float(np.abs(atoms.get_forces()).max()),
-               "dmin": lambda: float(atoms.get_all_distances(mic=True)[pairs].min()),
+               "dmin": lambda: closest(atoms),
                "vcm": lambda: float(np.linalg.norm(atoms.get_momenta().sum(0)) / mass
                                     * units.fs * 1e5),  # Å per ASE time unit -> m/s
                **({"h_rms": lambda: float(np.std(atoms.positions[:, 2]))} if args.free else {}),

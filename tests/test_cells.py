@@ -102,3 +102,43 @@ def test_small_cell_is_its_supercell(sheet_model_file):
     assert results[0][0] == pytest.approx(results[1][0], abs=1e-9)
     np.testing.assert_allclose(results[0][1], results[1][1].reshape(6, 8, 3).mean(0), atol=1e-7)
     np.testing.assert_allclose(results[0][2], results[1][2], atol=1e-9)
+
+
+def test_repeats_until_the_pixels_match():
+    """With the Å of one network period, a side is repeated (up to MATCH_SIDE) until whole
+    periods span it within MATCH: 5.012 Å on steps of 1.56625 Å (the paper's cell's 8 pixels)
+    first fits at 5 repeats, 25.06 Å = 16 steps; a long side is never repeated."""
+    from ase_cnnas.cells import MATCH, MATCH_SIDE, repeats
+
+    sides = torch.tensor([5.012, 4.3405, 12.53, 60.0])
+    assert repeats(sides).tolist() == [2, 3, 1, 1]
+    got = repeats(sides, 1.56625)
+    assert got.tolist() == [5, 4, 1, 1]  # 4 × 4.3405 Å = 11.08 steps: within 1 %
+    assert repeats(sides[1:2], 1.62769).tolist() == [3]  # 13.02 Å = 8 of these steps
+    for side, k in zip(sides.tolist(), got.tolist()):
+        blocks = round(side * k / 1.56625)
+        assert abs(side * k / blocks / 1.56625 - 1) <= MATCH or side * (k + 1) > MATCH_SIDE
+
+
+def test_matched_pixels_make_a_small_cell_its_big_twin(sheet_model_file):
+    """A model with match_pixels lays the 8-atom hBN cell on the very pixels of the 60-atom cell
+    (5 × 3 repeats: twice that cell), so the two have one energy per atom; without, the small
+    cell is seen 7 % stretched along x and its energy is another."""
+    from ase_cnnas import CNNASCalculator
+    from ase_cnnas.modelfile import load_model, save_model
+
+    model = load_model(sheet_model_file)
+    assert not model.match_pixels
+    model.match_pixels = True
+    matched = sheet_model_file.parent / "matched.pt"
+    save_model(model, matched)
+    assert load_model(matched).match_pixels
+    small, big = build_sheet("hbn_pristine@2x1"), build_sheet("hbn_pristine")
+    per_atom = {}
+    for path in (sheet_model_file, matched):
+        calc = CNNASCalculator(path, device="cpu")
+        for atoms in (small, big):
+            atoms.calc = calc
+            per_atom[path, len(atoms)] = atoms.get_potential_energy() / len(atoms)
+    assert per_atom[matched, 8] == pytest.approx(per_atom[matched, 60], abs=1e-9)
+    assert abs(per_atom[sheet_model_file, 8] - per_atom[sheet_model_file, 60]) > 1e-6

@@ -39,6 +39,7 @@ def build_model(frames, train_idx: np.ndarray, grid: tuple[int, ...], target: st
     counts = options.pop("counts", False)
     upsample = options.pop("upsample", 1)
     any_cell = options.pop("any_cell", False)
+    match_pixels = options.pop("match_pixels", False)
     if reference not in REFERENCES:
         raise ValueError(f"reference {reference!r}: use one of {REFERENCES}")
     y = target_values(frames, target)
@@ -57,7 +58,7 @@ def build_model(frames, train_idx: np.ndarray, grid: tuple[int, ...], target: st
                        energy_scale=float(rest.std()) if scale_target else 1.0,
                        image_scale=1.0 / max(eps),  # peak of the heaviest element → 1
                        count_scale=1.0 / float(frames.natoms[train_idx].mean()),
-                       upsample=upsample, any_cell=any_cell)
+                       upsample=upsample, any_cell=any_cell, match_pixels=match_pixels)
 
 
 def scale_to_data(model: EnergyModel, batch: dict) -> None:
@@ -116,12 +117,16 @@ def refit_elements(model: EnergyModel, frames, train_idx: np.ndarray, rng: np.ra
     return shifts
 
 
-def adapted(model: EnergyModel, heights: bool, any_cell: bool, seed: int) -> EnergyModel:
-    """`model` given height channels (networks.with_heights) and made an any-cell model where
-    asked and not yet so: a flat fixed-cell model's weights start a free-standing any-cell one."""
+def adapted(model: EnergyModel, heights: bool, any_cell: bool, seed: int,
+            match_pixels: bool = False) -> EnergyModel:
+    """`model` given height channels (networks.with_heights) and made an any-cell model (with
+    matched pixels) where asked and not yet so: a flat fixed-cell model's weights start a
+    free-standing any-cell one."""
     if heights and not model.network.config.heights:
         like = next(model.network.parameters())
         model.network = with_heights(model.network, seed).to(like.device).train()
     if any_cell:
         model.use_any_cell()
+    if match_pixels:
+        model.match_pixels = True
     return model

@@ -131,13 +131,14 @@ def initial_model(config: TrainConfig, frames: Frames, train_idx: np.ndarray,
         model = fine_tuned(config.init, frames, dim, config.target, device)
         if config.filters is not None and config.filters != model.network.config.filters:
             model.network = widened(model.network, config.filters)
-        model = adapted(model, config.heights, config.any_cell, config.seed)
+        model = adapted(model, config.heights, config.any_cell, config.seed,
+                        config.match_pixels)
         if config.refit_elements:
             refit_elements(model, frames, train_idx, np.random.default_rng([config.seed, 998]))
         return model
     options = {"activation": config.activation, "head": config.head, "padding": config.padding,
                "counts": config.counts, "upsample": config.upsample, "heights": config.heights,
-               "any_cell": config.any_cell,
+               "any_cell": config.any_cell, "match_pixels": config.match_pixels,
                "filters": NetworkConfig.filters if config.filters is None else config.filters}
     if config.network == "network2":
         options.update(reductions=config.reductions, periodic_copies=config.copies)

@@ -86,6 +86,10 @@ class TrainConfig:
     any_cell: bool = option(False, "take any sheet cell: each frame rotated, an oblique cell made "
                              "rectangular, n = round(L/Δ) pixels a side (pixel head, circular "
                              "padding); with --init, the file's model becomes one")
+    match_pixels: bool = option(False, "with --any-cell: repeat each cell side until its "
+                                 "pixels are within 1 per cent of the model's (a side laid "
+                                 "on other pixels looks strained to the network); with "
+                                 "--init, the file's model starts to")
     refit_elements: bool = option(False, "with --init: shift the file's per-element energies "
                                    "by a least-squares fit of its errors on the training frames "
                                    "(data with another energy zero: GPAW, another code or "

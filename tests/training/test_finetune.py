@@ -51,3 +51,17 @@ def test_refuses_more_frames_than_the_files_hold(lj_data, sheet_model_file, tmp_
         finetune.main(["--data", str(lj_data), "--validation", str(lj_data),
                        "--init", str(sheet_model_file), "--frames", "16", "--select", "4",
                        "--references", "--runs", str(tmp_path / "runs")])
+
+
+def test_match_pixels(lj_data, sheet_model_file, tmp_path):
+    """--match-pixels: the runs' models repeat cell sides until the pixels match, and the table
+    says so."""
+    from ase_cnnas.modelfile import load_model
+
+    out, runs = tmp_path / "ft.md", tmp_path / "runs"
+    finetune.main(["--data", str(lj_data), "--validation", str(lj_data), "--init",
+                   str(sheet_model_file), "--frames", "4", "--select", "4", "--steps", "2",
+                   "--batch", "4", "--references", "--match-pixels", "--runs", str(runs),
+                   "--out", str(out)])
+    assert load_model(runs / "n4/best.pt").match_pixels
+    assert "cell sides repeated until the pixels match" in out.read_text()

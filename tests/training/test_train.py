@@ -613,9 +613,9 @@ def test_gradient_clipping_recorded(lj_data, tmp_path):
 
 
 def test_free_standing_any_cell_model_trains_on_mixed_cells(lj_data, tmp_path):
-    """--heights --any-cell, fresh and from a flat model file of the 60-atom cell: free-standing
-    frames of a hexagonal and a rectangular cell in one run, all three force components
-    fitted."""
+    """--heights --any-cell, fresh and from a flat model file of the 60-atom cell (with
+    --match-pixels, which the file keeps): free-standing frames of a hexagonal and a rectangular
+    cell in one run, all three force components fitted."""
     from conftest import LJ
 
     from training.cli import main
@@ -630,10 +630,11 @@ def test_free_standing_any_cell_model_trains_on_mixed_cells(lj_data, tmp_path):
     flat = train(TrainConfig(lj_data, tmp_path / "flat", grid=GRID, epochs=1, batch=BATCH,
                              head="pixel", padding="circular", copies=False, force_weight=1.0))
     tuned = train(TrainConfig(data, tmp_path / "tuned", epochs=1, batch=BATCH, init=flat,
-                              heights=True, any_cell=True, force_weight=1.0))
+                              heights=True, any_cell=True, force_weight=1.0, match_pixels=True))
     frames = read_frames(data)
-    for best in (fresh, tuned):
+    for best, matched in ((fresh, False), (tuned, True)):
         model = load_model(best)
+        assert model.match_pixels == matched
         assert model.any_cell and model.network.config.heights and model.force_components == 3
         cell = model.cell[:2, :2]
         assert np.count_nonzero(cell - np.diag(np.diag(cell))) == 0  # spacing of a rectangle

@@ -21,6 +21,7 @@ from ase.calculators.calculator import CalculatorSetupError
 from tqdm import tqdm
 
 from ase_cnnas.checks import check_atoms
+from ase_cnnas.model import EnergyModel
 from ase_cnnas.modelfile import load_model
 
 from ..batches import fit_element_energies, reference_sums
@@ -44,9 +45,11 @@ def with_reference(frames: Frames, name: str) -> tuple[np.ndarray, np.ndarray]:
     return np.array(energies), np.concatenate(forces)
 
 
-def with_model(frames: Frames, model: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A CNNAS model's energies and forces on the frames it can describe, and which those are."""
-    loaded = load_model(model)
+def with_model(frames: Frames, model: str | EnergyModel
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A CNNAS model's (a name, a file or a loaded model) energies and forces on the frames it
+    can describe, and which those are."""
+    loaded = model if isinstance(model, EnergyModel) else load_model(model)
     ok = np.zeros(len(frames), bool)
     for i in range(len(frames)):
         try:

@@ -94,6 +94,9 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--batch", type=int, default=8, help="frames per step")
     ap.add_argument("--references", nargs="*", default=["7net-0"],
                     help="reference calculators to score beside (by name)")
+    ap.add_argument("--match-pixels", action="store_true",
+                    help="each run repeats cell sides until the pixels match (cnnas train "
+                         "--match-pixels)")
     ap.add_argument("--seed", type=int, default=1, help="seed of the shuffle and of each run")
     ap.add_argument("--runs", type=Path, default=Path("runs/finetune"),
                     help="folder of the run folders (resumable)")
@@ -110,6 +113,7 @@ def run(args: argparse.Namespace) -> None:
     order = np.random.default_rng(args.seed).permutation(total)
     select, pool = order[:args.select], order[args.select:]
     init = load_model(args.init)
+    init.match_pixels |= args.match_pixels
     val = Frames.concatenate([read_frames(p) for p in args.validation])
 
     def score(energy: np.ndarray, forces: np.ndarray, ok: np.ndarray) -> dict:
@@ -118,7 +122,7 @@ def run(args: argparse.Namespace) -> None:
 
     flat = {name: score(*with_reference(val, name), np.ones(len(val), bool))
             for name in args.references}
-    flat[f"CNNAS {args.init} (not fine-tuned)"] = score(*with_model(val, args.init))
+    flat[f"CNNAS {args.init} (not fine-tuned)"] = score(*with_model(val, init))
     curve = []
     for n in sorted(args.frames):
         name = f"first_{n}"
@@ -127,7 +131,8 @@ def run(args: argparse.Namespace) -> None:
         write_split(data, name, parts, {"seed": args.seed, "select": args.select})
         best = train(TrainConfig(
             data, args.runs / f"n{n}", split=name, init=str(args.init), refit_elements=True,
-            heights=init.network.config.heights, any_cell=init.any_cell, force_weight=1.0,
+            heights=init.network.config.heights, any_cell=init.any_cell,
+            match_pixels=init.match_pixels, force_weight=1.0,
             lr=args.lr, batch=args.batch, warmup=min(50, args.steps // 5), ema=0.99,
             epochs=max(1, math.ceil(args.steps * args.batch / n)), seed=args.seed))
         curve.append((n, score(*with_model(val, str(best)))))
@@ -141,7 +146,8 @@ def run(args: argparse.Namespace) -> None:
     plot(curve, flat, figure)
     write_text(args.out, f"""# Fine-tuning to DFT: a learning curve
 
-Each run starts from `{args.init}` (per-element energies refitted to the data's zero) and takes
+Each run starts from `{args.init}` (per-element energies refitted to the data's zero{
+', cell sides repeated until the pixels match' if init.match_pixels else ''}) and takes
 {args.steps} steps of {args.batch} frames (learning rate {args.lr}) on N frames of
 {', '.join(f'`{p}`' for p in args.data)}; {args.select} more frames of those files pick its best
 epoch. All are scored on {len(val)} held-out frames ({', '.join(f'`{p}`' for p in

@@ -1,0 +1,41 @@
+"""The strain study: its premise (an any-cell model stretches its pixels with a strain that
+leaves the grid unchanged, and lays a cell that is not a whole number of periods on pixels of
+another size) and its table, on the random-weight sheet model."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path[:0] = [str(ROOT / "benchmarks"), str(ROOT / "tests")]
+from conftest import LJ  # noqa: E402
+from strain import pixel_spacing, strained  # noqa: E402
+
+from ase_cnnas import CNNASCalculator  # noqa: E402
+from ase_cnnas.sheets import build_sheet  # noqa: E402
+
+
+def test_pixel_spacing(sheet_model_file):
+    calc = CNNASCalculator(str(sheet_model_file), device="cpu")
+    sheet = build_sheet("graphene_pristine")  # the model's own cell
+    assert np.allclose(pixel_spacing(calc, sheet), 1)
+    assert np.allclose(pixel_spacing(calc, strained(sheet, 0.0, 0.05)), [1, 1.05])
+    small = pixel_spacing(calc, build_sheet("graphene_pristine@2x1"))
+    assert np.abs(small - 1).max() > 0.01  # rounded to whole periods: lengths seen rescaled
+
+
+def test_strain_table(tmp_path, sheet_model_file):
+    out = tmp_path / "strain.md"
+    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "strain.py"), "--model",
+                    str(sheet_model_file), "--reference", LJ, "--structures",
+                    "graphene_pristine", "--points", "3", "--out", str(out)],
+                   check=True, capture_output=True, cwd=tmp_path)
+    rows = [line.strip("| ").split(" | ") for line in out.read_text().splitlines()
+            if line.startswith("| graphene_pristine |")]
+    assert [r[2] for r in rows] == ["x", "y", "biaxial"]
+    assert {r[3] for r in rows} == {"-5.0 … +5.0"}  # the grid stays: pixels stretch with it
+    assert all(float(r[4]) > 0 and float(r[6]) > 0 for r in rows)
+    assert out.with_suffix(".png").stat().st_size > 10_000

@@ -128,8 +128,7 @@ def repeats(side: torch.Tensor, step: float | None = None) -> torch.Tensor:
         return least
     best = least.clone()
     for f, (length, k) in enumerate(zip(side.tolist(), least.tolist())):
-        candidates = [k + j for j in range(int(MATCH_SIDE // length) + 1)
-                      if j == 0 or (k + j) * length <= MATCH_SIDE]
+        candidates = range(int(k), max(int(k), int(MATCH_SIDE // length)) + 1)
         mismatch = [abs(c * length / (max(round(c * length / step), 1) * step) - 1)
                     for c in candidates]
         good = [c for c, m in zip(candidates, mismatch) if m <= MATCH]

@@ -76,28 +76,27 @@ def main() -> None:
               + " | ".join(f"{s}: largest force (eV/Å)" for s in args.lattices)
               + "".join(f" | {p.stem}: force MAE (meV/Å)" for p in args.frames)
               + " | s per 60 atoms |", "|---" * (3 + len(args.lattices) + len(args.frames)) + "|"]
+    lattices = [build_sheet(structure) for structure in args.lattices]
+    files = [read_frames(path) for path in args.frames]
+    picked = [np.linspace(0, len(frames) - 1, args.per_file).astype(int) for frames in files]
+    atoms_seen = (sum(len(atoms) for atoms in lattices) * args.starts
+                  + sum(int(frames.natoms[i].sum()) for frames, i in zip(files, picked)))
     rows = []
     for name, shifts in shifts_by.items():
         cells, tick = [], time.perf_counter()
-        for structure in args.lattices:
-            atoms = build_sheet(structure)
+        for atoms in lattices:
             cells.append(max(np.abs(averaged_forces(
                 calc, atoms, shifts, rng.uniform(0, 1, 2) * calc.models[0].spacing)).max()
                 for _ in range(args.starts)))
-        atoms_seen = sum(len(build_sheet(s)) for s in args.lattices) * args.starts
-        for path in args.frames:
-            frames = read_frames(path)
+        for frames, index in zip(files, picked):
             offsets = frames.offsets
-            errors = []
-            for i in np.linspace(0, len(frames) - 1, args.per_file).astype(int):
-                forces = averaged_forces(calc, frames.atoms(i), shifts, np.zeros(2))
-                errors.append(np.abs(forces - frames.forces[offsets[i]:offsets[i + 1]]).ravel())
-                atoms_seen += frames.natoms[i]
+            errors = [np.abs(averaged_forces(calc, frames.atoms(i), shifts, np.zeros(2))
+                             - frames.forces[offsets[i]:offsets[i + 1]]).ravel() for i in index]
             cells.append(np.concatenate(errors).mean() * 1e3)
         cost = (time.perf_counter() - tick) / atoms_seen * 60
-        lattice, files = cells[:len(args.lattices)], cells[len(args.lattices):]
-        rows.append(f"| {name} | {len(shifts)} | " + " | ".join(f"{c:.3f}" for c in lattice)
-                    + "".join(f" | {c:.0f}" for c in files)
+        forces, maes = cells[:len(lattices)], cells[len(lattices):]
+        rows.append(f"| {name} | {len(shifts)} | " + " | ".join(f"{c:.3f}" for c in forces)
+                    + "".join(f" | {c:.0f}" for c in maes)
                     + f" | {cost:.2f} |")
         print(rows[-1], flush=True)
     lines = ["# Force error against translation averaging", "",

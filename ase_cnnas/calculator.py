@@ -25,7 +25,7 @@ from ase.stress import full_3x3_to_voigt_6_stress
 from . import memory
 from .checks import check_atoms
 from .model import without_net_force
-from .modelfile import file_sha256, load_model
+from .modelfile import BUNDLED, file_sha256, load_model
 
 MARGIN = 0.05  # beyond the training range by more than this fraction of it: warn
 # Only closer than in training is new ground: a sheet whose closest pair is longer than every
@@ -56,27 +56,29 @@ def check_hashes(names: list[str], hashes: list[str], expected: list[str]) -> No
             "per file, in the same order (as calc.todict() records them)")
     for name, want, have in zip(names, expected, hashes):
         if want != have:
+            bundled = [b for b in BUNDLED if b != "default" and file_sha256(b) == want]
+            fix = (f"that is the bundled model {bundled[0]!r} now: use model={bundled[0]!r}"
+                   if bundled else "use the file that made those results, or drop model_sha256")
             raise CalculatorSetupError(
                 f"model {name}: its file's sha256 is {have}, not the {want} asked for; the file "
-                "changed since (retrained, re-exported, or a newer bundled model): use the file "
-                "that made those results, or drop model_sha256")
+                f"changed since (retrained, re-exported, or a newer bundled model); {fix}")
 
 
 class CNNASCalculator(Calculator):
     """ASE calculator for a CNNAS model: ``atoms.calc = CNNASCalculator()``.
 
-    model: ``"default"`` (the bundled graphene/hBN sheet model), ``"fast"`` (its narrower
-    predecessor: about half the time per MD step, 14–32 % larger errors), ``"extensive"`` (the
-    default for supercells of its cell), ``"free"`` (free-standing sheets in any periodic cell,
-    SevenNet-0 labels), ``"pbe"`` (``"free"`` fine-tuned to GPAW PBE), the path of a model
-    file, or a list of them: an ensemble, whose mean is the result and whose spread (standard
-    deviation over the members) is the property ``"energy_std"`` (eV), and on request
-    ``"forces_std"`` ([N, 3] eV/Å, one gradient per member).
+    model: ``"default"`` (= ``"pbe"``: free-standing graphene/hBN sheets in any periodic cell,
+    fine-tuned to GPAW PBE), ``"free"`` (the same on SevenNet-0 labels), ``"flat"`` (the
+    paper's 2D model: atoms in the plane of its fixed 12.53 × 13.02 Å cell, SevenNet-0 labels),
+    ``"fast"`` (its narrower predecessor), ``"extensive"`` (``"flat"`` for supercells of its
+    cell), the path of a model file, or a list of them: an ensemble, whose mean is the result
+    and whose spread (standard deviation over the members) is the property ``"energy_std"``
+    (eV), and on request ``"forces_std"`` ([N, 3] eV/Å, one gradient per member).
     device: ``"cpu"``, ``"cuda"``…; None picks the GPU when there is one.
     symmetrize: average the energy over the cell's mirror images (exact mirror symmetry, ~20 %
-    smaller errors on the bundled model; 4 images through the network, 1.6× the time of a
-    60-atom MD step on a 2-core CPU, up to 4× on large cells); None keeps what the model file
-    says (on for the bundled models).
+    smaller errors on ``"flat"``; 4 images through the network, 1.6× the time of a 60-atom MD
+    step on a 2-core CPU, up to 4× on large cells); None keeps what the model file says (on
+    for the fixed-cell models, off for the any-cell ones).
     remove_net_force: forces are −∇E less its mean (default), so they sum to zero and MD keeps
     the centre of mass at rest; the grid makes E vary a little as the whole structure moves by
     a fraction of a pixel, and −∇E as it is (False) carries that net force.

@@ -25,7 +25,8 @@ from .networks import NetworkConfig
 
 FORMAT = "ase-cnnas-model"
 FORMAT_VERSION = 1
-BUNDLED = ("default", "fast", "extensive", "free", "pbe")
+BUNDLED = ("default", "flat", "fast", "extensive", "free", "pbe")
+DEFAULT = "pbe"  # the file "default" names: free-standing sheets in any cell, fine-tuned to PBE
 
 
 class ModelFileError(ValueError):
@@ -33,10 +34,12 @@ class ModelFileError(ValueError):
 
 
 def resolve(model: str | os.PathLike) -> Path:
-    """A bundled model's name (``"default"``) or a path → the file's path."""
-    if str(model) in BUNDLED:
-        return Path(str(resources.files("ase_cnnas") / "models" / f"{model}.pt"))
-    return Path(model)
+    """A bundled model's name (``"default"`` is ``DEFAULT``'s file) or a path → the file's path."""
+    name = str(model)
+    if name not in BUNDLED:
+        return Path(model)
+    return Path(str(resources.files("ase_cnnas") / "models"
+                    / f"{DEFAULT if name == 'default' else name}.pt"))
 
 
 def file_sha256(model: str | os.PathLike) -> str:

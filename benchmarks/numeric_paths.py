@@ -43,10 +43,10 @@ class Autocast(torch.nn.Module):
 
 
 def variant(name: str, device: str):
-    """The default model set up for `name` on `device`."""
+    """The flat model (the 2D default when this was measured) set up for `name` on `device`."""
     tf32 = "TF32" in name
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = tf32
-    model = load_model("default", device)
+    model = load_model("flat", device)
     if name == "bf16 autocast":
         model.network = Autocast(model.network, device, torch.bfloat16)
     elif name.startswith("NCHW"):
@@ -85,11 +85,11 @@ def main() -> None:
     test = sheets(args.frames)
     data = arrays(test)
     check = arrays(test[:64])
-    reference = copy.deepcopy(load_model("default", "cpu")).double()
+    reference = copy.deepcopy(load_model("flat", "cpu")).double()
     e_ref, f_ref = predict_arrays(reference, *check, batch=64, forces=True)
     lines = ["# Numeric paths for scanning", "", f"Regenerate: `{command()}`  ",
              f"Hardware: {hardware()}, device {args.device}", "",
-             f"Bundled default model (64² grid), {args.frames} frames of 60 atoms, batch "
+             f"Bundled flat model (64² grid), {args.frames} frames of 60 atoms, batch "
              f"{args.batch}; errors over 64 frames against the same model in float64 on the CPU.",
              "", "| path | frames/s, energies | frames/s, energies + forces | energy error, max "
              "(meV/atom) | force error, max (meV/Å) |", "|---|---|---|---|---|"]

@@ -8,7 +8,8 @@ r"""Speed against the alternatives, measured side by side in one run: results/pe
 3. The extensive model's energy + forces time against the atom count (square supercells of the
    60-atom cell up to --max-atoms), with a log-log plot and its slope.
 
-    python benchmarks/performance.py                       # 2-core CPU: ~10 min
+    python benchmarks/performance.py --model flat --out results/performance.md  # the 2D model
+    python benchmarks/performance.py --out results/performance_default.md  # bundled default, 3D
     python benchmarks/performance.py --device cuda --max-atoms 10000000 \
         --out results/performance_gpu.md
     python benchmarks/performance.py --model results/models/wide32/best.pt --symmetrize \
@@ -29,6 +30,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from ase_cnnas import CNNASCalculator  # noqa: E402
+from ase_cnnas.modelfile import read_metadata  # noqa: E402
 from ase_cnnas.scan import scan  # noqa: E402
 from ase_cnnas.sheets import build_sheet  # noqa: E402
 from training.evaluate import add_symmetrize_argument  # noqa: E402
@@ -175,8 +177,10 @@ def main(argv: list[str] | None = None) -> None:
                     help="calculators to time beside CNNAS on the CPU (none: CNNAS alone)")
     ap.add_argument("--free", action="store_true",
                     help="--model is a free-standing any-cell model: rattle in 3D and time it, "
-                    "not the bundled extensive model, against the atom count")
+                    "not the bundled extensive model, against the atom count (implied when the "
+                    "model file says any_cell, as the bundled default's does)")
     args = ap.parse_args(argv)
+    args.free = args.free or read_metadata(args.model)["image"].get("any_cell", False)
     timed = [("default", args.model, args.symmetrize), ("default, symmetrize=False", args.model,
                                                         False)]
     cnn = {name: CNNASCalculator(model, device=args.device, symmetrize=symmetrize,

@@ -197,13 +197,15 @@ def main() -> None:
     ap.add_argument("--free", action="store_true",
                     help="a model that sees heights and takes any cell: displace in 3D in an "
                     "n × n supercell of the primitive cell, each calculator at its own lattice "
-                    "constant, and compare every mode")
+                    "constant, and compare every mode (implied by such a model, e.g. the "
+                    "default)")
     ap.add_argument("--supercell", type=int, default=8,
                     help="n of the n × n supercell with --free (the flexural ZA branch near Γ "
                     "needs long-range force constants)")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     cnn, ref = CNNASCalculator(args.model, device="cpu"), make_reference(args.reference)
+    args.free = args.free or cnn.model.network.config.heights
     lines = [f"# Phonons: CNNAS ({args.model}) against {args.reference}", "",
              f"Regenerate: `{command()}`  ", f"Hardware: {hardware()}", "",
              (f"Finite displacements of 0.01 Å in the {args.supercell} × {args.supercell} "

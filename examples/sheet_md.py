@@ -28,7 +28,8 @@ def parser(doc: str, temperature: float, ps: float) -> argparse.ArgumentParser:
                     help="a sheet as ase_cnnas.sheets names it, material_defect[@cell], e.g. "
                     "hbn_vacancy or graphene_pristine@hex12")
     ap.add_argument("--free", action="store_true",
-                    help="let the atoms leave the plane (a model with height channels)")
+                    help="let the atoms leave the plane (implied by a model with height "
+                    "channels, such as the default)")
     ap.add_argument("--temperature", type=float, default=temperature, help="K")
     ap.add_argument("--ps", type=float, default=ps, help="length of the run in ps")
     ap.add_argument("--timestep", type=float, default=0.5, help="fs")
@@ -52,11 +53,13 @@ def _sheet_name(name: str) -> str:
 
 def sheet(args: argparse.Namespace, **calculator) -> Atoms:
     """The sheet on the calculator (`calculator`: CNNASCalculator's options), atoms held in the
-    plane unless args.free, velocities at the temperature."""
+    plane unless args.free or the model sees heights (then args.free is set), velocities at the
+    temperature."""
     atoms = build_sheet(args.structure)
+    atoms.calc = CNNASCalculator(args.model, device=args.device, **calculator)
+    args.free = args.free or atoms.calc.model.network.config.heights
     if not args.free:
         atoms.set_constraint(FixedPlane(range(len(atoms)), [0, 0, 1]))  # a 2D model
-    atoms.calc = CNNASCalculator(args.model, device=args.device, **calculator)
     thermalize_momenta(atoms, args.temperature, rng=np.random.default_rng(args.seed))
     Stationary(atoms)
     return atoms

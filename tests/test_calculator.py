@@ -18,7 +18,7 @@ from conftest import GRID as GRID_16
 
 from ase_cnnas.calculator import CNNASCalculator, OutOfDistributionWarning
 from ase_cnnas.checks import closest_pair
-from ase_cnnas.modelfile import save_model
+from ase_cnnas.modelfile import file_sha256, save_model
 from ase_cnnas.sheets import build_sheet
 
 FD_STEP = 1e-3  # Å
@@ -229,7 +229,7 @@ def test_device_none_picks_available(model_file):
 
 def energy_and_forces(device: str) -> tuple[float, np.ndarray]:
     atoms = rattled(seed=3)
-    atoms.calc = CNNASCalculator(device=device)
+    atoms.calc = CNNASCalculator("flat", device=device)
     return atoms.get_potential_energy(), atoms.get_forces()
 
 
@@ -290,7 +290,7 @@ def test_closest_pair_can_be_an_atoms_own_image(skew):
 
 
 def test_warns_once_outside_the_training_distribution():
-    calc = CNNASCalculator(device="cpu")  # the bundled model records its training ranges
+    calc = CNNASCalculator("flat", device="cpu")  # a bundled model records its training ranges
     assert set(calc.seen) >= {"energy_per_atom", "closest_distance", "image_peak"}
     atoms = build_sheet("hbn_vacancy")
     atoms.calc = calc
@@ -322,7 +322,7 @@ def test_extensive_model_on_supercells():
     atoms.calc = calc
     e1, f1 = atoms.get_potential_energy(), atoms.get_forces()
     fixed = atoms.copy()
-    fixed.calc = CNNASCalculator(device="cpu")
+    fixed.calc = CNNASCalculator("flat", device="cpu")
     assert e1 == pytest.approx(fixed.get_potential_energy(), abs=1e-3)  # μ per atom: 59/59.67 μ
     for reps in ((2, 2, 1), (3, 2, 1)):
         big = atoms.repeat(reps)
@@ -363,7 +363,7 @@ def test_extensive_needs_a_local_periodic_network():
                     element_energy=ELEMENT_ENERGY, extensive=True)
 
 
-@pytest.mark.parametrize("model", ["default", "extensive"])
+@pytest.mark.parametrize("model", ["flat", "extensive"])
 def test_stress_is_the_strain_derivative(model):
     """σ = (1/V) ∂E/∂ε from autograd equals central differences of the energy of strained
     positions and cell (float64 network, so that differences resolve)."""
@@ -438,8 +438,9 @@ def test_parameters_name_the_model_and_its_hash(model_file, calc):
         "model_sha256": hashlib.sha256(model_file.read_bytes()).hexdigest()}
     assert set(calc.todict()) == set(CNNASCalculator.default_parameters)
     bundled = CNNASCalculator(device="cpu").todict()
-    assert bundled["model"] == "default" and bundled["symmetrize"] is True
-    assert len(bundled["model_sha256"]) == 64
+    assert bundled["model"] == "default" and bundled["symmetrize"] is False
+    assert bundled["model_sha256"] == file_sha256("pbe")  # "default" names the pbe file
+    assert CNNASCalculator("flat", device="cpu").todict()["symmetrize"] is True
 
 
 @pytest.mark.parametrize("how", ["write", "Trajectory"])
@@ -469,6 +470,9 @@ def test_a_changed_model_file_is_refused(tmp_path, model_file, calc):
     save_model(make_model(seed=1), path)  # retrained under the same name
     with pytest.raises(CalculatorSetupError, match="the file changed since"):
         CNNASCalculator(**params)
+    old_default = {"model": "default", "model_sha256": file_sha256("flat")}  # before "pbe"
+    with pytest.raises(CalculatorSetupError, match="bundled model 'flat' now: use model='flat'"):
+        CNNASCalculator(**old_default)
     with pytest.raises(CalculatorSetupError, match="gives 1 hashes for 2 model files"):
         CNNASCalculator([path, path], model_sha256=params["model_sha256"])
 

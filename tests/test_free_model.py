@@ -31,12 +31,12 @@ def test_bundled_file_is_small_and_described():
     assert meta["data"]["reference"] == "7net-0" and meta["data"]["frames"] > 10_000
 
 
-def test_takes_a_hexagonal_rippled_sheet_the_default_refuses(calc):
+def test_takes_a_hexagonal_rippled_sheet_the_flat_model_refuses(calc):
     atoms = graphene(formula="BN", a=2.506, size=(3, 3, 1), vacuum=5)
     atoms.rattle(0.05, seed=1)
     atoms.positions[4, 2] += 0.3
     with pytest.raises(CalculatorSetupError):
-        CNNASCalculator(device="cpu").calculate(atoms)
+        CNNASCalculator("flat", device="cpu").calculate(atoms)
     atoms.calc = calc
     forces = atoms.get_forces()
     numeric = calculate_numerical_forces(atoms, eps=1e-3)

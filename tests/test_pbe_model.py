@@ -1,6 +1,7 @@
-"""The bundled PBE model "pbe": "free" fine-tuned to GPAW plane-wave PBE, on matched pixels. It
-takes a hexagonal rippled sheet, its forces are the derivative of its energy through the
-repeated cells, and on held-out PBE frames (its energies on GPAW's zero) it stays near PBE."""
+"""The bundled PBE model "pbe", the default: "free" fine-tuned to GPAW plane-wave PBE, on matched
+pixels. It takes a hexagonal rippled sheet and the paper's cell as printed, its forces are the
+derivative of its energy through the repeated cells, and on held-out PBE frames (its energies
+on GPAW's zero) it stays near PBE."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,10 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from ase.build import graphene
+from ase.calculators.calculator import CalculatorSetupError
 from ase.calculators.fd import calculate_numerical_forces
 
 from ase_cnnas import CNNASCalculator
 from ase_cnnas.modelfile import read_metadata, resolve
+from ase_cnnas.sheets import build_sheet
 from training.h5data import read_frames
 
 HELD_OUT = Path(__file__).parents[1] / "datasets" / "pbe_val_1000K.h5"
@@ -29,6 +32,25 @@ def test_bundled_file_is_small_and_described():
     meta = read_metadata("pbe")
     assert meta["image"]["any_cell"] and meta["image"]["match_pixels"]
     assert meta["network"]["heights"] and meta["data"]["reference"] == "gpaw-pw"
+
+
+def test_the_default_takes_the_sheets_users_give(calc):
+    """CNNASCalculator() is the pbe model: ASE's hexagonal hBN with atoms out of the plane, and
+    the paper's cell as the paper prints it (12.53 × 13.02 Å), which the flat model refuses."""
+    assert resolve("default") == resolve("pbe")
+    hexagonal = graphene(formula="BN", a=2.506, size=(6, 6, 1), vacuum=5)
+    hexagonal.positions[:, 2] += np.random.default_rng(0).normal(0, 0.05, len(hexagonal))
+    printed = build_sheet("heterostructure_vacancy")
+    printed.set_cell(np.diag([12.53, 13.02, 10.0]), scale_atoms=True)
+    for atoms in (hexagonal, printed):
+        atoms.calc = CNNASCalculator(device="cpu")
+        energy, forces = atoms.get_potential_energy(), atoms.get_forces()
+        atoms.calc = calc
+        assert energy == atoms.get_potential_energy()
+        assert -10 < energy / len(atoms) < -7 and np.isfinite(forces).all()
+    assert np.abs(hexagonal.get_forces()[:, 2]).mean() > 0.05  # z seen, pulled back to the plane
+    with pytest.raises(CalculatorSetupError, match="trained for the cell"):
+        CNNASCalculator("flat", device="cpu").get_potential_energy(printed)
 
 
 def test_forces_through_repeated_cells(calc):

@@ -26,9 +26,9 @@ def frames():
 
 @pytest.mark.parametrize("batch", [1, 3, 64])
 def test_scan_matches_the_calculator(frames, batch):
-    model = load_model("default")
+    model = load_model("flat")
     energies, forces = scan(frames, model, forces=True, batch=batch, progress=False)
-    calc = CNNASCalculator(device="cpu")
+    calc = CNNASCalculator("flat", device="cpu")
     for atoms, e, f in zip(frames, energies, forces):
         atoms = atoms.copy()
         atoms.calc = calc
@@ -41,16 +41,16 @@ def test_scan_matches_the_calculator(frames, batch):
 def test_symmetrize_override_matches_the_calculator(frames):
     got = {}
     for flag in (False, True):
-        got[flag] = scan(frames[:2], symmetrize=flag, progress=False)[0]
+        got[flag] = scan(frames[:2], "flat", symmetrize=flag, progress=False)[0]
         for atoms, e in zip(frames[:2], got[flag]):
             atoms = atoms.copy()
-            atoms.calc = CNNASCalculator(device="cpu", symmetrize=flag)
+            atoms.calc = CNNASCalculator("flat", device="cpu", symmetrize=flag)
             assert e == pytest.approx(atoms.get_potential_energy(), abs=1e-5)
     assert np.abs(got[True] - got[False]).max() > 1e-4
-    model = load_model("default")  # a model passed in keeps its own setting
+    model = load_model("flat")  # a model passed in keeps its own setting
     e, _ = scan(frames[:2], model, symmetrize=not model.symmetrize, progress=False)
     np.testing.assert_array_equal(e, got[not model.symmetrize])
-    assert model.symmetrize is load_model("default").symmetrize
+    assert model.symmetrize is load_model("flat").symmetrize
 
 
 def test_energies_only_and_empty(frames):
@@ -90,7 +90,7 @@ def broken(atoms, how: str):
     return atoms
 
 
-@pytest.mark.parametrize("model_name", ["default", "extensive"])
+@pytest.mark.parametrize("model_name", ["flat", "extensive"])
 @pytest.mark.parametrize("how", ["nan", "element", "plane", "cell", "pbc",
                                  "overlap across the boundary", "empty"])
 def test_the_whole_batch_screen_agrees_with_check_atoms(frames, how, model_name):

@@ -3,8 +3,10 @@ leaves it: over the training frames, the ranges of the energy per atom above the
 references (eV/atom), of the closest distance between two atoms (Å) and of the image's highest
 pixel (what the network sees).
 
-    python -m training.distribution --model ase_cnnas/models/default.pt \
+    python -m training.distribution --model ase_cnnas/models/flat.pt \
         --data datasets/sheets_30k_1000K.h5
+    python -m training.distribution --model ase_cnnas/models/pbe.pt \
+        --data runs/finetune_matched/train.h5 --geometry data/free_all/all.h5  # fine-tuned
 """
 from __future__ import annotations
 
@@ -47,17 +49,32 @@ def distribution(model: EnergyModel, frames: Frames, index: np.ndarray, energy: 
             **{k: [float(v.min()), float(v.max())] for k, v in values.items() if len(v)}}
 
 
+def widened(ranges: dict, other: dict) -> dict:
+    """`ranges` widened to cover `other`'s ranges of the same keys (frames added up)."""
+    out = {k: [min(v[0], other[k][0]), max(v[1], other[k][1])] if k in other else v
+           for k, v in ranges.items() if k != "frames"}
+    return {"frames": ranges["frames"] + other["frames"], **out}
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", required=True, help="model file to add the distribution to")
     ap.add_argument("--data", type=Path, required=True, help="the frames it was trained on")
+    ap.add_argument("--geometry", type=Path, nargs="*", default=[],
+                    help="frames it was trained on before (a fine-tuned model's pretraining "
+                    "data): their geometry widens the ranges, not their energies, which may "
+                    "be on another reference's zero")
     ap.add_argument("--out", type=Path, help="where to write the model (default: over --model)")
     args = ap.parse_args(argv)
     model = load_model(args.model)
     frames = read_frames(args.data)
     train_idx = split_of(model.metadata, args.data, len(frames))["train"]
     target = model.metadata.get("training", {}).get("target", "energy")
-    model.metadata["distribution"] = distribution(model, frames, train_idx, target == "energy")
+    seen = distribution(model, frames, train_idx, target == "energy")
+    for path in args.geometry:
+        more = read_frames(path)
+        seen = widened(seen, distribution(model, more, np.arange(len(more)), energy=False))
+    model.metadata["distribution"] = seen
     save_model(model, args.out or args.model)
     print(f"{args.out or args.model}: distribution {model.metadata['distribution']}")
 

@@ -8,7 +8,7 @@ bundles the model with its metrics.
 
     cnnas evaluate --model runs/production/best.pt \
         --data datasets/sheets_30k_1000K.h5 --unseen datasets/hbn_unseen_1000K.h5 \
-        --out results/default_model.md --bundle ase_cnnas/models/default.pt
+        --out results/default_model.md --bundle ase_cnnas/models/flat.pt
 """
 from __future__ import annotations
 

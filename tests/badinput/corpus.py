@@ -48,7 +48,7 @@ def case(name: str, given: str, error: type, problem: str, fix: str, needs_cpu_o
     return register
 
 
-def energy_of(atoms: Atoms, model: str = "default") -> float:
+def energy_of(atoms: Atoms, model: str = "flat") -> float:
     atoms.calc = CNNASCalculator(model, device="cpu")
     return atoms.get_potential_energy()
 

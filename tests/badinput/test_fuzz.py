@@ -25,7 +25,7 @@ OUTCOMES: dict[str, collections.Counter] = collections.defaultdict(collections.C
 FUZZ = settings(max_examples=int(os.environ.get("CNNAS_FUZZ_EXAMPLES", 60)), deadline=None,
                 derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow])
-CALC = CNNASCalculator(device="cpu")
+CALC = CNNASCalculator("flat", device="cpu")  # the 2D model: the most refusals
 CELL = build_sheet("graphene_pristine").cell.array
 REASONS = {"knows only": "unknown element", "overlap": "overlapping atoms", "non-finite":
            "non-finite position", "no atoms": "no atoms", "one plane": "out of plane",

@@ -14,8 +14,8 @@ from performance import main  # noqa: E402
 
 def test_tables_slope_and_figure(tmp_path):
     out = tmp_path / "performance.md"
-    main(["--against", "--max-atoms", "240", "--scan-frames", "8", "--repeats", "4",
-          "--rounds", "2", "--size-repeats", "2", "--out", str(out)])
+    main(["--model", "flat", "--against", "--max-atoms", "240", "--scan-frames", "8", "--repeats",
+          "4", "--rounds", "2", "--size-repeats", "2", "--out", str(out)])
     text = out.read_text()
     step = re.findall(r"\| CNNAS (default|default, symmetrize=False|extensive) \(64×64 grid for 60 "
                       r"atoms, float32, cpu\) \| ([\d.]+) \|", text)

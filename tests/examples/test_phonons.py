@@ -25,7 +25,7 @@ def test_special_points_of_the_honeycomb():
 
 
 def test_graphene_in_plane_modes():
-    ph = phonons("graphene", CNNASCalculator(device="cpu"), flat=True)
+    ph = phonons("graphene", CNNASCalculator("flat", device="cpu"), flat=True)
     gamma = modes(ph, POINTS["Γ"])
     assert len(gamma) == 4 and np.abs(gamma[:2]).max() < 0.1  # the acoustic sum rule
     # SevenNet-0 in this cell: 39.40 THz (G mode at Γ), 26.85 THz (lowest in-plane at K)

@@ -210,12 +210,12 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--out", type=Path, default=Path("results/extensive.md"),
                     help="Markdown table to write (a JSON file goes beside it)")
     ap.add_argument("--bundle", action="store_true",
-                    help="write the default model's extensive twin to ase_cnnas/models/ and stop")
+                    help="write the flat model's extensive twin to ase_cnnas/models/ and stop")
 
 
 def run(args: argparse.Namespace) -> None:
     if args.bundle:
-        save_model(as_extensive(load_model("default")), resolve("extensive"))
+        save_model(as_extensive(load_model("flat")), resolve("extensive"))
         print(f"wrote {resolve('extensive')}")
         return
     model = load_model(args.model, "cpu")

@@ -177,10 +177,12 @@ def main(argv: list[str] | None = None) -> None:
                     help="calculators to time beside CNNAS on the CPU (none: CNNAS alone)")
     ap.add_argument("--free", action="store_true",
                     help="--model is a free-standing any-cell model: rattle in 3D and time it, "
-                    "not the bundled extensive model, against the atom count (implied when the "
-                    "model file says any_cell, as the bundled default's does)")
+                    "not the bundled extensive model, against the atom count (implied by a "
+                    "model that sees heights and takes any cell, as the bundled default does)")
     args = ap.parse_args(argv)
-    args.free = args.free or read_metadata(args.model)["image"].get("any_cell", False)
+    meta = read_metadata(args.model)
+    args.free = args.free or (meta["network"].get("heights", False)
+                              and meta["image"].get("any_cell", False))
     timed = [("default", args.model, args.symmetrize), ("default, symmetrize=False", args.model,
                                                         False)]
     cnn = {name: CNNASCalculator(model, device=args.device, symmetrize=symmetrize,

@@ -116,6 +116,12 @@ def canonical(positions: torch.Tensor, numbers: torch.Tensor, cells: torch.Tenso
     return positions[index] + shift, numbers[index], cells, frame[index], copies.to(cells.dtype)
 
 
+def whole_steps(length: np.ndarray | float, step: float) -> np.ndarray:
+    """How many whole steps of `step` Å a length (Å) is laid on: the nearest number, at least
+    one. An any-cell model's grid and the side repeats that match its pixels both count so."""
+    return np.maximum(np.round(np.asarray(length) / step), 1)
+
+
 def repeats(side: torch.Tensor, step: float | None = None) -> torch.Tensor:
     """How many times sides [F] of `side` Å are repeated so that the grid spans at least
     MIN_SIDE: a small cell becomes its supercell (exact for a periodic crystal), so that the
@@ -129,7 +135,7 @@ def repeats(side: torch.Tensor, step: float | None = None) -> torch.Tensor:
     best = least.clone()
     for f, (length, k) in enumerate(zip(side.tolist(), least.tolist())):
         candidates = range(int(k), max(int(k), int(MATCH_SIDE // length)) + 1)
-        mismatch = [abs(c * length / (max(round(c * length / step), 1) * step) - 1)
+        mismatch = [abs(c * length / (whole_steps(c * length, step) * step) - 1)
                     for c in candidates]
         good = [c for c, m in zip(candidates, mismatch) if m <= MATCH]
         best[f] = good[0] if good else candidates[int(np.argmin(mismatch))]

@@ -80,16 +80,29 @@ def local_heights(positions: torch.Tensor, cells: torch.Tensor, frame: torch.Ten
 
 
 HEIGHT_SCALE = 0.1  # Å: u in these units in the image, so its channels are of order one
+SLAB_HALF = 0.4  # Å: a slab's outer layers sit at u = ±SLAB_HALF (an atom beyond is in them)
+
+
+def atom_heights(positions: torch.Tensor, cells: torch.Tensor, frame: torch.Tensor) -> torch.Tensor:
+    """u [A] (Å) of positions [A, 3] Å in cells [F, 3, 3] Å (rows; the first two in the plane),
+    its neighbour pairs found here."""
+    i, j, shift = in_plane_pairs(positions.detach().cpu().numpy(), cells.detach().cpu().numpy(),
+                                 frame.cpu().numpy())
+    pairs = tuple(torch.as_tensor(a, device=positions.device) for a in (i, j, shift))
+    return local_heights(positions, cells.to(positions.dtype), frame, pairs)
 
 
 def height_weights(positions: torch.Tensor, numbers: torch.Tensor, cells: torch.Tensor,
-                   frame: torch.Tensor) -> torch.Tensor:
-    """Per-atom weights [A, 3] of the three image channels, Z · (1, u/h₀, (u/h₀)²), for
-    positions [A, 3] Å and cells [F, 3, 3] Å (rows; the first two in the plane)."""
-    i, j, shift = in_plane_pairs(positions.detach().cpu().numpy(), cells.detach().cpu().numpy(),
-                                 frame.cpu().numpy())
-    device = positions.device
-    pairs = tuple(torch.as_tensor(a, device=device) for a in (i, j, shift))
-    u = local_heights(positions, cells.to(positions.dtype), frame, pairs) / HEIGHT_SCALE
+                   frame: torch.Tensor, layers: int = 0) -> torch.Tensor:
+    """Per-atom weights of the image channels, for positions [A, 3] Å and cells [F, 3, 3] Å:
+    Z · (1, u/h₀, (u/h₀)²) [A, 3]; or, with `layers` K > 0, a thin slab of K layers of u,
+    Z · φ_k(u) [A, K], φ_k soft bins centred at K heights evenly spread over ±SLAB_HALF that sum
+    to one (the layers of a flat sheet add up to its flat image; the mirror reverses them)."""
+    u = atom_heights(positions, cells, frame)
     z = numbers.to(positions.dtype)
-    return torch.stack([z, z * u, z * u.square()], dim=1)
+    if not layers:
+        u = u / HEIGHT_SCALE
+        return torch.stack([z, z * u, z * u.square()], dim=1)
+    centres = torch.linspace(-SLAB_HALF, SLAB_HALF, layers, dtype=u.dtype, device=u.device)
+    width = 2 * SLAB_HALF / max(layers - 1, 1)
+    return z[:, None] * torch.softmax(-((u[:, None] - centres) / width).square() / 2, dim=1)

@@ -33,8 +33,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .cells import canonical, supercell_factor
-from .heights import HEIGHT_SCALE, height_weights
+from .cells import canonical, supercell_factor, whole_steps
+from .heights import HEIGHT_SCALE, atom_heights, height_weights
 from .networks import CNNAS, NetworkConfig
 from .raster import CUTOFF, SIGMA, rasterize
 
@@ -144,16 +144,19 @@ class EnergyModel(nn.Module):
     def atom_weights(self, positions: torch.Tensor, numbers: torch.Tensor, cells: torch.Tensor,
                      frame: torch.Tensor) -> torch.Tensor:
         """Each atom's weight in the image: Z [A], or with height channels Z · (1, u/h₀,
-        (u/h₀)²) [A, 3] (ase_cnnas/heights.py), in the network's dtype."""
-        if not self.network.config.heights:
+        (u/h₀)²) [A, 3] or a slab's Z · φ_k(u) [A, K] (ase_cnnas/heights.py), in the network's
+        dtype."""
+        config = self.network.config
+        if not config.heights:
             return numbers
         dtype = next(self.network.parameters()).dtype
-        return height_weights(positions.to(dtype), numbers, cells.to(dtype), frame)
+        return height_weights(positions.to(dtype), numbers, cells.to(dtype), frame,
+                              config.height_layers)
 
     def images(self, positions: torch.Tensor, numbers: torch.Tensor, cells: torch.Tensor,
                frame: torch.Tensor, n_frames: int, weights: torch.Tensor | None = None
                ) -> torch.Tensor:
-        """The network's input [F, *grid], or [F, 3, *grid] with height channels, in the
+        """The network's input [F, *grid], or [F, C, *grid] with height channels, in the
         network's dtype (with `upsample` > 1, a coarser image whose pixels are replicated, the
         paper's upscaling test); `weights` from atom_weights, if already at hand."""
         dtype = next(self.network.parameters()).dtype
@@ -172,8 +175,7 @@ class EnergyModel(nn.Module):
         sides in pixels of the trained spacing (the same for every frame of the batch)."""
         if self.any_cell:  # whole multiples of the reduction, as near the spacing as they come
             sides = cells[:, :2, :2].detach().norm(dim=-1).cpu().numpy()
-            blocks = np.maximum(np.round(sides / (self.spacing * self.multiple)), 1)
-            pixels = (blocks * self.multiple).astype(int)
+            pixels = (whole_steps(sides, self.spacing * self.multiple) * self.multiple).astype(int)
             if (pixels != pixels[0]).any():
                 raise ValueError("frames of one batch need one grid; forward() groups them")
             return tuple(int(n) for n in pixels[0])
@@ -185,6 +187,12 @@ class EnergyModel(nn.Module):
             raise ValueError("an extensive model evaluates one cell size per batch; batch frames "
                              "by cell")
         return tuple(int(n) for n in pixels[0])
+
+    def pixel_spacing(self, cells: torch.Tensor) -> torch.Tensor:
+        """Å per pixel [F, 2] along the in-plane sides of canonical cells [F, 3, 3] (one grid, as
+        grid_for): an any-cell model's training spacing where the sides fit it exactly."""
+        return cells[:, :2, :2].norm(dim=-1) / torch.as_tensor(self.grid_for(cells),
+                                                               dtype=cells.dtype)
 
     def counts(self, numbers: torch.Tensor, frame: torch.Tensor, n_frames: int) -> torch.Tensor:
         """Atoms of each model element per frame [F, n_elements], times `count_scale`."""
@@ -265,17 +273,18 @@ class EnergyModel(nn.Module):
         """Fill `seen` for the frames `chosen` of one group from its images() `inputs`, atom
         weights and images."""
         index = chosen.cpu().numpy()
+        layers = self.network.config.height_layers
         channels = images if images.dim() == self.dim + 2 else images[:, None]
-        seen["image_peak"][index] = channels[:, 0].flatten(1).amax(1).cpu().numpy()
-        if "height" in seen:  # the weights are Z · (1, u/h₀, …)
-            u = (weights[:, 1] / weights[:, 0]).abs().cpu() * HEIGHT_SCALE
+        density = channels.sum(1) if layers else channels[:, 0]  # a slab's layers add up to Z's
+        seen["image_peak"][index] = density.flatten(1).amax(1).cpu().numpy()
+        if "height" in seen:  # without layers, the weights are Z · (1, u/h₀, …)
+            u = (atom_heights(*(inputs[k].detach() for k in (0, 2, 3))) if layers
+                 else weights[:, 1] / weights[:, 0] * HEIGHT_SCALE).abs().cpu()
             top = torch.zeros(len(index), dtype=u.dtype).scatter_reduce(
                 0, inputs[3].cpu(), u, "amax")
             seen["height"][index] = top.numpy()
         if self.any_cell:
-            cells = inputs[2].detach().cpu()
-            spacing = cells[:, :2, :2].norm(dim=-1) / torch.as_tensor(self.grid_for(cells),
-                                                                      dtype=cells.dtype)
+            spacing = self.pixel_spacing(inputs[2].detach().cpu())
             seen["spacing_min"][index] = spacing.amin(1).numpy()
             seen["spacing_max"][index] = spacing.amax(1).numpy()
 

@@ -15,7 +15,8 @@ energy per pixel as in EDNN, which is invariant to whole-pixel shifts of the ima
 feeds the dense layers the features' mean. `extra_inputs` adds scalars (element counts) to the
 head's input. A pixel head on an image above `band_pixels` runs in bands of rows with halos,
 recomputed in the backward pass, so that memory does not limit the cell. See docs/method.md.
-`heights` reads images with height channels through an EvenStem (free-standing sheets).
+`heights` reads images with height channels through an EvenStem (free-standing sheets), or with
+`height_layers` a thin slab of height layers through a SlabStem.
 """
 from __future__ import annotations
 
@@ -50,6 +51,7 @@ class NetworkConfig:
     extra_inputs: int = 0  # scalars fed to the dense head beside the image (e.g. element counts)
     filters: int = 16  # of each non-reducing layer: the paper's 16; more adds capacity
     heights: bool = False  # images carry height channels (V, u, u²) read by an EvenStem
+    height_layers: int = 0  # with heights, K > 0: a thin slab of K layers of u, by a SlabStem
 
     def to_dict(self) -> dict:
         return {**asdict(self), "grid": list(self.grid)}
@@ -150,6 +152,25 @@ class EvenStem(nn.Module):
         return (self.act(even + odd) + self.act(even - odd)) / 2
 
 
+class SlabStem(nn.Module):
+    """The first layer for a thin slab [N, K, *grid] (K layers of an atom's height above its
+    neighbours, placed symmetrically about zero, ase_cnnas/heights.py):
+
+        ½ [act(W * x) + act(W * x̃)],   x̃ the slab with its layers reversed (the mirror z → −z),
+
+    so the energy is exactly invariant to the mirror. With one kernel on every layer it is a
+    flat network's first layer."""
+
+    def __init__(self, dim: int, layers: int, c_out: int, kernel: int, stride: int, padding: str,
+                 act: type):
+        super().__init__()
+        self.conv = SamePadConv(dim, layers, c_out, kernel, stride, padding)
+        self.act = act()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (self.act(self.conv(x)) + self.act(self.conv(x.flip(1)))) / 2
+
+
 class CNNAS(nn.Module):
     """Image [B, *grid] → value [B] (an energy or a distance, in the units it was trained on)."""
 
@@ -184,8 +205,10 @@ class CNNAS(nn.Module):
             filters, kernel, stride = REDUCING if kind == "R" else (config.filters, *NON_REDUCING)
             if config.heights and not layers:  # the activation is inside; the Identity keeps
                 # every later layer at the index it has in a flat network
-                layers += [EvenStem(dim, filters, kernel, stride, config.padding, act),
-                           nn.Identity()]
+                stem = (SlabStem(dim, config.height_layers, filters, kernel, stride,
+                                 config.padding, act) if config.height_layers else
+                        EvenStem(dim, filters, kernel, stride, config.padding, act))
+                layers += [stem, nn.Identity()]
             else:
                 layers += [SamePadConv(dim, c_in, filters, kernel, stride, config.padding), act()]
             c_in = filters
@@ -312,27 +335,34 @@ def widened(network: CNNAS, filters: int) -> CNNAS:
 ODD_INIT = 0.01  # with_heights: the odd weights' spread, relative to a fresh He initialisation
 
 
-def with_heights(network: CNNAS, seed: int = 0) -> CNNAS:
-    """`network` (a flat one) taking height channels: its first layer becomes an EvenStem whose
-    V weights are the trained ones and whose u² weights are zero, every later layer is kept. The
-    odd (u) weights start small but not zero: the stem is even in them, so at zero their
-    gradient vanishes and training could never move them. The energy of any structure starts
-    within O(ODD_INIT²) of the flat network's."""
+def with_heights(network: CNNAS, seed: int = 0, layers: int = 0) -> CNNAS:
+    """`network` (a flat one) taking height channels, or with `layers` a slab of that many: every
+    layer after the first is kept, and the first becomes
+    - an EvenStem whose V weights are the trained ones and whose u² weights are zero, its odd
+      (u) weights small but not zero: the stem is even in them, so at zero their gradient would
+      vanish and training could never move them;
+    - or a SlabStem with the trained kernel on every layer, plus small noise: with equal
+      kernels the mirror-averaged stem's gradient never separates the layers.
+    The energy of any structure starts within O(ODD_INIT²) (EvenStem) or O(ODD_INIT) (SlabStem)
+    of the flat network's."""
     config = network.config
     if config.heights:
         raise ValueError("the network takes height channels already")
     like = next(network.parameters())
-    deep = CNNAS(NetworkConfig(**{**asdict(config), "heights": True})).to(like.device, like.dtype)
+    deep = CNNAS(NetworkConfig(**{**asdict(config), "heights": True, "height_layers": layers})
+                 ).to(like.device, like.dtype)
     old_first, stem = network.trunk[0].conv, deep.trunk[0]
     with torch.no_grad():
         later = {k: v for k, v in network.state_dict().items() if not k.startswith("trunk.0.")}
         missing, unexpected = deep.load_state_dict(later, strict=False)
         assert not unexpected and all(k.startswith("trunk.0.") for k in missing)
-        stem.even.conv.weight.zero_()
-        stem.even.conv.weight[:, :1] = old_first.weight
-        stem.even.conv.bias.copy_(old_first.bias)
-        odd = stem.odd.conv.weight
+        first = stem.conv.conv if layers else stem.even.conv
+        first.weight.zero_()
+        first.weight[:, :layers or 1] = old_first.weight
+        first.bias.copy_(old_first.bias)
+        noisy = first.weight if layers else stem.odd.conv.weight.zero_()
         generator = torch.Generator(device="cpu").manual_seed(seed)
-        std = math.sqrt(2 / odd[0].numel())  # He's, for ReLU-like activations
-        odd.copy_(torch.randn(odd.shape, generator=generator, dtype=odd.dtype) * std * ODD_INIT)
+        std = math.sqrt(2 / noisy[0].numel())  # He's, for ReLU-like activations
+        noisy.add_(torch.randn(noisy.shape, generator=generator, dtype=noisy.dtype) * std
+                   * ODD_INIT)
     return deep

@@ -47,8 +47,7 @@ def pixel_spacing(calc: CNNASCalculator, atoms: Atoms) -> np.ndarray:
     cells = torch.tensor(atoms.cell.array, dtype=torch.float64)[None]
     frame = torch.zeros(len(atoms), dtype=torch.long)
     _, inputs, _, _ = next(model.groups(positions, torch.tensor(atoms.numbers), cells, frame, 1))
-    sides = inputs[2][0, :2, :2].norm(dim=-1).numpy()
-    return sides / np.array(model.grid_for(inputs[2])) / model.spacing
+    return model.pixel_spacing(inputs[2])[0].numpy() / model.spacing
 
 
 def main() -> None:

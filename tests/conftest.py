@@ -46,12 +46,14 @@ def make_model(seed: int = 0, activation: str = "silu") -> EnergyModel:
                        metadata=dict(METADATA)).eval()
 
 
-def make_sheet_model(seed: int = 0) -> EnergyModel:
-    """A free-standing any-cell sheet model (height channels, pixel head, circular padding)
-    with random weights, its pixel energies not zero, in float64 for exact gradient checks."""
+def make_sheet_model(seed: int = 0, height_layers: int = 0) -> EnergyModel:
+    """A free-standing any-cell sheet model (height channels, or a slab of `height_layers`;
+    pixel head, circular padding) with random weights, its pixel energies not zero, in float64
+    for exact gradient checks."""
     torch.manual_seed(seed)
     config = network2_config(GRID, dense=DENSE, activation="silu", padding="circular",
-                             head="pixel", periodic_copies=False, heights=True)
+                             head="pixel", periodic_copies=False, heights=True,
+                             height_layers=height_layers)
     model = EnergyModel(config, cell=build_sheet("graphene_pristine").cell.array,
                         element_energy=ELEMENT_ENERGY, energy_mean=ENERGY_MEAN,
                         energy_scale=ENERGY_SCALE, image_scale=IMAGE_SCALE, any_cell=True,

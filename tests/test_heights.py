@@ -1,5 +1,5 @@
-"""Height channels: local heights, their invariances, and a model that sees z exactly, with
-forces equal to finite differences of its energy in all three components."""
+"""Height channels and height slabs: local heights, their invariances, and models that see z
+exactly, with forces equal to finite differences of their energy in all three components."""
 from __future__ import annotations
 
 import numpy as np
@@ -9,7 +9,7 @@ from ase.build import graphene
 from conftest import DENSE, ELEMENT_ENERGY, GRID
 
 from ase_cnnas.cells import rectangle
-from ase_cnnas.heights import RADIUS, in_plane_pairs, local_heights
+from ase_cnnas.heights import RADIUS, height_weights, in_plane_pairs, local_heights
 from ase_cnnas.model import EnergyModel
 from ase_cnnas.networks import network2_config, with_heights
 from ase_cnnas.raster import rasterize
@@ -80,11 +80,17 @@ def test_rasterize_channels_match_one_by_one():
         torch.testing.assert_close(images[:, c], alone)
 
 
-def height_model() -> EnergyModel:
+SLAB = 4  # layers of the slab models tested beside the (Z, Zu, Zu²) channels
+RIPPLE = {0: 0.08, SLAB: 0.25}  # Å: a slab's layers are 0.27 Å apart, so it sees larger ripples
+SEES_Z = {0: 1e-3, SLAB: 1e-4}  # eV: the least change of a random model's energy as the sheet
+# is flattened (a random slab reads z more weakly than u/h₀ of order one); far above EXACT
+
+
+def height_model(layers: int = 0) -> EnergyModel:
     """A tiny float64 model whose height weights are far from zero, so that z matters."""
     torch.manual_seed(4)
     config = network2_config(GRID, dense=DENSE, activation="silu", padding="circular",
-                             head="pixel", heights=True)
+                             head="pixel", heights=True, height_layers=layers)
     model = EnergyModel(config, cell=build_sheet("graphene_pristine").cell.array,
                         element_energy=ELEMENT_ENERGY, energy_scale=0.05, image_scale=1 / 7)
     torch.nn.init.normal_(model.network.head[-1].weight, std=0.3)  # not the zero start
@@ -100,8 +106,9 @@ def energy_forces(model, atoms, forces=False):
     return energy.item(), -torch.autograd.grad(energy.sum(), pos)[0].numpy()
 
 
-def test_model_invariant_to_z_shift_mirror_and_whole_pixel_shift():
-    model, atoms = height_model(), rippled()
+@pytest.mark.parametrize("layers", [0, SLAB])
+def test_model_invariant_to_z_shift_mirror_and_whole_pixel_shift(layers):
+    model, atoms = height_model(layers), rippled(amplitude=RIPPLE[layers])
     e0 = energy_forces(model, atoms)
     moved = [atoms.copy() for _ in range(3)]
     moved[0].positions[:, 2] += 3.7
@@ -111,13 +118,14 @@ def test_model_invariant_to_z_shift_mirror_and_whole_pixel_shift():
         assert energy_forces(model, other) == pytest.approx(e0, abs=EXACT)
     flat = atoms.copy()
     flat.positions[:, 2] = 0
-    assert abs(energy_forces(model, flat) - e0) > 1e-3  # and it does see z
+    assert abs(energy_forces(model, flat) - e0) > SEES_Z[layers]  # and it does see z
 
 
-def test_forces_equal_finite_differences_in_all_three_components():
-    model, atoms = height_model(), rippled()
+@pytest.mark.parametrize("layers", [0, SLAB])
+def test_forces_equal_finite_differences_in_all_three_components(layers):
+    model, atoms = height_model(layers), rippled(amplitude=RIPPLE[layers])
     _, forces = energy_forces(model, atoms, forces=True)
-    assert np.abs(forces[:, 2]).max() > 1e-2
+    assert np.abs(forces[:, 2]).max() > 10 * SEES_Z[layers]
     for i, k in [(3, 2), (10, 0), (20, 2), (41, 1), (55, 2)]:
         plus, minus = atoms.copy(), atoms.copy()
         plus.positions[i, k] += FD_STEP
@@ -126,19 +134,25 @@ def test_forces_equal_finite_differences_in_all_three_components():
         assert forces[i, k] == pytest.approx(numeric, rel=FD_RTOL, abs=1e-7)
 
 
-def test_with_heights_starts_from_the_flat_network():
-    """A flat network given height channels computes exactly its old energy on flat sheets
-    and nearly so on rippled ones, and is exactly mirror-invariant from the start."""
+@pytest.mark.parametrize("layers, tolerance", [(0, EXACT), (SLAB, 1e-3)])
+def test_with_heights_starts_from_the_flat_network(layers, tolerance):
+    """A flat network given height channels computes its old energy on flat sheets (exactly;
+    a slab within its small starting noise) and nearly so on rippled ones, and is exactly
+    mirror-invariant from the start."""
     torch.manual_seed(5)
     cell = build_sheet("graphene_pristine").cell.array
     flat = EnergyModel(network2_config(GRID, dense=DENSE, activation="silu"), cell=cell,
                        element_energy=ELEMENT_ENERGY, energy_scale=0.05).double().eval()
-    deep = EnergyModel(network2_config(GRID, dense=DENSE, activation="silu", heights=True),
+    deep = EnergyModel(network2_config(GRID, dense=DENSE, activation="silu", heights=True,
+                                       height_layers=layers),
                        cell=cell, element_energy=ELEMENT_ENERGY, energy_scale=0.05).double()
-    deep.network = with_heights(flat.network)
+    deep.network = with_heights(flat.network, layers=layers)
     sheet, bumpy = build_sheet("hbn_vacancy"), rippled()
-    assert energy_forces(deep, sheet) == pytest.approx(energy_forces(flat, sheet), abs=EXACT)
-    assert energy_forces(deep, bumpy) == pytest.approx(energy_forces(flat, bumpy), abs=1e-5)
+    e_flat = energy_forces(flat, sheet)
+    assert energy_forces(deep, sheet) == pytest.approx(e_flat, abs=tolerance)
+    assert energy_forces(deep, sheet) != pytest.approx(e_flat, abs=EXACT) or not layers
+    assert energy_forces(deep, bumpy) == pytest.approx(energy_forces(flat, bumpy),
+                                                       abs=max(tolerance, 1e-5))
     mirrored = bumpy.copy()
     mirrored.positions[:, 2] *= -1
     assert energy_forces(deep, mirrored) == pytest.approx(energy_forces(deep, bumpy), abs=EXACT)
@@ -166,3 +180,32 @@ def test_summary_of_a_sheet_model_is_what_it_saw():
     for n in pixels:  # whole pixels, in whole blocks of the network's reduction
         assert n == pytest.approx(round(n), abs=1e-9) and round(n) % model.multiple == 0
     assert abs(seen["spacing_min"][0] / model.spacing.min() - 1) < 0.5
+
+
+def test_a_slab_adds_up_to_the_flat_image_and_the_mirror_reverses_it():
+    """A slab's layer weights sum to Z, the mirror z → −z reverses the layers, and the summary
+    of a slab model reports the largest |u| as the channel model does."""
+    from conftest import make_sheet_model
+
+    atoms = rippled("hbn_vacancy@hex4", amplitude=0.15)
+    mirrored = atoms.copy()
+    mirrored.positions[:, 2] *= -1
+
+    def weights(a):
+        return height_weights(torch.tensor(a.positions), torch.tensor(a.numbers),
+                              torch.tensor(a.cell.array)[None],
+                              torch.zeros(len(a), dtype=torch.long), layers=5)
+    w = weights(atoms)
+    torch.testing.assert_close(w.sum(1), torch.tensor(atoms.numbers, dtype=w.dtype))
+    torch.testing.assert_close(weights(mirrored), w.flip(1))
+    assert (w.amax(1) / w.sum(1)).min() < 0.9  # the atoms spread over the layers
+    model = make_sheet_model(height_layers=SLAB)
+    seen = model.summary(torch.tensor(atoms.positions), torch.tensor(atoms.numbers),
+                         torch.tensor(atoms.cell.array)[None],
+                         torch.zeros(len(atoms), dtype=torch.long), 1)
+    assert seen["height"][0] == pytest.approx(np.abs(heights(atoms)).max(), rel=1e-9)
+    assert seen["image_peak"][0] == pytest.approx(
+        make_sheet_model().summary(torch.tensor(atoms.positions), torch.tensor(atoms.numbers),
+                                   torch.tensor(atoms.cell.array)[None],
+                                   torch.zeros(len(atoms), dtype=torch.long), 1)["image_peak"][0],
+        rel=1e-9)

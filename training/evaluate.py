@@ -56,12 +56,15 @@ def mean_energy_baseline(frames: Frames, train_idx: np.ndarray, by: str) -> dict
 
 
 def score(model: EnergyModel, frames: Frames, index: np.ndarray,
-          baselines: dict[str, dict[str, float]], progress: bool = False) -> dict:
-    """Energy and force errors of `model`, and energy errors of each mean-energy baseline."""
+          baselines: dict[str, dict[str, float]], progress: bool = False,
+          components: int | None = None) -> dict:
+    """Energy and force errors of `model`, and energy errors of each mean-energy baseline; the
+    force error over the model's components, or the first `components` (3: a model blind to z
+    is scored on the z-forces it takes for zero)."""
     energy, forces = predict(model, frames, index, forces=True, progress=progress)
     sub = frames.subset(index)
     err = np.abs(energy - sub.energy) / sub.natoms * 1e3
-    k = model.force_components  # x, y (and z for a model that sees heights)
+    k = components or model.force_components  # x, y (and z for a model that sees heights)
     force_err = np.abs(forces - sub.forces)[:, :k].mean(1) * 1e3  # per atom
     atom_structure = np.repeat(sub.structure, sub.natoms)
     result = {"frames": len(index), "energy_mae": float(err.mean()), "energy_max": float(err.max()),

@@ -118,13 +118,13 @@ def refit_elements(model: EnergyModel, frames, train_idx: np.ndarray, rng: np.ra
 
 
 def adapted(model: EnergyModel, heights: bool, any_cell: bool, seed: int,
-            match_pixels: bool = False) -> EnergyModel:
-    """`model` given height channels (networks.with_heights) and made an any-cell model (with
-    matched pixels) where asked and not yet so: a flat fixed-cell model's weights start a
-    free-standing any-cell one."""
+            match_pixels: bool = False, height_layers: int = 0) -> EnergyModel:
+    """`model` given height channels (or a slab of `height_layers`; networks.with_heights) and
+    made an any-cell model (with matched pixels) where asked and not yet so: a flat fixed-cell
+    model's weights start a free-standing any-cell one."""
     if heights and not model.network.config.heights:
         like = next(model.network.parameters())
-        model.network = with_heights(model.network, seed).to(like.device).train()
+        model.network = with_heights(model.network, seed, height_layers).to(like.device).train()
     if any_cell:
         model.use_any_cell()
     if match_pixels:

@@ -83,6 +83,9 @@ class TrainConfig:
     heights: bool = option(False, "images with height channels, each atom's height above its "
                             "in-plane neighbours, for free-standing sheets; with --init, a flat "
                             "model gains them, starting near what it computes")
+    height_layers: int = option(0, "with --heights: a thin slab of this many layers of the "
+                                "height above the neighbours (soft bins over ±0.4 Å) instead "
+                                "of the (Z, Zu, Zu²) channels")
     any_cell: bool = option(False, "take any sheet cell: each frame rotated, an oblique cell made "
                              "rectangular, n = round(L/Δ) pixels a side (pixel head, circular "
                              "padding); with --init, the file's model becomes one")
@@ -113,6 +116,9 @@ class TrainConfig:
                              "(e.g. 0.999)")
         if self.warmup < 0:
             raise ValueError(f"--warmup {self.warmup}: give a number of steps, 0 or more")
+        if self.height_layers and (self.height_layers < 2 or not self.heights):
+            raise ValueError(f"--height-layers {self.height_layers}: give 2 or more, with "
+                             "--heights")
         if self.hours is not None and not self.hours > 0:
             raise ValueError(f"--hours {self.hours}: give a positive time budget, or leave it out")
         if self.target != "energy" and self.force_weight > 0:

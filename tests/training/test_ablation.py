@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from training.experiments.ablation import INGREDIENTS, main
+from training.experiments.ablation import INGREDIENTS, REPRESENTATIONS, main
 
 
 def test_ingredients_table(lj_data, tmp_path):
@@ -20,10 +20,11 @@ def test_ingredients_table(lj_data, tmp_path):
             for line in text.splitlines()
             if line.startswith("| ") and not line.startswith("| variant")}
     for i, name in enumerate(INGREDIENTS):
-        mae, moved, unseen, force, mismatch, minutes = rows[name]
+        mae, moved, unseen, force, mismatch, minutes, ms = rows[name]
         assert min(float(mae), float(moved), float(unseen)) > 0 and float(force) >= 0
         history = json.loads((tmp_path / "runs" / f"variant{i}" / "history.json").read_text())
         assert minutes == f"{history[-1]['seconds'] / 60:.1f}"  # the run's own training time
+        assert float(ms) > 0
     assert len(list((tmp_path / "runs").glob("variant*/best.pt"))) == len(INGREDIENTS)
     assert len(re.findall(r"^\| baseline", text, flags=re.M)) == 2
 
@@ -72,3 +73,36 @@ def test_factors_outside_the_grid_set_are_refused(lj_data, capsys):
     with pytest.raises(SystemExit):
         main(["--set", "ingredients", "--data", str(lj_data), "--factors", "1", "2"])
     assert "--factors picks the grids of --set grid" in capsys.readouterr().err
+
+
+def test_representation_table_scores_z_forces_of_every_variant(lj_data, tmp_path):
+    """--set representation: each variant starts from the flat --init model, free-standing
+    frames; all are scored on x, y and z (the projected one takes z-forces for zero)."""
+    from conftest import GRID, LJ
+
+    from ase_cnnas import load_model
+    from training.cli import main as cnnas
+    from training.train import train
+    from training.trainconfig import TrainConfig
+
+    data = tmp_path / "free.h5"
+    assert cnnas(["data", "sheets", "-o", str(data), "--structures", "graphene_pristine@hex3",
+                  "hbn_vacancy@4x2", "--frames", "8", "--steps", "4", "--stride", "2", "--free",
+                  "--reference", LJ, "--workers", "1"]) == 0
+    flat = train(TrainConfig(lj_data, tmp_path / "flat", grid=GRID[0], epochs=1, batch=4,
+                             head="pixel", padding="circular", copies=False, force_weight=1.0))
+    out = tmp_path / "representation.md"
+    main(["--set", "representation", "--data", str(data), "--init", str(flat), "--epochs", "1",
+          "--batch", "4", "--runs", str(tmp_path / "runs"), "--out", str(out)])
+    text = out.read_text()
+    assert text.startswith(f"# Network 2 ablation (representation): same data, the pixels of "
+                           f"{flat} (")
+    rows = [line for line in text.splitlines() if line.startswith("| ")
+            and line.split(" | ")[0][2:] in REPRESENTATIONS]
+    assert len(rows) == len(REPRESENTATIONS)
+    layers = [load_model(tmp_path / "runs" / f"variant{i}" / "best.pt").network.config
+              for i in range(len(REPRESENTATIONS))]
+    assert [(c.heights, c.height_layers) for c in layers] == [(False, 0), (True, 0), (True, 4)]
+    for row in rows:
+        force, ms = row.rstrip(" |").split(" | ")[-5], row.rstrip(" |").split(" | ")[-1]
+        assert float(force) > 0 and float(ms) > 0

@@ -9,6 +9,11 @@ each with its grid's default Network 2, reduced to 8–15 pixels a side, so that
 gets one block more): the same data and epochs for every variant, and within the first two
 sets the same grid.
 
+What a free-standing sheet's image should carry (`--set representation`: nothing of z, the
+height channels, or a thin slab of height layers), each started from the weights of a flat
+model (`--init`, the bundled `flat`), scored with all three force components and timed per
+scored frame.
+
 Scores each on the test split as stored and with every test frame shifted by a random in-plane
 translation (an exact symmetry: the energy must not change), plus force errors and how far
 autograd forces are from central finite differences of the energy (1e-3 Å).
@@ -23,11 +28,14 @@ autograd forces are from central finite differences of the energy (1e-3 Å).
         --split trajectory --unseen datasets/hbn_unseen_1000K.h5 \
         datasets/heterostructure_vacancy_1000K.h5 datasets/graphene_stone_wales_1200K.h5 \
         --grid 64 --epochs 6 --runs runs/ablation_grid
+    python -m training.experiments.ablation --set representation --data data/transfer/free.h5 \
+        --split ablation --epochs 1 --lr 2e-4 --runs runs/ablation_representation
 """
 from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -71,7 +79,15 @@ INGREDIENTS = {
     "constant learning rate (no cosine decay)": {**RECIPE, "schedule": "constant"},
     "+ early stopping (patience 2)": {**RECIPE, "patience": 2},
 }
-VARIANT_SETS = {"architecture": VARIANTS, "ingredients": INGREDIENTS}
+FREE = {"any_cell": True, "force_weight": 1.0, "warmup": 100, "ema": 0.99}
+REPRESENTATIONS = {  # free-standing sheets, each from the weights of --init, a flat model
+    "projected: no height channels (the sheet seen from above; z-forces zero)": FREE,
+    "height channels Z · (1, u, u²), even stem (the default's)": {**FREE, "heights": True},
+    "thin slab: 4 layers of the height u, mirror-averaged stem": {
+        **FREE, "heights": True, "height_layers": 4},
+}
+VARIANT_SETS = {"architecture": VARIANTS, "ingredients": INGREDIENTS,
+                "representation": REPRESENTATIONS}
 GRID_FACTORS = (1, 1.5, 2)  # --set grid: the recipe on these multiples of --grid
 
 
@@ -87,20 +103,24 @@ def variants(name: str, grid: int, cell: np.ndarray,
 
 
 def fd_mismatch(model_path: Path, frames: Frames, index: int) -> float:
-    """max |autograd − finite-difference force| / max |force| on one frame, float32 model."""
+    """max |autograd − finite-difference force| / max |force| on one frame, float32 model, over
+    the components the model describes (a model blind to z sees the frame flattened)."""
     atoms = frames.atoms(index)
     atoms.calc = CNNASCalculator(model_path, device="cpu")
+    k = atoms.calc.models[0].force_components
+    if k == 2:
+        atoms.positions[:, 2] = atoms.positions[:, 2].mean()
     f = atoms.get_forces()
     if not np.abs(f).max():
         return float("nan")  # a constant model: no forces to compare
-    mismatch = np.abs(f - calculate_numerical_forces(atoms, eps=1e-3))[:, :2].max()
+    mismatch = np.abs(f - calculate_numerical_forces(atoms, eps=1e-3))[:, :k].max()
     return float(mismatch / np.abs(f).max())
 
 
 def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--set", default="architecture", choices=sorted([*VARIANT_SETS, "grid"]),
-                    help="which variants: the network's design, the recipe's ingredients, or "
-                    "the grid")
+                    help="which variants: the network's design, the recipe's ingredients, the "
+                    "grid, or a free-standing sheet's representation")
     ap.add_argument("--data", type=Path, required=True,
                     help="HDF5 frames file every variant trains and is tested on")
     ap.add_argument("--split", default="random",
@@ -108,6 +128,8 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--unseen", type=Path, nargs="*", default=[],
                     help="trajectories none of the variants saw (a column each)")
     ap.add_argument("--grid", type=int, default=32, help="pixels per side")
+    ap.add_argument("--init", default="flat",
+                    help="--set representation: the flat model every variant starts from")
     ap.add_argument("--factors", type=float, nargs="+", default=None,
                     help=f"--set grid: train on these multiples of --grid (default {GRID_FACTORS})")
     ap.add_argument("--seed", type=int, default=0,
@@ -138,8 +160,12 @@ def run(args: argparse.Namespace) -> None:
     train_idx, test_idx = parts["train"], parts["test"]
     baselines = {by: mean_energy_baseline(frames, train_idx, by) for by in BASELINES}
     runs_of = variants(args.set, args.grid, frames.cell[0], tuple(args.factors or GRID_FACTORS))
-    grids = "², ".join(str(n) for n in dict.fromkeys(o["grid"] for o in runs_of.values()))
-    lines = [f"# Network 2 ablation ({args.set}): same data, grid {grids}², {args.epochs} epochs, "
+    sizes = dict.fromkeys(o["grid"] for o in runs_of.values())
+    grids = "grid " + "², ".join(str(n) for n in sizes) + "²"
+    if args.set == "representation":  # any-cell models on the --init model's pixels
+        grids = "the pixels of {} ({} Å)".format(
+            args.init, " × ".join(f"{d:.3f}" for d in load_model(args.init).spacing))
+    lines = [f"# Network 2 ablation ({args.set}): same data, {grids}, {args.epochs} epochs, "
              f"batch {args.batch}, lr {args.lr}, seed {args.seed}, "
              + (f"gradient norm clipped at {args.clip}" if args.clip else "no gradient clipping"),
              "", f"Regenerate: `{command()}`  ", f"Hardware: {hardware()}  ",
@@ -150,10 +176,14 @@ def run(args: argparse.Namespace) -> None:
              if unseen else "No unseen trajectory given.", "",
              "| variant | energy MAE (meV/atom) | translated: energy MAE | "
              + "".join(f"unseen: {name} | " for name in unseen)
-             + "force MAE (meV/Å) | max abs(F − F_fd) / max abs(F) | training (min) |",
-             "|---|---|---|" + "---|" * len(unseen) + "---|---|---|"]
+             + "force MAE (meV/Å) | max abs(F − F_fd) / max abs(F) | training (min) | "
+             "ms per scored frame |",
+             "|---|---|---|" + "---|" * len(unseen) + "---|---|---|---|"]
+    components = 3 if args.set == "representation" else None  # z too, for every variant
     histories = {}
     for i, (name, options) in enumerate(runs_of.items()):
+        if args.set == "representation":
+            options = {**options, "init": args.init}
         try:  # a variant folder trained with other settings is refused, not silently resumed
             best = train(TrainConfig(args.data, runs / f"variant{i}", epochs=args.epochs,
                                      batch=args.batch, seed=args.seed, lr=args.lr,
@@ -163,17 +193,21 @@ def run(args: argparse.Namespace) -> None:
         histories[name] = history_of(best.parent)
         minutes = histories[name][-1]["seconds"] / 60
         model = load_model(best)
-        r, t = score(model, frames, test_idx, baselines), score(model, moved, test_idx, baselines)
-        u = [score(model, f, np.arange(len(f)), baselines) for f in unseen.values()]
+        start = time.perf_counter()
+        r = score(model, frames, test_idx, baselines, components=components)
+        ms = (time.perf_counter() - start) / len(test_idx) * 1e3
+        t = score(model, moved, test_idx, baselines, components=components)
+        u = [score(model, f, np.arange(len(f)), baselines, components=components)
+             for f in unseen.values()]
         mismatch = np.median([fd_mismatch(best, frames, int(k)) for k in test_idx[:3]])
         lines.append(f"| {name} | {r['energy_mae']:.2f} | {t['energy_mae']:.2f} | "
                      + "".join(f"{s['energy_mae']:.2f} | " for s in u)
-                     + f"{r['force_mae']:.0f} | {mismatch:.1e} | {minutes:.1f} |")
+                     + f"{r['force_mae']:.0f} | {mismatch:.1e} | {minutes:.1f} | {ms:.1f} |")
         print(lines[-1], flush=True)
     for by in BASELINES:
         key = by + "_baseline_mae"
         lines.append(f"| baseline: mean energy per atom of the {by} | {r[key]:.2f} | "
-                     f"{t[key]:.2f} | " + "".join(f"{s[key]:.2f} | " for s in u) + " | | |")
+                     f"{t[key]:.2f} | " + "".join(f"{s[key]:.2f} | " for s in u) + " | | | |")
     curves = out.with_name(out.stem + "_curves.png")
     lines += ["", f"Validation error per epoch of each variant: `{curves.name}`."]
     save_figure(learning_curves(histories), curves)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from ase_cnnas.heights import SLAB_HALF
 from ase_cnnas.networks import ACTIVATIONS, HEADS, PADDINGS
 
 from .cli import option
@@ -84,8 +85,8 @@ class TrainConfig:
                             "in-plane neighbours, for free-standing sheets; with --init, a flat "
                             "model gains them, starting near what it computes")
     height_layers: int = option(0, "with --heights: a thin slab of this many layers of the "
-                                "height above the neighbours (soft bins over ±0.4 Å) instead "
-                                "of the (Z, Zu, Zu²) channels")
+                                f"height above the neighbours (soft bins over ±{SLAB_HALF} Å) "
+                                "instead of the (Z, Zu, Zu²) channels")
     any_cell: bool = option(False, "take any sheet cell: each frame rotated, an oblique cell made "
                              "rectangular, n = round(L/Δ) pixels a side (pixel head, circular "
                              "padding); with --init, the file's model becomes one")

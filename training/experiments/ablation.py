@@ -107,7 +107,7 @@ def fd_mismatch(model_path: Path, frames: Frames, index: int) -> float:
     the components the model describes (a model blind to z sees the frame flattened)."""
     atoms = frames.atoms(index)
     atoms.calc = CNNASCalculator(model_path, device="cpu")
-    k = atoms.calc.models[0].force_components
+    k = atoms.calc.model.force_components
     if k == 2:
         atoms.positions[:, 2] = atoms.positions[:, 2].mean()
     f = atoms.get_forces()
@@ -160,11 +160,12 @@ def run(args: argparse.Namespace) -> None:
     train_idx, test_idx = parts["train"], parts["test"]
     baselines = {by: mean_energy_baseline(frames, train_idx, by) for by in BASELINES}
     runs_of = variants(args.set, args.grid, frames.cell[0], tuple(args.factors or GRID_FACTORS))
-    sizes = dict.fromkeys(o["grid"] for o in runs_of.values())
-    grids = "grid " + "², ".join(str(n) for n in sizes) + "²"
     if args.set == "representation":  # any-cell models on the --init model's pixels
         grids = "the pixels of {} ({} Å)".format(
             args.init, " × ".join(f"{d:.3f}" for d in load_model(args.init).spacing))
+    else:
+        sizes = dict.fromkeys(o["grid"] for o in runs_of.values())
+        grids = "grid " + "², ".join(str(n) for n in sizes) + "²"
     lines = [f"# Network 2 ablation ({args.set}): same data, {grids}, {args.epochs} epochs, "
              f"batch {args.batch}, lr {args.lr}, seed {args.seed}, "
              + (f"gradient norm clipped at {args.clip}" if args.clip else "no gradient clipping"),

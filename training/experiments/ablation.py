@@ -28,7 +28,7 @@ autograd forces are from central finite differences of the energy (1e-3 Å).
         --split trajectory --unseen datasets/hbn_unseen_1000K.h5 \
         datasets/heterostructure_vacancy_1000K.h5 datasets/graphene_stone_wales_1200K.h5 \
         --grid 64 --epochs 6 --runs runs/ablation_grid
-    python -m training.experiments.ablation --set representation --data data/transfer/free.h5 \
+    python -m training.experiments.ablation --set representation --data data/ablation/free.h5 \
         --split ablation --epochs 1 --lr 2e-4 --runs runs/ablation_representation
 """
 from __future__ import annotations
@@ -160,7 +160,8 @@ def run(args: argparse.Namespace) -> None:
     train_idx, test_idx = parts["train"], parts["test"]
     baselines = {by: mean_energy_baseline(frames, train_idx, by) for by in BASELINES}
     runs_of = variants(args.set, args.grid, frames.cell[0], tuple(args.factors or GRID_FACTORS))
-    if args.set == "representation":  # any-cell models on the --init model's pixels
+    representation = args.set == "representation"  # free-standing variants from --init
+    if representation:  # any-cell models on the --init model's pixels
         grids = "the pixels of {} ({} Å)".format(
             args.init, " × ".join(f"{d:.3f}" for d in load_model(args.init).spacing))
     else:
@@ -180,10 +181,10 @@ def run(args: argparse.Namespace) -> None:
              + "force MAE (meV/Å) | max abs(F − F_fd) / max abs(F) | training (min) | "
              "ms per scored frame |",
              "|---|---|---|" + "---|" * len(unseen) + "---|---|---|---|"]
-    components = 3 if args.set == "representation" else None  # z too, for every variant
+    components = 3 if representation else None  # z too, for every variant
     histories = {}
     for i, (name, options) in enumerate(runs_of.items()):
-        if args.set == "representation":
+        if representation:
             options = {**options, "init": args.init}
         try:  # a variant folder trained with other settings is refused, not silently resumed
             best = train(TrainConfig(args.data, runs / f"variant{i}", epochs=args.epochs,

@@ -166,6 +166,9 @@ def provenance(config: TrainConfig, frames: Frames, parts: dict[str, np.ndarray]
             "data": data, "distribution": seen}
 
 
+WEIGHT_LAYERS = (torch.nn.Conv2d, torch.nn.Conv3d, torch.nn.Linear)  # what --train-layers counts
+
+
 @dataclass
 class Optimisation:
     """The trained weights and what moves them: Adam, the learning-rate schedule and, with --ema,
@@ -178,8 +181,13 @@ class Optimisation:
 
     @classmethod
     def start(cls, model: EnergyModel, config: TrainConfig) -> Optimisation:
-        """Fresh Adam at --lr, its --schedule over --epochs, and the --ema average if asked."""
-        opt = torch.optim.Adam(model.network.parameters(), lr=config.lr)
+        """Fresh Adam at --lr on the layers --train-layers leaves trainable, its --schedule over
+        --epochs, and the --ema average if asked."""
+        layers = [m for m in model.network.modules() if isinstance(m, WEIGHT_LAYERS)]
+        for layer in layers[:-config.train_layers] if config.train_layers else ():
+            layer.requires_grad_(False)
+        opt = torch.optim.Adam([p for p in model.network.parameters() if p.requires_grad],
+                               lr=config.lr)
         sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=config.epochs,
                                                             eta_min=config.lr / 100)
                  if config.schedule == "cosine"

@@ -94,6 +94,10 @@ class TrainConfig:
                                  "pixels are within 1 per cent of the model's (a side laid "
                                  "on other pixels looks strained to the network); with "
                                  "--init, the file's model starts to")
+    train_layers: int | None = option(None, "train only the network's last N weight layers "
+                                       "(convolutions and the head's two dense layers; with "
+                                       "--init: fine-tune on few frames without unlearning the "
+                                       "rest); default: all")
     refit_elements: bool = option(False, "with --init: shift the file's per-element energies "
                                    "by a least-squares fit of its errors on the training frames "
                                    "(data with another energy zero: GPAW, another code or "
@@ -120,6 +124,9 @@ class TrainConfig:
         if self.height_layers and (self.height_layers < 2 or not self.heights):
             raise ValueError(f"--height-layers {self.height_layers}: give 2 or more, with "
                              "--heights")
+        if self.train_layers is not None and self.train_layers < 1:
+            raise ValueError(f"--train-layers {self.train_layers}: give 1 or more, or leave it "
+                             "out to train all layers")
         if self.hours is not None and not self.hours > 0:
             raise ValueError(f"--hours {self.hours}: give a positive time budget, or leave it out")
         if self.target != "energy" and self.force_weight > 0:

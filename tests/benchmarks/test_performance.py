@@ -30,6 +30,10 @@ def test_tables_slope_and_figure(tmp_path):
     assert slope == pytest_approx(np.log(t2 / t1) / np.log(n2 / n1))  # below 10³: all sizes
     scans = re.findall(r"^\| CNNAS default(, symmetrize=False)?, batches of 64", text, re.M)
     assert len(scans) == 2
+    ratios = re.findall(r"batches of 64 \(cpu\) \| [\d,]+ \| ([\d.]+) \(([\d.]+)–([\d.]+)\) \|",
+                        text)
+    assert ratios[0] == ("1", "1", "1")  # each round's ratio to itself
+    assert all(float(lo) <= float(mid) <= float(hi) for mid, lo, hi in ratios)
     assert "SevenNet" not in text  # --against with no names: CNNAS alone
     assert out.with_suffix(".png").stat().st_size > 10_000
 

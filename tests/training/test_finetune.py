@@ -65,3 +65,19 @@ def test_match_pixels(lj_data, sheet_model_file, tmp_path):
                    "--out", str(out)])
     assert load_model(runs / "n4/best.pt").match_pixels
     assert "cell sides repeated until the pixels match" in out.read_text()
+
+
+def test_train_layers(lj_data, sheet_model_file, tmp_path):
+    """--train-layers 2: the runs move only the head's two dense layers, and the table says so."""
+    from ase_cnnas.modelfile import load_model
+
+    out, runs = tmp_path / "ft.md", tmp_path / "runs"
+    finetune.main(["--data", str(lj_data), "--validation", str(lj_data), "--init",
+                   str(sheet_model_file), "--frames", "4", "--select", "4", "--steps", "2",
+                   "--batch", "4", "--lr", "1e-3", "--references", "--train-layers", "2",
+                   "--runs", str(runs), "--out", str(out)])
+    before, after = (load_model(m).network.state_dict() for m in (sheet_model_file,
+                                                                    runs / "n4/best.pt"))
+    moved = {k for k in before if not (before[k] == after[k]).all()}
+    assert moved and all(k.startswith("head.") for k in moved)
+    assert "all but its last 2 weight layers frozen" in out.read_text()

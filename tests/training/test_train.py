@@ -167,6 +167,19 @@ def test_init_with_more_filters_widens_and_starts_where_the_file_stood(lj_data, 
     assert vals[1] == pytest.approx(vals[0], rel=1e-5)
 
 
+def test_train_layers_moves_only_the_last_layers(trained, lj_data, tmp_path):
+    """--train-layers 2 fine-tunes the head's two dense layers: every convolution keeps the
+    file's weights exactly, the head moves; 0 is refused."""
+    best = train(TrainConfig(lj_data, tmp_path / "head", epochs=1, batch=BATCH, lr=1e-3,
+                             init=trained[1], train_layers=2))
+    before, after = (_parameters(load_model(m).state_dict()) for m in (trained[1], best))
+    moved = {k for k in before if not torch.equal(before[k], after[k])}
+    assert moved and all(k.startswith("network.head.") for k in moved)
+    assert any(k.startswith("network.trunk.") for k in before)
+    with pytest.raises(ValueError, match="--train-layers 0"):
+        TrainConfig(lj_data, tmp_path / "none", train_layers=0)
+
+
 def test_refit_elements_absorbs_another_energy_zero(trained, lj_data, tmp_path):
     """Data whose energies sit 2.5 eV per B, 0.5 per C and −1 per N from the model's zero:
     --refit-elements shifts the file's per-element energies by that, so the first epoch at a

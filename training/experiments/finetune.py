@@ -97,6 +97,9 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--match-pixels", action="store_true",
                     help="each run repeats cell sides until the pixels match (cnnas train "
                          "--match-pixels)")
+    ap.add_argument("--train-layers", type=int, default=None,
+                    help="train only the last N weight layers (cnnas train --train-layers; "
+                         "default: all)")
     ap.add_argument("--seed", type=int, default=1, help="seed of the shuffle and of each run")
     ap.add_argument("--runs", type=Path, default=Path("runs/finetune"),
                     help="folder of the run folders (resumable)")
@@ -132,7 +135,7 @@ def run(args: argparse.Namespace) -> None:
         best = train(TrainConfig(
             data, args.runs / f"n{n}", split=name, init=str(args.init), refit_elements=True,
             heights=init.network.config.heights, any_cell=init.any_cell,
-            match_pixels=init.match_pixels, force_weight=1.0,
+            match_pixels=init.match_pixels, force_weight=1.0, train_layers=args.train_layers,
             lr=args.lr, batch=args.batch, warmup=min(50, args.steps // 5), ema=0.99,
             epochs=max(1, math.ceil(args.steps * args.batch / n)), seed=args.seed))
         curve.append((n, score(*with_model(val, str(best)))))
@@ -147,7 +150,9 @@ def run(args: argparse.Namespace) -> None:
     write_text(args.out, f"""# Fine-tuning to DFT: a learning curve
 
 Each run starts from `{args.init}` (per-element energies refitted to the data's zero{
-', cell sides repeated until the pixels match' if init.match_pixels else ''}) and takes
+', cell sides repeated until the pixels match' if init.match_pixels else ''}{
+f', all but its last {args.train_layers} weight layers frozen' if args.train_layers else ''
+}) and takes
 {args.steps} steps of {args.batch} frames (learning rate {args.lr}) on N frames of
 {', '.join(f'`{p}`' for p in args.data)}; {args.select} more frames of those files pick its best
 epoch. All are scored on {len(val)} held-out frames ({', '.join(f'`{p}`' for p in

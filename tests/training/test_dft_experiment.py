@@ -24,4 +24,16 @@ def test_scores_calculators_and_models(lj_data, tmp_path, model_file, sheet_mode
     assert f"| CNNAS {sheet_model_file} | 18 |" in text  # any cell: every frame
     assert f"| CNNAS {model_file} | 18 |" in text  # the paper's cell, as the data
     assert (tmp_path / "dft.png").stat().st_size > 10_000
+    assert f"r with {LJ} |" in text
+    assert re.search(rf"\| {re.escape(LJ)} \| 18 \|[^\n]*\| – \|$", text, re.M)  # no errors: no r
+
+
+def test_error_correlation_with_the_first_calculator(lj_data, tmp_path):
+    """r: the soft reference's energy errors against its own are 1; the exact one's, all zero,
+    have none."""
+    out = tmp_path / "dft.md"
+    dft.main([str(lj_data), "--references", "conftest:SoftLJ", LJ, "--models", "--out", str(out)])
+    text = out.read_text()
+    assert re.search(r"^\| conftest:SoftLJ \| 18 \|[^\n]*\| 1.00 \|$", text, re.M)
+    assert re.search(rf"^\| {re.escape(LJ)} \| 18 \|[^\n]*\| – \|$", text, re.M)
 

@@ -108,6 +108,21 @@ def plot(results: dict[str, dict], path: Path) -> None:
     save_figure(fig, path, dpi=110)
 
 
+SPREAD = 1e-6  # meV/atom: per-frame errors spread less than this are rounding, with no correlation
+
+
+def correlation(reference: np.ndarray | None, e_err: np.ndarray, ok: np.ndarray) -> str:
+    """The correlation of per-frame energy errors `e_err` (of the frames `ok`) with `reference`'s
+    (all frames, NaN where it scores none), as table text; '–' when undefined."""
+    if reference is None:
+        return "–"
+    both = np.isfinite(reference[ok])
+    a, b = reference[ok][both], e_err[both]
+    if len(a) < 3 or a.std() < SPREAD or b.std() < SPREAD:
+        return "–"
+    return f"{np.corrcoef(a, b)[0, 1]:.2f}"
+
+
 def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("data", nargs="+", type=Path, help="PBE-labelled frames files")
     ap.add_argument("--split", help="score only this stored split's test frames (default: all)")
@@ -133,15 +148,18 @@ def run(args: argparse.Namespace) -> None:
     labelled.update({f"CNNAS {m}": with_model(frames, m) for m in args.models})
     rows, by_type, results = [], [], {}
     types = sorted(set(frames.structure))
+    first, per_frame = next(iter(labelled)), {}
     for name, (energy, forces, ok) in labelled.items():
         if not ok.any():
-            rows.append(f"| {name} | 0 | – | – | – |")
+            rows.append(f"| {name} | 0 | – | – | – | – |")
             continue
         mine = frames.subset(np.flatnonzero(ok))
         e_err, f_err = errors(mine, energy, forces)  # offsets fitted on all the frames
+        per_frame[name] = np.full(len(frames), np.nan)
+        per_frame[name][ok] = e_err
         r = results[name] = scores(mine, energy, forces, e_err, f_err)
         rows.append(f"| {name} | {r['frames']} | {r['energy_mae']:.2f} | {r['force_mae']:.0f} | "
-                    f"{r['force_slope']:.3f} |")
+                    f"{r['force_slope']:.3f} | {correlation(per_frame.get(first), e_err, ok)} |")
         for t in types:
             sel = mine.structure == t
             if sel.any():
@@ -164,9 +182,13 @@ in its own cell.
 Regenerate: `{command()}`
 Hardware: {hardware()}
 
-| calculator | frames | energy MAE (meV/atom) | force MAE (meV/Å) | force slope |
-|---|---|---|---|---|
+| calculator | frames | energy MAE (meV/atom) | force MAE (meV/Å) | force slope | r with {first} |
+|---|---|---|---|---|---|
 {chr(10).join(rows)}
+
+r: the correlation of the calculator's energy errors per frame with {first}'s, on the frames both
+score (near 1: the calculator misplaces the same frames, as a model learnt from {first} inherits
+its errors; – where undefined).
 
 By structure type (energies with the offsets fitted on all the frames):
 

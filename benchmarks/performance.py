@@ -105,13 +105,13 @@ def frames(n: int, seed: int = 0, free: bool = False) -> list:
     return out
 
 
-def scan_rates(models: dict, calcs: dict, test: list, rounds: int) -> dict[str, list[float]]:
+def scan_rates(models: dict, calcs: dict, test: list, few: list, rounds: int
+               ) -> dict[str, list[float]]:
     """Frames per second, energies only, of each CNNAS model (ase_cnnas.scan, batches of 64, over
-    all of `test`) and each calculator (one frame per call, over a 32nd of it), per round: they
-    take turns in `rounds` rounds, so that a slow spell of the machine hits them all alike."""
+    all of `test`) and each calculator (one frame per call, over `few`), per round: they take
+    turns in `rounds` rounds, so that a slow spell of the machine hits them all alike."""
     for model in models.values():
         scan(test[:64], model, progress=False)  # warm-up
-    few = test[:max(5, len(test) // 32)]
     rates = {name: [] for name in [*models, *calcs]}
     for _ in range(rounds):
         for name, model in models.items():
@@ -209,9 +209,10 @@ def main(argv: list[str] | None = None) -> None:
     step = time_calls({**labelled, **others}, args.repeats, rounds=args.rounds, free=args.free)
     raw_step = step[next(k for k in step if "symmetrize=False" in k)]
     test = frames(args.scan_frames, free=args.free)
+    few = test[:max(5, len(test) // 32)]  # the slow calculators' share, one frame per call
     per_round = scan_rates({f"CNNAS {name}, batches of 64 ({args.device})": cnn[name].model
                             for name in ("default", "default, symmetrize=False")},
-                           others, test, args.rounds)
+                           others, test, few, args.rounds)
     rates = {name: float(np.median(r)) for name, r in per_round.items()}
     raw_name = next(k for k in rates if "symmetrize=False" in k)
     sizes = scaling(args.device, args.max_atoms, args.size_repeats,
@@ -236,7 +237,7 @@ def main(argv: list[str] | None = None) -> None:
     lines += ["", f"## Scanning {len(test)} frames, energies only", "",
               f"Median of {args.rounds} rounds in which the calculators take turns (CNNAS over "
               f"all {len(test)} frames in batches of 64 after a warm-up batch, the others frame by "
-              f"frame over {max(5, len(test) // 32)} of them); the ratio is the median of the "
+              f"frame over {len(few)} of them); the ratio is the median of the "
               "rounds' ratios, its range in brackets.", "",
               "| calculator | frames/s | CNNAS is … × faster |", "|---|---|---|"]
     first = next(iter(per_round))

@@ -148,18 +148,19 @@ def run(args: argparse.Namespace) -> None:
     labelled.update({f"CNNAS {m}": with_model(frames, m) for m in args.models})
     rows, by_type, results = [], [], {}
     types = sorted(set(frames.structure))
-    first, per_frame = next(iter(labelled)), {}
+    first, reference = next(iter(labelled)), None  # the first's per-frame errors, for r
     for name, (energy, forces, ok) in labelled.items():
         if not ok.any():
             rows.append(f"| {name} | 0 | – | – | – | – |")
             continue
         mine = frames.subset(np.flatnonzero(ok))
         e_err, f_err = errors(mine, energy, forces)  # offsets fitted on all the frames
-        per_frame[name] = np.full(len(frames), np.nan)
-        per_frame[name][ok] = e_err
+        if name == first:
+            reference = np.full(len(frames), np.nan)
+            reference[ok] = e_err
         r = results[name] = scores(mine, energy, forces, e_err, f_err)
         rows.append(f"| {name} | {r['frames']} | {r['energy_mae']:.2f} | {r['force_mae']:.0f} | "
-                    f"{r['force_slope']:.3f} | {correlation(per_frame.get(first), e_err, ok)} |")
+                    f"{r['force_slope']:.3f} | {correlation(reference, e_err, ok)} |")
         for t in types:
             sel = mine.structure == t
             if sel.any():

@@ -21,7 +21,7 @@ MAX_SHEAR = 0.05  # |cos| of the angle between a and p·a + q·b up to which the
 IN_PLANE = 1e-6  # Å: a and b must lie in the xy plane, c along z
 MIN_SIDE = 9.0  # Å: shorter sides are repeated up to at least this (the paper's cell: 12.5 Å)
 MATCH = 0.01  # a side is repeated further until its pixels are within this of the model's...
-MATCH_SIDE = 40.0  # Å: ...while the repeated side stays below this
+MATCH_SIDE = 40.0  # Å: ...while the repeated side stays below this (at MATCH; see match_side)
 
 
 class CellError(ValueError):
@@ -76,7 +76,7 @@ def check_sheet_cell(cell: np.ndarray, pbc: np.ndarray) -> tuple[int, int]:
 
 def canonical(positions: torch.Tensor, numbers: torch.Tensor, cells: torch.Tensor,
               frame: torch.Tensor, factors: list[tuple[int, int]],
-              steps: tuple[float, float] | None = None
+              steps: tuple[float, float] | None = None, tolerance: float = MATCH
               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Frames rotated about z so that a lies along x and made rectangular (and at least MIN_SIDE
     a side; with `steps`, repeated as `repeats` says): positions [A', 3], numbers [A'], cells
@@ -96,7 +96,8 @@ def canonical(positions: torch.Tensor, numbers: torch.Tensor, cells: torch.Tenso
     a, b = cells[:, 0], cells[:, 1]
     second = p[:, None] * a + q[:, None] * b
     second = second * torch.sign(second[:, 1:2])  # a right-handed rectangle
-    along_a, along_b = (repeats(side, None if steps is None else step) for side, step in
+    along_a, along_b = (repeats(side, None if steps is None else step, tolerance)
+                        for side, step in
                         zip((a.detach().norm(dim=-1), second.detach().norm(dim=-1)),
                             steps or (None, None)))
     cells = torch.stack([along_a[:, None] * a, along_b[:, None] * second, cells[:, 2]], 1)
@@ -122,21 +123,29 @@ def whole_steps(length: np.ndarray | float, step: float) -> np.ndarray:
     return np.maximum(np.round(np.asarray(length) / step), 1)
 
 
-def repeats(side: torch.Tensor, step: float | None = None) -> torch.Tensor:
+def match_side(tolerance: float) -> float:
+    """The longest repeated side (Å) searched for pixels within `tolerance`: MATCH_SIDE at
+    MATCH, longer as √(MATCH/tolerance) for a tighter match (more candidates to choose from)."""
+    return MATCH_SIDE * (MATCH / tolerance) ** 0.5
+
+
+def repeats(side: torch.Tensor, step: float | None = None,
+            tolerance: float = MATCH) -> torch.Tensor:
     """How many times sides [F] of `side` Å are repeated so that the grid spans at least
     MIN_SIDE: a small cell becomes its supercell (exact for a periodic crystal), so that the
     image is as fine and as large as those the model learnt from, not a few distorted pixels.
     With `step`, the Å that one network period (a whole number of pixels) spans, a side is
-    repeated further, up to MATCH_SIDE, until a whole number of steps spans it within MATCH:
-    the model lays a side on whole steps, so a side between them is seen rescaled."""
+    repeated further, up to match_side(tolerance), until a whole number of steps spans it
+    within `tolerance`: the model lays a side on whole steps, so a side between them is seen
+    rescaled (strained, to the network, by the mismatch)."""
     least = torch.ceil(MIN_SIDE / side).clamp(min=1)
     if step is None:
         return least
     best = least.clone()
     for f, (length, k) in enumerate(zip(side.tolist(), least.tolist())):
-        candidates = range(int(k), max(int(k), int(MATCH_SIDE // length)) + 1)
+        candidates = range(int(k), max(int(k), int(match_side(tolerance) // length)) + 1)
         mismatch = [abs(c * length / (whole_steps(c * length, step) * step) - 1)
                     for c in candidates]
-        good = [c for c, m in zip(candidates, mismatch) if m <= MATCH]
+        good = [c for c, m in zip(candidates, mismatch) if m <= tolerance]
         best[f] = good[0] if good else candidates[int(np.argmin(mismatch))]
     return best

@@ -12,8 +12,10 @@ its orthogonal supercell (ase_cnnas/cells.py); its grid has n = round(L/Δ) pixe
 whole multiples of the network's reduction), and the pixel energies are weighted by the pixel's
 area over the training one, so the summed energy is an integral over the cell whatever the
 spacing. The network sees lengths in pixels, so a side laid on pixels of L/n ≠ Δ looks strained
-by L/(nΔ) − 1 (up to ±6 % on a 10 Å side): with `match_pixels`, sides are repeated (up to
-cells.MATCH_SIDE) until L/(nΔ) is within cells.MATCH of 1. n, the number of
+by L/(nΔ) − 1 (up to ±6 % on a 10 Å side): with `match_pixels` (a tolerance), sides are repeated
+(cells.repeats) until L/(nΔ) is within it of 1; with `stretch_inputs`, the head also reads each
+side's stretch L/(nΔ) − 1 (times STRETCH_SCALE), so the network knows its pixels' true size and a
+strain that leaves n unchanged is no longer near invisible. n, the number of
 atoms of each element scaled by c, reaches the dense head when the network takes extra inputs
 (a vacancy's formation energy is not linear in the counts, and a CNN learns it only slowly).
 The reference sum and the scale are applied in float64, so totals of ~−550 eV keep their meV
@@ -33,12 +35,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from .cells import canonical, supercell_factor, whole_steps
+from .cells import MATCH, canonical, supercell_factor, whole_steps
 from .heights import HEIGHT_SCALE, atom_heights, height_weights
-from .networks import CNNAS, NetworkConfig
+from .networks import CNNAS, NetworkConfig, with_extra_inputs
 from .raster import CUTOFF, SIGMA, rasterize
 
 N_ELEMENTS = 119
+STRETCH_SCALE = 20.0  # stretch_inputs: a side's L/(nΔ) − 1 times this (±5 % → ±1)
 ORTHOGONAL = 1e-6  # |cos| of the angle between cell vectors below which they count as orthogonal
 
 
@@ -74,7 +77,7 @@ class EnergyModel(nn.Module):
     def __init__(self, network: NetworkConfig, cell: np.ndarray, element_energy: dict[int, float],
                  energy_mean: float = 0.0, energy_scale: float = 1.0, image_scale: float = 1.0,
                  count_scale: float = 1.0, upsample: int = 1, extensive: bool = False,
-                 any_cell: bool = False, match_pixels: bool = False,
+                 any_cell: bool = False, match_pixels: float = 0.0, stretch_inputs: bool = False,
                  sigma: float = SIGMA, cutoff: float = CUTOFF, symmetrize: bool = False,
                  metadata: dict | None = None):
         super().__init__()
@@ -89,13 +92,18 @@ class EnergyModel(nn.Module):
         self.cell = np.asarray(cell, dtype=float)  # the cell it was trained on
         d = self.dim
         self.extensive = self.any_cell = False
+        # any-cell: the head reads the pixel stretch per side (the network's 2 extra inputs)
+        self.stretch_inputs = stretch_inputs
         if extensive:
             self._check_extensive("an extensive")
             self.extensive = True
         if any_cell:
             self.use_any_cell()
+        if stretch_inputs and not (self.any_cell and network.extra_inputs == 2):
+            raise ValueError("stretch inputs are an any-cell model's two extra inputs (x, y)")
         self.symmetrize = symmetrize  # average over the cell's reflections (2^d network passes)
-        self.match_pixels = match_pixels  # any-cell: repeat sides until pixels match (repeats)
+        # any-cell: repeat sides until the pixels match within this fraction (0: do not)
+        self.match_pixels = float(match_pixels)
         self.reflections = reflections(self.cell[:d, :d])
         self.spacing = np.diag(self.cell)[:d] / np.array(network.grid)  # Å per pixel, per axis
         self.multiple = 2 ** (network.reductions or 0)  # pixels per side must divide by this
@@ -112,11 +120,12 @@ class EnergyModel(nn.Module):
     def _check_extensive(self, kind: str) -> None:
         """Refuse, naming what is missing, a model that cannot grow its grid with the cell."""
         config, d = self.network.config, self.dim
-        if (config.head != "pixel" or config.padding != "circular" or config.extra_inputs
-                or self.upsample != 1
+        if (config.head != "pixel" or config.padding != "circular"
+                or (config.extra_inputs and not self.stretch_inputs) or self.upsample != 1
                 or np.count_nonzero(self.cell[:d, :d] - np.diag(np.diag(self.cell[:d, :d])))):
             raise ValueError(f"{kind} model needs the per-pixel head, circular padding, no extra "
-                             "inputs, no upsampling and an orthogonal training cell")
+                             "inputs but the stretch, no upsampling and an orthogonal training "
+                             "cell")
 
     def use_any_cell(self) -> None:
         """Make this an any-cell model (see the module docstring), e.g. to fine-tune a
@@ -125,6 +134,15 @@ class EnergyModel(nn.Module):
         if self.dim != 2:
             raise ValueError("an any-cell model is a sheet model: give it a 2D grid")
         self.any_cell, self.extensive = True, False
+
+    def use_stretch_inputs(self) -> None:
+        """Give an any-cell model's head the stretch inputs, read with zero weights at first
+        (networks.with_extra_inputs): the same energies until training moves them."""
+        if not self.any_cell:
+            raise ValueError("stretch inputs are for an any-cell model; make it one first")
+        if not self.stretch_inputs:
+            self.network = with_extra_inputs(self.network, 2).train(self.network.training)
+            self.stretch_inputs = True
 
     @property
     def element_energies(self) -> dict[int, float]:
@@ -192,7 +210,14 @@ class EnergyModel(nn.Module):
         """Å per pixel [F, 2] along the in-plane sides of canonical cells [F, 3, 3] (one grid, as
         grid_for): an any-cell model's training spacing where the sides fit it exactly."""
         return cells[:, :2, :2].norm(dim=-1) / torch.as_tensor(self.grid_for(cells),
-                                                               dtype=cells.dtype)
+                                                               dtype=cells.dtype,
+                                                               device=cells.device)
+
+    def stretch(self, cells: torch.Tensor) -> torch.Tensor:
+        """The stretch inputs [F, 2] of canonical cells (one grid): each side's pixel over the
+        trained one, less one, times STRETCH_SCALE; differentiable in the cell (stress)."""
+        spacing = torch.as_tensor(self.spacing, dtype=cells.dtype, device=cells.device)
+        return (self.pixel_spacing(cells) / spacing - 1) * STRETCH_SCALE
 
     def counts(self, numbers: torch.Tensor, frame: torch.Tensor, n_frames: int) -> torch.Tensor:
         """Atoms of each model element per frame [F, n_elements], times `count_scale`."""
@@ -216,7 +241,9 @@ class EnergyModel(nn.Module):
                                                            n_frames):
             weights = self.atom_weights(*inputs[:4])
             images = self.images(*inputs, weights=weights)
-            energy = self.energy(images, *inputs[1:2], *inputs[3:], density=density)
+            stretch = self.stretch(inputs[2]) if self.stretch_inputs else None
+            energy = self.energy(images, *inputs[1:2], *inputs[3:], density=density,
+                                 stretch=stretch)
             total = total.index_add(0, chosen, energy / copies)
             if describe:
                 self._describe(seen, chosen, inputs, weights.detach(), images.detach())
@@ -236,7 +263,8 @@ class EnergyModel(nn.Module):
         factors = [supercell_factor(c) for c in cells.detach().cpu().numpy()]
         positions, numbers, cells, frame, copies = canonical(
             positions, numbers, cells, frame, factors,
-            tuple(float(d) * self.multiple for d in self.spacing) if self.match_pixels else None)
+            tuple(float(d) * self.multiple for d in self.spacing) if self.match_pixels else None,
+            self.match_pixels or MATCH)
         grids = [self.grid_for(cells[f:f + 1]) for f in range(n_frames)]
         for grid in sorted(set(grids)):
             chosen = every[[g == grid for g in grids]]
@@ -289,23 +317,26 @@ class EnergyModel(nn.Module):
             seen["spacing_max"][index] = spacing.amax(1).numpy()
 
     def energy(self, images: torch.Tensor, numbers: torch.Tensor, frame: torch.Tensor,
-               n_frames: int, density: torch.Tensor | None = None) -> torch.Tensor:
+               n_frames: int, density: torch.Tensor | None = None,
+               stretch: torch.Tensor | None = None) -> torch.Tensor:
         """Total energies [F] (eV) of frames whose images are `images` (from `images()`), averaged
         over the reflections when the model symmetrizes; `density` [F] weights the network's
-        summed pixel energies (an any-cell model's pixel area over its training pixel's)."""
+        summed pixel energies (an any-cell model's pixel area over its training pixel's), and
+        `stretch` [F, 2] are its stretch inputs (a reflection leaves them as they are)."""
         if not self.symmetrize:
-            return self._energy(images, numbers, frame, n_frames, density)
+            return self._energy(images, numbers, frame, n_frames, density, stretch)
         flips = self.reflections
         r = len(flips)
         if images.numel() * r <= self.network.band_pixels:  # one batched pass over all images
             orbit = torch.cat([self.reflect(images, s) for s in flips])
             energies = self._energy(orbit, numbers.repeat(r),
                                     torch.cat([frame + k * n_frames for k in range(r)]),
-                                    r * n_frames, None if density is None else density.repeat(r)
+                                    r * n_frames, None if density is None else density.repeat(r),
+                                    None if stretch is None else stretch.repeat(r, 1)
                                     ).reshape(r, n_frames)
         else:  # large cells: one pass per reflection, so memory stays that of one image
             energies = torch.stack([self._energy(self.reflect(images, s), numbers, frame, n_frames,
-                                                 density) for s in flips])
+                                                 density, stretch) for s in flips])
         return energies.mean(0)
 
     def reflect(self, images: torch.Tensor, axes: tuple[int, ...]) -> torch.Tensor:
@@ -316,9 +347,11 @@ class EnergyModel(nn.Module):
         return images.flip(dims).roll([self.upsample] * len(dims), dims) if dims else images
 
     def _energy(self, images: torch.Tensor, numbers: torch.Tensor, frame: torch.Tensor,
-                n_frames: int, density: torch.Tensor | None = None) -> torch.Tensor:
+                n_frames: int, density: torch.Tensor | None = None,
+                stretch: torch.Tensor | None = None) -> torch.Tensor:
         """Total energies [F] (eV) of the images as they are."""
-        extra = self.counts(numbers, frame, n_frames) if self.network.config.extra_inputs else None
+        extra = stretch if self.stretch_inputs else (
+            self.counts(numbers, frame, n_frames) if self.network.config.extra_inputs else None)
         out = self.network(images, extra)
         if density is not None:
             out = out * density.to(out.dtype)

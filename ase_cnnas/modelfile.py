@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from .cells import MATCH
 from .files import replace_atomically
 from .model import EnergyModel
 from .networks import NetworkConfig
@@ -59,7 +60,7 @@ def save_model(model: EnergyModel, path: str | os.PathLike) -> None:
         "image": {"sigma": model.sigma, "cutoff": model.cutoff, "scale": model.image_scale,
                   "cell": model.cell.tolist(), "upsample": model.upsample,
                   "extensive": model.extensive, "any_cell": model.any_cell,
-                  "match_pixels": model.match_pixels},
+                  "match_pixels": model.match_pixels, "stretch_inputs": model.stretch_inputs},
         "count_scale": model.count_scale,
         "symmetrize": model.symmetrize,
         "elements": {str(z): e for z, e in model.element_energies.items()},
@@ -70,6 +71,12 @@ def save_model(model: EnergyModel, path: str | os.PathLike) -> None:
     replace_atomically(path, partial(torch.save, {
         "format": FORMAT, "format_version": FORMAT_VERSION, "metadata": json.dumps(meta),
         "state_dict": state}))
+
+
+def matched_within(stored: bool | float) -> float:
+    """The pixel-matching tolerance a file records: files before the tolerance was a setting
+    say true (cells.MATCH then) or false (0: no matching)."""
+    return MATCH if stored is True else float(stored)
 
 
 def read_metadata(path: str | os.PathLike) -> dict:
@@ -93,7 +100,8 @@ def load_model(model: str | os.PathLike = "default", device: str | torch.device 
             upsample=meta["image"].get("upsample", 1),
             extensive=meta["image"].get("extensive", False),
             any_cell=meta["image"].get("any_cell", False),
-            match_pixels=meta["image"].get("match_pixels", False),
+            match_pixels=matched_within(meta["image"].get("match_pixels", 0.0)),
+            stretch_inputs=meta["image"].get("stretch_inputs", False),
             sigma=meta["image"]["sigma"],
             cutoff=meta["image"]["cutoff"],
             symmetrize=meta.get("symmetrize", False) if symmetrize is None else symmetrize,

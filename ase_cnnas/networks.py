@@ -332,6 +332,22 @@ def widened(network: CNNAS, filters: int) -> CNNAS:
     return wide
 
 
+def with_extra_inputs(network: CNNAS, extra: int) -> CNNAS:
+    """`network` (a pixel head with no extra inputs) whose head also reads `extra` scalars per
+    frame, at first with zero weights: the same function until training moves them."""
+    config = network.config
+    if config.head != "pixel" or config.extra_inputs:
+        raise ValueError("only a pixel head that reads no extra inputs yet can be given them")
+    like = next(network.parameters())
+    grown = CNNAS(NetworkConfig(**{**asdict(config), "extra_inputs": extra}))
+    grown = grown.to(like.device, like.dtype)
+    state = network.state_dict()
+    first = state["head.0.weight"]
+    state["head.0.weight"] = torch.cat([first, first.new_zeros(len(first), extra)], 1)
+    grown.load_state_dict(state)
+    return grown
+
+
 ODD_INIT = 0.01  # with_heights: the odd weights' spread, relative to a fresh He initialisation
 
 

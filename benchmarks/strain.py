@@ -25,6 +25,7 @@ from tqdm import tqdm
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from ase_cnnas import CNNASCalculator  # noqa: E402
+from ase_cnnas.cells import MATCH  # noqa: E402
 from ase_cnnas.sheets import build_sheet  # noqa: E402
 from training.reference import make_reference  # noqa: E402
 from training.report import command, hardware, save_figure, write_text  # noqa: E402
@@ -59,13 +60,15 @@ def main() -> None:
         "hbn_pristine", "hbn_pristine@2x1", "hbn_pristine@hex6"])
     ap.add_argument("--largest", type=float, default=0.05, help="largest strain")
     ap.add_argument("--points", type=int, default=11, help="strains from -largest to +largest")
-    ap.add_argument("--match-pixels", action="store_true",
-                    help="repeat cell sides until the pixels match, whatever the model file says")
+    ap.add_argument("--match-pixels", type=float, nargs="?", const=MATCH, default=None,
+                    metavar="TOLERANCE", help="repeat cell sides until the pixels match within "
+                    "TOLERANCE, whatever the model file says")
     ap.add_argument("--out", type=Path, default=Path("results/strain.md"))
     args = ap.parse_args()
     calcs = {"model": CNNASCalculator(args.model, device="cpu"),
              "reference": make_reference(args.reference)}
-    calcs["model"].models[0].match_pixels |= args.match_pixels
+    if args.match_pixels is not None:
+        calcs["model"].models[0].match_pixels = args.match_pixels
     strains = np.linspace(-args.largest, args.largest, args.points)
     curves, rows = {}, []
     jobs = [(s, d) for s in args.structures for d in DIRECTIONS]

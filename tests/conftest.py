@@ -46,10 +46,11 @@ def make_model(seed: int = 0, activation: str = "silu") -> EnergyModel:
                        metadata=dict(METADATA)).eval()
 
 
-def make_sheet_model(seed: int = 0, height_layers: int = 0) -> EnergyModel:
+def make_sheet_model(seed: int = 0, height_layers: int = 0, stretch: bool = False) -> EnergyModel:
     """A free-standing any-cell sheet model (height channels, or a slab of `height_layers`;
-    pixel head, circular padding) with random weights, its pixel energies not zero, in float64
-    for exact gradient checks."""
+    pixel head, circular padding; with `stretch`, its head reading the pixel stretch with
+    weights not zero) with random weights, its pixel energies not zero, in float64 for exact
+    gradient checks."""
     torch.manual_seed(seed)
     config = network2_config(GRID, dense=DENSE, activation="silu", padding="circular",
                              head="pixel", periodic_copies=False, heights=True,
@@ -58,6 +59,9 @@ def make_sheet_model(seed: int = 0, height_layers: int = 0) -> EnergyModel:
                         element_energy=ELEMENT_ENERGY, energy_mean=ENERGY_MEAN,
                         energy_scale=ENERGY_SCALE, image_scale=IMAGE_SCALE, any_cell=True,
                         metadata=dict(METADATA))
+    if stretch:
+        model.use_stretch_inputs()
+        torch.nn.init.normal_(model.network.head[0].weight[:, -2:], std=1.0)
     torch.nn.init.normal_(model.network.head[-1].weight, std=0.3)
     return model.double().eval()
 
@@ -67,6 +71,14 @@ def sheet_model_file(tmp_path_factory) -> Path:
     """make_sheet_model() saved with save_model; treat as read-only."""
     path = tmp_path_factory.mktemp("sheet_model") / "sheet.pt"
     save_model(make_sheet_model(), path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def stretch_sheet_model_file(tmp_path_factory) -> Path:
+    """make_sheet_model(stretch=True) saved with save_model; treat as read-only."""
+    path = tmp_path_factory.mktemp("stretch_sheet_model") / "stretch.pt"
+    save_model(make_sheet_model(stretch=True), path)
     return path
 
 

@@ -526,9 +526,19 @@ def sheet_calc(sheet_model_file) -> CNNASCalculator:
     return calc
 
 
-def test_sheet_model_forces_and_stress_are_gradients(sheet_calc):
-    """A free-standing any-cell model on a hexagonal cell: forces (all three components) and
-    stress (every in-plane component) are central differences of its energy."""
+@pytest.fixture
+def stretch_sheet_calc(stretch_sheet_model_file) -> CNNASCalculator:
+    calc = CNNASCalculator(stretch_sheet_model_file, device="cpu")
+    calc.model.double()
+    return calc
+
+
+@pytest.mark.parametrize("name", ["sheet_calc", "stretch_sheet_calc"])
+def test_sheet_model_forces_and_stress_are_gradients(name, request):
+    """A free-standing any-cell model (its head reading the pixel stretch, or not) on a
+    hexagonal cell: forces (all three components) and stress (every in-plane component) are
+    central differences of its energy."""
+    sheet_calc = request.getfixturevalue(name)
     atoms = free_sheet()
     atoms.calc = sheet_calc
     forces, stress = atoms.get_forces(), atoms.get_stress(voigt=False)

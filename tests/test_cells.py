@@ -106,9 +106,10 @@ def test_small_cell_is_its_supercell(sheet_model_file):
 
 def test_repeats_until_the_pixels_match():
     """With the Å of one network period, a side is repeated (up to MATCH_SIDE) until whole
-    periods span it within MATCH: 5.012 Å on steps of 1.56625 Å (the paper's cell's 8 pixels)
-    first fits at 5 repeats, 25.06 Å = 16 steps; a long side is never repeated."""
-    from ase_cnnas.cells import MATCH, MATCH_SIDE, repeats
+    periods span it within MATCH (or a tighter tolerance, searching further): 5.012 Å on steps
+    of 1.56625 Å (the paper's cell's 8 pixels) first fits at 5 repeats, 25.06 Å = 16 steps; a
+    long side is never repeated."""
+    from ase_cnnas.cells import MATCH, MATCH_SIDE, match_side, repeats
 
     sides = torch.tensor([5.012, 4.3405, 12.53, 60.0])
     assert repeats(sides).tolist() == [2, 3, 1, 1]
@@ -118,6 +119,13 @@ def test_repeats_until_the_pixels_match():
     for side, k in zip(sides.tolist(), got.tolist()):
         blocks = round(side * k / 1.56625)
         assert abs(side * k / blocks / 1.56625 - 1) <= MATCH or side * (k + 1) > MATCH_SIDE
+    # tighter: within 0.2 %, searching up to match_side(0.002) = 89 Å
+    tight = repeats(sides, 1.56625, 0.002)
+    assert match_side(0.002) == pytest.approx(MATCH_SIDE * 5 ** 0.5)
+    assert tight.tolist() == [5, 13, 1, 1]  # 13 × 4.3405 Å = 36.03 steps
+    for side, k in zip(sides.tolist(), tight.tolist()):
+        blocks = round(side * k / 1.56625)
+        assert abs(side * k / blocks / 1.56625 - 1) <= 0.002 or side * (k + 1) > match_side(0.002)
 
 
 def test_matched_pixels_make_a_small_cell_its_big_twin(sheet_model_file):
@@ -125,14 +133,15 @@ def test_matched_pixels_make_a_small_cell_its_big_twin(sheet_model_file):
     (5 × 3 repeats: twice that cell), so the two have one energy per atom; without, the small
     cell is seen 7 % stretched along x and its energy is another."""
     from ase_cnnas import CNNASCalculator
+    from ase_cnnas.cells import MATCH
     from ase_cnnas.modelfile import load_model, save_model
 
     model = load_model(sheet_model_file)
     assert not model.match_pixels
-    model.match_pixels = True
+    model.match_pixels = True  # as files before the tolerance was a setting say
     matched = sheet_model_file.parent / "matched.pt"
     save_model(model, matched)
-    assert load_model(matched).match_pixels
+    assert load_model(matched).match_pixels == MATCH
     small, big = build_sheet("hbn_pristine@2x1"), build_sheet("hbn_pristine")
     per_atom = {}
     for path in (sheet_model_file, matched):

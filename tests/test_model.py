@@ -164,3 +164,36 @@ def test_large_images_are_averaged_one_reflection_at_a_time():
     batched = energies(model, frames)
     model.network.band_pixels = 2 * 16 * 16  # two 16² images: below the orbit's 8
     np.testing.assert_allclose(energies(model, frames), batched, rtol=SYMMETRY_RTOL, atol=0)
+
+
+def test_stretch_inputs_start_from_the_model_and_see_strain(tmp_path):
+    """An any-cell model given stretch inputs computes exactly its old energy until its head's
+    new weights move (they start at zero), keeps them through its file, and then sees a strain
+    that leaves the pixel count unchanged; a fixed-cell model is refused them."""
+    from conftest import make_sheet_model
+
+    model = make_sheet_model()
+    sheet = build_sheet("hbn_pristine")
+    strained = sheet.copy()
+    strained.set_cell(sheet.cell.array * [1.02, 1, 1], scale_atoms=True)  # still 64 pixels
+    before = [energy_of(model, a) for a in (sheet, strained)]
+    model.use_stretch_inputs()
+    assert model.network.config.extra_inputs == 2
+    assert [energy_of(model, a) for a in (sheet, strained)] == pytest.approx(before, abs=1e-12)
+    with torch.no_grad():
+        model.network.head[0].weight[:, -2:] = 1.0
+    save_model(model, tmp_path / "stretch.pt")
+    loaded = load_model(tmp_path / "stretch.pt").double()
+    assert loaded.stretch_inputs
+    assert energy_of(loaded, sheet) == pytest.approx(before[0], abs=1e-9)  # no stretch at Δ
+    assert abs(energy_of(loaded, strained) - before[1]) > 1e-3
+    with pytest.raises(ValueError, match="stretch inputs are for an any-cell model"):
+        make_model().use_stretch_inputs()
+
+
+def energy_of(model: EnergyModel, atoms: Atoms) -> float:
+    """The model's energy (eV) of one structure."""
+    with torch.no_grad():
+        return model(torch.tensor(atoms.positions), torch.tensor(atoms.numbers),
+                     torch.tensor(atoms.cell.array)[None],
+                     torch.zeros(len(atoms), dtype=torch.long), 1).item()

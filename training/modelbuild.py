@@ -39,7 +39,8 @@ def build_model(frames, train_idx: np.ndarray, grid: tuple[int, ...], target: st
     counts = options.pop("counts", False)
     upsample = options.pop("upsample", 1)
     any_cell = options.pop("any_cell", False)
-    match_pixels = options.pop("match_pixels", False)
+    match_pixels = options.pop("match_pixels", 0.0)
+    stretch = options.pop("stretch_inputs", False)
     if reference not in REFERENCES:
         raise ValueError(f"reference {reference!r}: use one of {REFERENCES}")
     y = target_values(frames, target)
@@ -51,14 +52,16 @@ def build_model(frames, train_idx: np.ndarray, grid: tuple[int, ...], target: st
     else:
         eps = dict.fromkeys(elements, float(y[train_idx].sum() / frames.natoms[train_idx].sum()))
     rest = y[train_idx] - reference_sums(frames, train_idx, eps)
-    config = NETWORKS[network](grid, extra_inputs=len(eps) if counts else 0, **options)
+    config = NETWORKS[network](grid, extra_inputs=len(eps) if counts else 2 if stretch else 0,
+                               **options)
     cell = frames.cell[train_idx[0]]  # the pixel spacing is that of the first frame's cell
     return EnergyModel(config, cell=rectangle(cell) if any_cell else cell, element_energy=eps,
                        energy_mean=float(rest.mean()),
                        energy_scale=float(rest.std()) if scale_target else 1.0,
                        image_scale=1.0 / max(eps),  # peak of the heaviest element → 1
                        count_scale=1.0 / float(frames.natoms[train_idx].mean()),
-                       upsample=upsample, any_cell=any_cell, match_pixels=match_pixels)
+                       upsample=upsample, any_cell=any_cell, match_pixels=match_pixels,
+                       stretch_inputs=stretch)
 
 
 def scale_to_data(model: EnergyModel, batch: dict) -> None:
@@ -118,15 +121,19 @@ def refit_elements(model: EnergyModel, frames, train_idx: np.ndarray, rng: np.ra
 
 
 def adapted(model: EnergyModel, heights: bool, any_cell: bool, seed: int,
-            match_pixels: bool = False, height_layers: int = 0) -> EnergyModel:
+            match_pixels: float = 0.0, height_layers: int = 0,
+            stretch_inputs: bool = False) -> EnergyModel:
     """`model` given height channels (or a slab of `height_layers`; networks.with_heights) and
-    made an any-cell model (with matched pixels) where asked and not yet so: a flat fixed-cell
-    model's weights start a free-standing any-cell one."""
+    made an any-cell model (with pixels matched within `match_pixels`, and stretch inputs)
+    where asked and not yet so: a flat fixed-cell model's weights start a free-standing any-cell
+    one."""
     if heights and not model.network.config.heights:
         like = next(model.network.parameters())
         model.network = with_heights(model.network, seed, height_layers).to(like.device).train()
     if any_cell:
         model.use_any_cell()
     if match_pixels:
-        model.match_pixels = True
+        model.match_pixels = match_pixels
+    if stretch_inputs:
+        model.use_stretch_inputs()
     return model

@@ -132,14 +132,15 @@ def initial_model(config: TrainConfig, frames: Frames, train_idx: np.ndarray,
         if config.filters is not None and config.filters != model.network.config.filters:
             model.network = widened(model.network, config.filters)
         model = adapted(model, config.heights, config.any_cell, config.seed,
-                        config.match_pixels, config.height_layers)
+                        config.pixel_tolerance, config.height_layers, config.stretch_inputs)
         if config.refit_elements:
             refit_elements(model, frames, train_idx, np.random.default_rng([config.seed, 998]))
         return model
     options = {"activation": config.activation, "head": config.head, "padding": config.padding,
                "counts": config.counts, "upsample": config.upsample, "heights": config.heights,
                "height_layers": config.height_layers,
-               "any_cell": config.any_cell, "match_pixels": config.match_pixels,
+               "any_cell": config.any_cell, "match_pixels": config.pixel_tolerance,
+               "stretch_inputs": config.stretch_inputs,
                "filters": NetworkConfig.filters if config.filters is None else config.filters}
     if config.network == "network2":
         options.update(reductions=config.reductions, periodic_copies=config.copies)

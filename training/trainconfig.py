@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from ase_cnnas.cells import MATCH
 from ase_cnnas.heights import SLAB_HALF
 from ase_cnnas.networks import ACTIVATIONS, HEADS, PADDINGS
 
@@ -91,9 +92,16 @@ class TrainConfig:
                              "rectangular, n = round(L/Δ) pixels a side (pixel head, circular "
                              "padding); with --init, the file's model becomes one")
     match_pixels: bool = option(False, "with --any-cell: repeat each cell side until its "
-                                 "pixels are within 1 per cent of the model's (a side laid "
-                                 "on other pixels looks strained to the network); with "
+                                 "pixels are within --match-tolerance of the model's (a side "
+                                 "laid on other pixels looks strained to the network); with "
                                  "--init, the file's model starts to")
+    match_tolerance: float = option(MATCH, "with --match-pixels: how close the pixels must "
+                                     "match, as a fraction (tighter: larger supercells of "
+                                     "small cells, slower)")
+    stretch_inputs: bool = option(False, "with --any-cell: feed the head each side's pixel "
+                                   "stretch against the model's spacing, so that it sees a "
+                                   "strain that leaves the pixel count unchanged; with --init, "
+                                   "added with zero weights")
     train_layers: int | None = option(None, "train only the network's last N weight layers "
                                        "(convolutions and the head's two dense layers; with "
                                        "--init: fine-tune on few frames without unlearning the "
@@ -127,11 +135,23 @@ class TrainConfig:
         if self.train_layers is not None and self.train_layers < 1:
             raise ValueError(f"--train-layers {self.train_layers}: give 1 or more, or leave it "
                              "out to train all layers")
+        if self.stretch_inputs and not self.any_cell:
+            raise ValueError("--stretch-inputs is for an any-cell model: add --any-cell")
+        if self.stretch_inputs and self.counts:
+            raise ValueError("--stretch-inputs and --counts both feed the head: choose one")
+        if not 0 < self.match_tolerance < 0.5:
+            raise ValueError(f"--match-tolerance {self.match_tolerance}: give a fraction between "
+                             "0 and 0.5, e.g. 0.004")
         if self.hours is not None and not self.hours > 0:
             raise ValueError(f"--hours {self.hours}: give a positive time budget, or leave it out")
         if self.target != "energy" and self.force_weight > 0:
             raise ValueError(f"force matching needs an energy target, not {self.target!r}; "
                              "drop --force-weight")
+
+    @property
+    def pixel_tolerance(self) -> float:
+        """The model's pixel-matching tolerance: --match-tolerance with --match-pixels, else 0."""
+        return self.match_tolerance if self.match_pixels else 0.0
 
     def settings(self) -> dict:
         """What the run records (settings.json, the model file) and resumes only with: every

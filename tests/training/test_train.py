@@ -627,8 +627,10 @@ def test_gradient_clipping_recorded(lj_data, tmp_path):
 
 def test_free_standing_any_cell_model_trains_on_mixed_cells(lj_data, tmp_path):
     """--heights --any-cell, fresh and from a flat model file of the 60-atom cell (with
-    --match-pixels, which the file keeps; and as a slab of height layers): free-standing
-    frames of a hexagonal and a rectangular cell in one run, all three force components fitted."""
+    --match-pixels within 0.4 per cent and stretch inputs, which the file keeps; and as a slab
+    of height layers):
+    free-standing frames of a hexagonal and a rectangular cell in one run, all three force
+    components fitted."""
     from conftest import LJ
 
     from training.cli import main
@@ -643,15 +645,21 @@ def test_free_standing_any_cell_model_trains_on_mixed_cells(lj_data, tmp_path):
     flat = train(TrainConfig(lj_data, tmp_path / "flat", grid=GRID, epochs=1, batch=BATCH,
                              head="pixel", padding="circular", copies=False, force_weight=1.0))
     tuned = train(TrainConfig(data, tmp_path / "tuned", epochs=1, batch=BATCH, init=flat,
-                              heights=True, any_cell=True, force_weight=1.0, match_pixels=True))
+                              heights=True, any_cell=True, force_weight=1.0, match_pixels=True,
+                              match_tolerance=0.004, stretch_inputs=True))
     slab = train(TrainConfig(data, tmp_path / "slab", epochs=1, batch=BATCH, init=flat,
                              heights=True, height_layers=3, any_cell=True, force_weight=1.0))
     with pytest.raises(ValueError, match="--height-layers 3: give 2 or more, with --heights"):
         TrainConfig(data, tmp_path / "bad", height_layers=3)
+    with pytest.raises(ValueError, match="--match-tolerance 0: give a fraction between 0 and"):
+        TrainConfig(data, tmp_path / "bad", match_pixels=True, match_tolerance=0)
+    with pytest.raises(ValueError, match="--stretch-inputs is for an any-cell model: add --any"):
+        TrainConfig(data, tmp_path / "bad", stretch_inputs=True)
     frames = read_frames(data)
-    for best, matched, layers in ((fresh, False, 0), (tuned, True, 0), (slab, False, 3)):
+    for best, matched, layers in ((fresh, 0.0, 0), (tuned, 0.004, 0), (slab, 0.0, 3)):
         model = load_model(best)
-        assert model.match_pixels == matched
+        assert model.match_pixels == pytest.approx(matched)
+        assert model.stretch_inputs == (best == tuned)
         assert model.network.config.height_layers == layers
         assert model.any_cell and model.network.config.heights and model.force_components == 3
         cell = model.cell[:2, :2]

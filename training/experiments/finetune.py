@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ase_cnnas.cells import MATCH
 from ase_cnnas.modelfile import load_model
 
 from ..cli import run_module
@@ -94,9 +95,17 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--batch", type=int, default=8, help="frames per step")
     ap.add_argument("--references", nargs="*", default=["7net-0"],
                     help="reference calculators to score beside (by name)")
-    ap.add_argument("--match-pixels", action="store_true",
-                    help="each run repeats cell sides until the pixels match (cnnas train "
-                         "--match-pixels)")
+    ap.add_argument("--match-pixels", type=float, nargs="?", const=MATCH, default=None,
+                    metavar="TOLERANCE",
+                    help=f"each run repeats cell sides until the pixels match, within "
+                         f"TOLERANCE (default {MATCH}; cnnas train --match-pixels "
+                         f"--match-tolerance)")
+    ap.add_argument("--force-weight", type=float, default=1.0,
+                    help="weight of the force term against the energy's (cnnas train "
+                         "--force-weight; below 1 weights the energies more)")
+    ap.add_argument("--stretch-inputs", action="store_true",
+                    help="each run's head also reads the pixel stretch (cnnas train "
+                         "--stretch-inputs)")
     ap.add_argument("--train-layers", type=int, default=None,
                     help="train only the last N weight layers (cnnas train --train-layers; "
                          "default: all)")
@@ -116,7 +125,8 @@ def run(args: argparse.Namespace) -> None:
     order = np.random.default_rng(args.seed).permutation(total)
     select, pool = order[:args.select], order[args.select:]
     init = load_model(args.init)
-    init.match_pixels |= args.match_pixels
+    if args.match_pixels is not None:
+        init.match_pixels = args.match_pixels
     val = Frames.concatenate([read_frames(p) for p in args.validation])
 
     def score(energy: np.ndarray, forces: np.ndarray, ok: np.ndarray) -> dict:
@@ -135,7 +145,10 @@ def run(args: argparse.Namespace) -> None:
         best = train(TrainConfig(
             data, args.runs / f"n{n}", split=name, init=str(args.init), refit_elements=True,
             heights=init.network.config.heights, any_cell=init.any_cell,
-            match_pixels=init.match_pixels, force_weight=1.0, train_layers=args.train_layers,
+            match_pixels=bool(init.match_pixels), match_tolerance=init.match_pixels or MATCH,
+            stretch_inputs=args.stretch_inputs or init.stretch_inputs,
+            force_weight=args.force_weight,
+            train_layers=args.train_layers,
             lr=args.lr, batch=args.batch, warmup=min(50, args.steps // 5), ema=0.99,
             epochs=max(1, math.ceil(args.steps * args.batch / n)), seed=args.seed))
         curve.append((n, score(*with_model(val, str(best)))))
@@ -150,8 +163,11 @@ def run(args: argparse.Namespace) -> None:
     write_text(args.out, f"""# Fine-tuning to DFT: a learning curve
 
 Each run starts from `{args.init}` (per-element energies refitted to the data's zero{
-', cell sides repeated until the pixels match' if init.match_pixels else ''}{
+f', cell sides repeated until the pixels match within {100 * init.match_pixels:g} %'
+if init.match_pixels else ''}{
 f', all but its last {args.train_layers} weight layers frozen' if args.train_layers else ''
+}{', the head reading the pixel stretch' if args.stretch_inputs or init.stretch_inputs else ''
+}{f', forces weighted {args.force_weight:g} against energies' if args.force_weight != 1 else ''
 }) and takes
 {args.steps} steps of {args.batch} frames (learning rate {args.lr}) on N frames of
 {', '.join(f'`{p}`' for p in args.data)}; {args.select} more frames of those files pick its best

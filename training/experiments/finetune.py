@@ -127,6 +127,7 @@ def run(args: argparse.Namespace) -> None:
     init = load_model(args.init)
     if args.match_pixels is not None:
         init.match_pixels = args.match_pixels
+    stretch = args.stretch_inputs or init.stretch_inputs
     val = Frames.concatenate([read_frames(p) for p in args.validation])
 
     def score(energy: np.ndarray, forces: np.ndarray, ok: np.ndarray) -> dict:
@@ -146,7 +147,7 @@ def run(args: argparse.Namespace) -> None:
             data, args.runs / f"n{n}", split=name, init=str(args.init), refit_elements=True,
             heights=init.network.config.heights, any_cell=init.any_cell,
             match_pixels=bool(init.match_pixels), match_tolerance=init.match_pixels or MATCH,
-            stretch_inputs=args.stretch_inputs or init.stretch_inputs,
+            stretch_inputs=stretch,
             force_weight=args.force_weight,
             train_layers=args.train_layers,
             lr=args.lr, batch=args.batch, warmup=min(50, args.steps // 5), ema=0.99,
@@ -166,7 +167,7 @@ Each run starts from `{args.init}` (per-element energies refitted to the data's 
 f', cell sides repeated until the pixels match within {100 * init.match_pixels:g} %'
 if init.match_pixels else ''}{
 f', all but its last {args.train_layers} weight layers frozen' if args.train_layers else ''
-}{', the head reading the pixel stretch' if args.stretch_inputs or init.stretch_inputs else ''
+}{', the head reading the pixel stretch' if stretch else ''
 }{f', forces weighted {args.force_weight:g} against energies' if args.force_weight != 1 else ''
 }) and takes
 {args.steps} steps of {args.batch} frames (learning rate {args.lr}) on N frames of

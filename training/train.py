@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from functools import partial
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -167,6 +168,13 @@ def provenance(config: TrainConfig, frames: Frames, parts: dict[str, np.ndarray]
             "data": data, "distribution": seen}
 
 
+class LossUnits(NamedTuple):
+    """What the loss measures errors in: forces in `force` eV/Å (the training forces' RMS), and,
+    with --energy-per-atom, energies per atom of a frame of `atoms` atoms (the training mean)."""
+    force: float
+    atoms: float
+
+
 WEIGHT_LAYERS = (torch.nn.Conv2d, torch.nn.Conv3d, torch.nn.Linear)  # what --train-layers counts
 
 
@@ -278,22 +286,27 @@ def record_settings(out: Path, settings: dict, world: int) -> None:
 
 
 def batch_loss(net: torch.nn.Module, model: EnergyModel, b: dict, config: TrainConfig,
-               force_scale: float) -> torch.Tensor:
+               units: LossUnits) -> torch.Tensor:
     """The MSE of the scaled target on batch `b`, plus --force-weight times that of the forces
-    in units of `force_scale` (eV/Å), taken as −dE/dr through network and rasterizer."""
+    in units of `units.force` (eV/Å), taken as −dE/dr through network and rasterizer. With
+    --energy-per-atom each frame's energy error is weighted by `units.atoms` over its atom
+    count: per-atom errors, in the units of a frame of the training frames' mean size."""
     b["positions"].requires_grad_(config.force_weight > 0)
     pred = net(*model_inputs(b))
     truth = b["energy"] if config.target == "energy" else b[f"label_{config.target}"]
-    loss = ((pred - truth) / model.energy_scale).square().mean()
+    error = (pred - truth) / model.energy_scale
+    if config.energy_per_atom:
+        error = error * (units.atoms / b["natoms"])
+    loss = error.square().mean()
     if config.force_weight > 0:
         forces = -torch.autograd.grad(pred.sum(), b["positions"], create_graph=True)[0]
         loss = loss + config.force_weight * (
-            (forces - b["forces"])[:, :model.force_components] / force_scale).square().mean()
+            (forces - b["forces"])[:, :model.force_components] / units.force).square().mean()
     return loss
 
 
 def train_epoch(net: torch.nn.Module, state: Optimisation, loader: DataLoader, epoch: int,
-                config: TrainConfig, force_scale: float, show: bool) -> dict:
+                config: TrainConfig, units: LossUnits, show: bool) -> dict:
     """One pass over this rank's training frames, then the schedule's step: the epoch's mean
     loss and its gradient norms before clipping (median, largest, share clipped)."""
     state.model.train()
@@ -303,7 +316,7 @@ def train_epoch(net: torch.nn.Module, state: Optimisation, loader: DataLoader, e
                    disable=not show)  # an epoch of a wide network takes minutes on a CPU
     device = state.model.device
     for step, b in enumerate(batches, epoch * len(loader)):
-        loss = batch_loss(net, state.model, to_device(b, device), config, force_scale)
+        loss = batch_loss(net, state.model, to_device(b, device), config, units)
         norms.append(state.step(loss, step, config))
         losses.append(loss.detach())
     # read once per epoch: a read per step would stall a GPU's queue of work every step
@@ -379,7 +392,8 @@ def train(config: TrainConfig) -> Path:
     torch.manual_seed(config.seed)
     model = initial_model(config, frames, parts["train"], device)
     about = provenance(config, frames, parts, model)
-    force_scale = float(np.sqrt((frames.forces[:, :model.force_components] ** 2).mean()))  # eV/Å
+    units = LossUnits(force=float(np.sqrt((frames.forces[:, :model.force_components] ** 2).mean())),
+                      atoms=float(frames.natoms[parts["train"]].mean()))
     state = Optimisation.start(model, config)
     progress = resume(config, state, device)
     if writer:
@@ -392,7 +406,7 @@ def train(config: TrainConfig) -> Path:
     net = distributed.wrap(model)  # DDP under torchrun: gradients averaged over the ranks
     while progress.done < progress.epochs:
         epoch = progress.done
-        trained = train_epoch(net, state, loader, epoch, config, force_scale, writer)
+        trained = train_epoch(net, state, loader, epoch, config, units, writer)
         scores = validate(state.scored, frames, parts["validation"], config)
         progress.history.append({"epoch": epoch + 1, **trained, **scores,
                                  "lr": state.sched.get_last_lr()[0], "seconds": time.time() - t0})

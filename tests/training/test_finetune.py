@@ -54,21 +54,23 @@ def test_refuses_more_frames_than_the_files_hold(lj_data, sheet_model_file, tmp_
                        "--references", "--runs", str(tmp_path / "runs")])
 
 
-def test_match_pixels_and_force_weight(lj_data, sheet_model_file, tmp_path):
-    """--match-pixels 0.004 --force-weight 0.05: the runs' models repeat cell sides until the
-    pixels match within 0.4 %, their loss weights the forces 0.05, and the table says both."""
+def test_match_pixels_and_loss_weights(lj_data, sheet_model_file, tmp_path):
+    """--match-pixels 0.004 --force-weight 0.05 --energy-per-atom: the runs' models repeat cell
+    sides until the pixels match within 0.4 %, their loss weights the forces 0.05 and fits
+    energies per atom, and the table says all three."""
     from ase_cnnas.modelfile import load_model
 
     out, runs = tmp_path / "ft.md", tmp_path / "runs"
     finetune.main(["--data", str(lj_data), "--validation", str(lj_data), "--init",
                    str(sheet_model_file), "--frames", "4", "--select", "4", "--steps", "2",
                    "--batch", "4", "--references", "--match-pixels", "0.004", "--force-weight",
-                   "0.05", "--runs", str(runs),
+                   "0.05", "--energy-per-atom", "--runs", str(runs),
                    "--out", str(out)])
     assert load_model(runs / "n4/best.pt").match_pixels == pytest.approx(0.004)
-    assert json.loads((runs / "n4/settings.json").read_text())["force_weight"] == 0.05
+    settings = json.loads((runs / "n4/settings.json").read_text())
+    assert settings["force_weight"] == 0.05 and settings["energy_per_atom"] is True
     assert "cell sides repeated until the pixels match within 0.4 %" in out.read_text()
-    assert "forces weighted 0.05 against energies" in out.read_text()
+    assert "forces weighted 0.05 against energies, energies fitted per atom" in out.read_text()
 
 
 def test_train_layers(lj_data, sheet_model_file, tmp_path):

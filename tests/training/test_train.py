@@ -25,7 +25,7 @@ from training.evaluate import predict
 from training.h5data import Frames, read_frames, write_frames
 from training.report import hardware
 from training.splits import random_split
-from training.train import add_arguments, train, trained_on
+from training.train import LossUnits, add_arguments, batch_loss, train, trained_on
 from training.trainconfig import TrainConfig
 
 GRID, BATCH = 16, 4
@@ -207,6 +207,21 @@ def test_refit_elements_absorbs_another_energy_zero(trained, lj_data, tmp_path):
     assert moved[5] + moved[7] == pytest.approx(shift[5] + shift[7], abs=0.02)
     assert runs[True] <= 1.2 * min(h["val_mae"] for h in trained[2])  # (its own offsets go too)
     assert runs[False] > 10 * runs[True]
+
+
+@pytest.mark.parametrize("per_atom, expected", [(False, 1.0), (True, (2.0**2 + (4 / 6)**2) / 2)])
+def test_energy_per_atom_weights_each_frame_by_its_size(lj_data, per_atom, expected):
+    """Frames of 2 and 6 atoms, each off by one energy scale: the total-energy loss weighs them
+    alike (1); per atom, in units of a frame of the mean 4 atoms, the 2-atom frame's error
+    counts 4/2 and the 6-atom frame's 4/6."""
+    model = argparse.Namespace(energy_scale=3.0)
+    batch = {"positions": torch.zeros(8, 3), "energy": torch.tensor([1.0, -2.0]),
+             "natoms": torch.tensor([2, 6]), "numbers": None, "cells": None, "frame": None,
+             "n_frames": 2}
+    config = TrainConfig(lj_data, Path("unused"), energy_per_atom=per_atom)
+    loss = batch_loss(lambda *_: batch["energy"] + 3.0, model, batch, config,
+                      LossUnits(force=1.0, atoms=4.0))
+    assert float(loss) == pytest.approx(expected)
 
 
 def test_init_refuses_data_with_other_elements(trained, tmp_path):
@@ -549,6 +564,8 @@ def test_unknown_target_and_forces_without_energy(dimer_data, tmp_path):
     with pytest.raises(ValueError, match="force matching needs an energy target"):
         train(TrainConfig(dimer_data, tmp_path / "b", grid=16, epochs=1, network="network1",
                           target="distance", force_weight=1.0))
+    with pytest.raises(ValueError, match="--energy-per-atom needs an energy target"):
+        TrainConfig(dimer_data, tmp_path / "c", target="distance", energy_per_atom=True)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")

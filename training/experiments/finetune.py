@@ -103,6 +103,9 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--force-weight", type=float, default=1.0,
                     help="weight of the force term against the energy's (cnnas train "
                          "--force-weight; below 1 weights the energies more)")
+    ap.add_argument("--energy-per-atom", action="store_true",
+                    help="fit each frame's energy per atom, so that small cells count as much "
+                         "as large ones (cnnas train --energy-per-atom)")
     ap.add_argument("--stretch-inputs", action="store_true",
                     help="each run's head also reads the pixel stretch (cnnas train "
                          "--stretch-inputs)")
@@ -148,7 +151,7 @@ def run(args: argparse.Namespace) -> None:
             heights=init.network.config.heights, any_cell=init.any_cell,
             match_pixels=bool(init.match_pixels), match_tolerance=init.match_pixels or MATCH,
             stretch_inputs=stretch,
-            force_weight=args.force_weight,
+            force_weight=args.force_weight, energy_per_atom=args.energy_per_atom,
             train_layers=args.train_layers,
             lr=args.lr, batch=args.batch, warmup=min(50, args.steps // 5), ema=0.99,
             epochs=max(1, math.ceil(args.steps * args.batch / n)), seed=args.seed))
@@ -169,6 +172,7 @@ if init.match_pixels else ''}{
 f', all but its last {args.train_layers} weight layers frozen' if args.train_layers else ''
 }{', the head reading the pixel stretch' if stretch else ''
 }{f', forces weighted {args.force_weight:g} against energies' if args.force_weight != 1 else ''
+}{', energies fitted per atom' if args.energy_per_atom else ''
 }) and takes
 {args.steps} steps of {args.batch} frames (learning rate {args.lr}) on N frames of
 {', '.join(f'`{p}`' for p in args.data)}; {args.select} more frames of those files pick its best

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pytest
 from conftest import LJ
 
@@ -26,6 +27,15 @@ def test_scores_calculators_and_models(lj_data, tmp_path, model_file, sheet_mode
     assert (tmp_path / "dft.png").stat().st_size > 10_000
     assert f"r with {LJ} |" in text
     assert re.search(rf"\| {re.escape(LJ)} \| 18 \|[^\n]*\| – \|$", text, re.M)  # no errors: no r
+    by_type = {(t, name): (float(mae), float(mean)) for t, name, mae, mean in re.findall(
+        r"^\| (\S+) \| ([^|]+) \| \d+ \| ([\d.]+) \| ([-+][\d.]+) \|", text, re.M)}
+    assert by_type and all(v == (0.0, 0.0) for (_, name), v in by_type.items() if name == LJ)
+    assert f"By chain, for CNNAS {sheet_model_file}" in text
+    chain_row = r"^\| \w+ \| [\d.]+ × [\d.]+ \| [\d.]+ \| \d+ \| [-+][\d.]+ \| [\d.]+ \|$"
+    assert len(re.findall(chain_row, text, re.M)) == 2  # graphene and hBN, each in one cell
+    soft = [v for (_, name), v in by_type.items() if name == "conftest:SoftLJ"]
+    assert len(soft) == 2 and all(mae > 1 for mae, _ in soft)  # graphene, hBN: each type's
+    assert all(abs(mean) < 0.01 for _, mean in soft)  # own elements' offsets absorb its mean
 
 
 def test_error_correlation_with_the_first_calculator(lj_data, tmp_path):
@@ -37,3 +47,18 @@ def test_error_correlation_with_the_first_calculator(lj_data, tmp_path):
     assert re.search(r"^\| conftest:SoftLJ \| 18 \|[^\n]*\| 1.00 \|$", text, re.M)
     assert re.search(rf"^\| {re.escape(LJ)} \| 18 \|[^\n]*\| – \|$", text, re.M)
 
+
+
+def test_chain_split_separates_offsets_from_scatter(lj_data):
+    """Two chains (one structure in two cells): errors 1, 3 and −2, −2 meV/atom have chain
+    offsets 2 and 2, and a scatter of 1, 1, 0, 0 about the chains' means."""
+    from dataclasses import replace
+
+    from training.h5data import read_frames
+
+    frames = read_frames(lj_data).subset(np.arange(4))
+    cell = frames.cell.copy()
+    cell[2:] *= 1.03
+    frames = replace(frames, cell=cell, structure=np.array(["sheet"] * 4))
+    offset, scatter = dft.chain_split(frames, np.array([1.0, 3.0, -2.0, -2.0]))
+    assert offset == pytest.approx(2.0) and scatter == pytest.approx(0.5)

@@ -108,6 +108,40 @@ def plot(results: dict[str, dict], path: Path) -> None:
     save_figure(fig, path, dpi=110)
 
 
+def chains(frames: Frames) -> np.ndarray:
+    """Each frame's chain [F], numbered from 0: the frames of one structure in one cell (each
+    chain of these data sets is one MD run in its own strained cell)."""
+    cells = np.round(frames.cell.reshape(len(frames), -1), 2)
+    keys = [f"{s}|{c.tobytes().hex()}" for s, c in zip(frames.structure, cells)]
+    return np.unique(keys, return_inverse=True)[1].ravel()
+
+
+def chain_split(frames: Frames, e_err: np.ndarray) -> tuple[float, float]:
+    """The energy errors `e_err` (meV/atom) split by chain: the mean |offset| of the chains'
+    mean errors, and the mean |error| about its chain's mean (the scatter from frame to frame)."""
+    chain = chains(frames)
+    means = np.bincount(chain, e_err) / np.bincount(chain)
+    return float(np.abs(means).mean()), float(np.abs(e_err - means[chain]).mean())
+
+
+def chain_rows(frames: Frames, e_err: np.ndarray) -> list[str]:
+    """One table row per chain: its structure, in-plane cell sides and area per atom, frames,
+    mean energy error and scatter about it (meV/atom)."""
+    chain, rows = chains(frames), []
+    for c in range(chain.max() + 1):
+        index = np.flatnonzero(chain == c)
+        cell, err = frames.cell[index[0]], e_err[index]
+        sides = " × ".join(f"{x:.2f}" for x in np.linalg.norm(cell[:2], axis=1))
+        area = abs(np.linalg.det(cell[:2, :2])) / frames.natoms[index[0]]
+        rows.append(f"| {frames.structure[index[0]]} | {sides} | {area:.3f} | {len(index)} | "
+                    f"{err.mean():+.2f} | {np.abs(err - err.mean()).mean():.2f} |")
+    return rows
+
+
+MAIN_HEADER = ("| calculator | frames | energy MAE (meV/atom) | force MAE (meV/Å) | force slope "
+               "| chain offset (meV/atom) | scatter in chains (meV/atom) | r with ")
+TYPE_HEADER = ("| structure | calculator | frames | energy MAE (meV/atom) | mean error (meV/atom) "
+               "| force MAE (meV/Å) | force slope |")
 SPREAD = 1e-6  # meV/atom: per-frame errors spread less than this are rounding, with no correlation
 
 
@@ -146,12 +180,12 @@ def run(args: argparse.Namespace) -> None:
     labelled = {name: with_reference(frames, name) + (np.ones(len(frames), bool),)
                 for name in args.references}
     labelled.update({f"CNNAS {m}": with_model(frames, m) for m in args.models})
-    rows, by_type, results = [], [], {}
+    rows, by_type, by_chain, results = [], [], [], {}
     types = sorted(set(frames.structure))
     first, reference = next(iter(labelled)), None  # the first's per-frame errors, for r
     for name, (energy, forces, ok) in labelled.items():
         if not ok.any():
-            rows.append(f"| {name} | 0 | – | – | – | – |")
+            rows.append(f"| {name} | 0 | – | – | – | – | – | – |")
             continue
         mine = frames.subset(np.flatnonzero(ok))
         e_err, f_err = errors(mine, energy, forces)  # offsets fitted on all the frames
@@ -159,8 +193,11 @@ def run(args: argparse.Namespace) -> None:
             reference = np.full(len(frames), np.nan)
             reference[ok] = e_err
         r = results[name] = scores(mine, energy, forces, e_err, f_err)
+        offset, scatter = chain_split(mine, e_err)
+        by_chain = (name, chain_rows(mine, e_err))  # the last calculator's
         rows.append(f"| {name} | {r['frames']} | {r['energy_mae']:.2f} | {r['force_mae']:.0f} | "
-                    f"{r['force_slope']:.3f} | {correlation(reference, e_err, ok)} |")
+                    f"{r['force_slope']:.3f} | {offset:.2f} | {scatter:.2f} | "
+                    f"{correlation(reference, e_err, ok)} |")
         for t in types:
             sel = mine.structure == t
             if sel.any():
@@ -168,7 +205,15 @@ def run(args: argparse.Namespace) -> None:
                 s = scores(mine.subset(np.flatnonzero(sel)), energy[sel], forces[atoms_sel],
                            e_err[sel], f_err[atoms_sel])
                 by_type.append(f"| {t} | {name} | {s['frames']} | {s['energy_mae']:.2f} | "
-                               f"{s['force_mae']:.0f} | {s['force_slope']:.3f} |")
+                               f"{e_err[sel].mean():+.2f} | {s['force_mae']:.0f} | "
+                               f"{s['force_slope']:.3f} |")
+    chain_table = "" if not by_chain else f"""
+By chain, for {by_chain[0]} (cell: the in-plane sides, Å; area per atom, Å²; errors in meV/atom):
+
+| structure | cell | area per atom | frames | mean error | scatter |
+|---|---|---|---|---|---|
+{chr(10).join(by_chain[1])}
+"""
     figure = args.out.with_suffix(".png")
     if results:
         plot(results, figure)
@@ -183,20 +228,24 @@ in its own cell.
 Regenerate: `{command()}`
 Hardware: {hardware()}
 
-| calculator | frames | energy MAE (meV/atom) | force MAE (meV/Å) | force slope | r with {first} |
-|---|---|---|---|---|---|
+{MAIN_HEADER}{first} |
+|---|---|---|---|---|---|---|---|
 {chr(10).join(rows)}
 
-r: the correlation of the calculator's energy errors per frame with {first}'s, on the frames both
-score (near 1: the calculator misplaces the same frames, as a model learnt from {first} inherits
-its errors; – where undefined).
+The energy error split by chain (the frames of one structure in one cell, each chain in its own
+strain): chain offset, the mean |mean error| of the chains; scatter, the mean |error| about its
+chain's mean. r: the correlation of the calculator's energy errors per frame with {first}'s, on
+the frames both score (near 1: the calculator misplaces the same frames, as a model learnt from
+{first} inherits its errors; – where undefined).
 
-By structure type (energies with the offsets fitted on all the frames):
+By structure type (energies with the offsets fitted on all the frames; mean error: the type's
+signed mean energy error, its offset as a whole, so that an MAE well above it is scatter from
+frame to frame):
 
-| structure | calculator | frames | energy MAE (meV/atom) | force MAE (meV/Å) | force slope |
-|---|---|---|---|---|---|
+{TYPE_HEADER}
+|---|---|---|---|---|---|---|
 {chr(10).join(by_type)}
-
+{chain_table}
 Parity plots: `{figure.name}`.
 """)
     print(args.out.read_text())

@@ -181,7 +181,7 @@ def run(args: argparse.Namespace) -> None:
                 for name in args.references}
     labelled.update({f"CNNAS {m}": with_model(frames, m) for m in args.models})
     rows, by_type, results = [], [], {}
-    by_chain = None  # (name, rows) of the last calculator that scores any frame
+    last = None  # (name, frames, energy errors) of the last calculator scoring any frame
     types = sorted(set(frames.structure))
     first, reference = next(iter(labelled)), None  # the first's per-frame errors, for r
     for name, (energy, forces, ok) in labelled.items():
@@ -195,7 +195,7 @@ def run(args: argparse.Namespace) -> None:
             reference[ok] = e_err
         r = results[name] = scores(mine, energy, forces, e_err, f_err)
         offset, scatter = chain_split(mine, e_err)
-        by_chain = (name, chain_rows(mine, e_err))
+        last = (name, mine, e_err)
         rows.append(f"| {name} | {r['frames']} | {r['energy_mae']:.2f} | {r['force_mae']:.0f} | "
                     f"{r['force_slope']:.3f} | {offset:.2f} | {scatter:.2f} | "
                     f"{correlation(reference, e_err, ok)} |")
@@ -208,12 +208,12 @@ def run(args: argparse.Namespace) -> None:
                 by_type.append(f"| {t} | {name} | {s['frames']} | {s['energy_mae']:.2f} | "
                                f"{e_err[sel].mean():+.2f} | {s['force_mae']:.0f} | "
                                f"{s['force_slope']:.3f} |")
-    chain_table = "" if by_chain is None else f"""
-By chain, for {by_chain[0]} (cell: the in-plane sides, Å; area per atom, Å²; errors in meV/atom):
+    chain_table = "" if last is None else f"""
+By chain, for {last[0]} (cell: the in-plane sides, Å; area per atom, Å²; errors in meV/atom):
 
 | structure | cell | area per atom | frames | mean error | scatter |
 |---|---|---|---|---|---|
-{chr(10).join(by_chain[1])}
+{chr(10).join(chain_rows(*last[1:]))}
 """
     figure = args.out.with_suffix(".png")
     if results:

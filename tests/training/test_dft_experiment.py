@@ -62,3 +62,21 @@ def test_chain_split_separates_offsets_from_scatter(lj_data):
     frames = replace(frames, cell=cell, structure=np.array(["sheet"] * 4))
     offset, scatter = dft.chain_split(frames, np.array([1.0, 3.0, -2.0, -2.0]))
     assert offset == pytest.approx(2.0) and scatter == pytest.approx(0.5)
+
+
+def test_by_data_file(lj_data, tmp_path):
+    """With two data files each calculator has a row per file: the exact reference's errors are
+    zero in both, the soft one's are not."""
+    import shutil
+
+    second = tmp_path / "second.h5"
+    shutil.copy(lj_data, second)
+    out = tmp_path / "dft.md"
+    dft.main([str(lj_data), str(second), "--references", LJ, "conftest:SoftLJ", "--models",
+              "--out", str(out)])
+    text = out.read_text().split("By data file")[1]
+    rows = re.findall(r"^\| (\S+\.h5) \| ([^|]+) \| (\d+) \| ([\d.]+) \|", text, re.M)
+    assert sorted((f, n) for f, n, _, _ in rows) == sorted(
+        (str(p), name) for p in (lj_data, second) for name in (LJ, "conftest:SoftLJ"))
+    assert all(int(k) == 18 for _, _, k, _ in rows)
+    assert all((float(mae) == 0) == (name == LJ) for _, name, _, mae in rows)

@@ -138,10 +138,25 @@ def chain_rows(frames: Frames, e_err: np.ndarray) -> list[str]:
     return rows
 
 
+def group_rows(keys: np.ndarray, name: str, frames: Frames, energy: np.ndarray,
+               forces: np.ndarray, e_err: np.ndarray, f_err: np.ndarray) -> list[str]:
+    """One table row per distinct value of `keys` [F] (a structure type, a data file) for the
+    calculator `name`: its frames' energy MAE, signed mean energy error, force MAE and slope."""
+    rows = []
+    for key in sorted(set(keys)):
+        sel = keys == key
+        atoms = np.repeat(sel, frames.natoms)
+        s = scores(frames.subset(np.flatnonzero(sel)), energy[sel], forces[atoms], e_err[sel],
+                   f_err[atoms])
+        rows.append(f"| {key} | {name} | {s['frames']} | {s['energy_mae']:.2f} | "
+                    f"{e_err[sel].mean():+.2f} | {s['force_mae']:.0f} | {s['force_slope']:.3f} |")
+    return rows
+
+
 MAIN_HEADER = ("| calculator | frames | energy MAE (meV/atom) | force MAE (meV/Å) | force slope "
                "| chain offset (meV/atom) | scatter in chains (meV/atom) | r with ")
-TYPE_HEADER = ("| structure | calculator | frames | energy MAE (meV/atom) | mean error (meV/atom) "
-               "| force MAE (meV/Å) | force slope |")
+GROUP_HEADER = ("| {} | calculator | frames | energy MAE (meV/atom) | mean error (meV/atom) "
+                "| force MAE (meV/Å) | force slope |\n|---|---|---|---|---|---|---|")
 SPREAD = 1e-6  # meV/atom: per-frame errors spread less than this are rounding, with no correlation
 
 
@@ -180,9 +195,9 @@ def run(args: argparse.Namespace) -> None:
     labelled = {name: with_reference(frames, name) + (np.ones(len(frames), bool),)
                 for name in args.references}
     labelled.update({f"CNNAS {m}": with_model(frames, m) for m in args.models})
-    rows, by_type, results = [], [], {}
+    files = np.repeat([str(p) for p in args.data], [len(p) for p in parts])  # frame → its file
+    rows, by_type, by_file, results = [], [], [], {}
     last = None  # (name, frames, energy errors) of the last calculator scoring any frame
-    types = sorted(set(frames.structure))
     first, reference = next(iter(labelled)), None  # the first's per-frame errors, for r
     for name, (energy, forces, ok) in labelled.items():
         if not ok.any():
@@ -199,21 +214,20 @@ def run(args: argparse.Namespace) -> None:
         rows.append(f"| {name} | {r['frames']} | {r['energy_mae']:.2f} | {r['force_mae']:.0f} | "
                     f"{r['force_slope']:.3f} | {offset:.2f} | {scatter:.2f} | "
                     f"{correlation(reference, e_err, ok)} |")
-        for t in types:
-            sel = mine.structure == t
-            if sel.any():
-                atoms_sel = np.repeat(sel, mine.natoms)
-                s = scores(mine.subset(np.flatnonzero(sel)), energy[sel], forces[atoms_sel],
-                           e_err[sel], f_err[atoms_sel])
-                by_type.append(f"| {t} | {name} | {s['frames']} | {s['energy_mae']:.2f} | "
-                               f"{e_err[sel].mean():+.2f} | {s['force_mae']:.0f} | "
-                               f"{s['force_slope']:.3f} |")
+        by_type += group_rows(mine.structure, name, mine, energy, forces, e_err, f_err)
+        by_file += group_rows(files[ok], name, mine, energy, forces, e_err, f_err)
     chain_table = "" if last is None else f"""
 By chain, for {last[0]} (cell: the in-plane sides, Å; area per atom, Å²; errors in meV/atom):
 
 | structure | cell | area per atom | frames | mean error | scatter |
 |---|---|---|---|---|---|
 {chr(10).join(chain_rows(*last[1:]))}
+"""
+    file_table = "" if len(args.data) < 2 else f"""
+By data file (the same offsets):
+
+{GROUP_HEADER.format("data file")}
+{chr(10).join(by_file)}
 """
     figure = args.out.with_suffix(".png")
     if results:
@@ -243,10 +257,9 @@ By structure type (energies with the offsets fitted on all the frames; mean erro
 signed mean energy error, its offset as a whole, so that an MAE well above it is scatter from
 frame to frame):
 
-{TYPE_HEADER}
-|---|---|---|---|---|---|---|
+{GROUP_HEADER.format("structure")}
 {chr(10).join(by_type)}
-{chain_table}
+{file_table}{chain_table}
 Parity plots: `{figure.name}`.
 """)
     print(args.out.read_text())

@@ -5,18 +5,22 @@
 #     bash benchmarks/device_tree.sh slim [PATH...]  # before the device calls; PATHs: more to leave out
 #     bash benchmarks/device_tree.sh restore         # after them, before any commit
 # Between the two the index lacks these files: a commit then would delete them. Of the committed
-# model files only the latest, results/models/w64_r6, stays: to fine-tune an earlier one, carry
-# it (an ignored path while slim). Carrying two model files back for a second round needs room:
-# name the start (and the bundled ase_cnnas/models/*.pt, unused by training) as extra PATHs.
+# model files under results/models only those KEEP names stay (default: free_stage2, the start of
+# the PBE fine-tunes); the large pretraining data files and results/table1 leave too. Carrying
+# two model files back for a second round needs room: name the bundled ase_cnnas/models/*.pt,
+# unused by training, as extra PATHs.
 set -euo pipefail
 state=.git/device_tree_slim  # the paths taken out, for restore
 mkdir -p .git/info && touch .git/info/exclude
 case "${1:-}" in
   slim)
-    paths=(results/table1 datasets/sheets_1000K.h5 results/models/production60
-           results/models/default_finetuned results/models/narrow12 results/models/finetune_ema
-           results/models/wide32 results/models/w64_gpu results/models/w64_fw01
-           results/models/w64_r5 results/models/w64_cpu7 results/models/w96_r6 "${@:2}")
+    keep=" ${KEEP:-free_stage2} "
+    paths=(results/table1 datasets/sheets_1000K.h5 datasets/sheets_30k_1000K.h5
+           datasets/free_1000K.h5 datasets/free_300K.h5 datasets/free_1500K.h5 "${@:2}")
+    for d in results/models/*/; do
+      d=${d%/}
+      [[ $keep == *" ${d##*/} "* ]] || paths+=("$d")
+    done
     [ ! -s "$state" ] || { echo "the tree is slim already: restore it first" >&2; exit 1; }
     git diff --cached --quiet -- "${paths[@]}" || {  # restore brings back what HEAD holds
       echo "staged changes under these paths: commit them first" >&2; exit 1; }

@@ -3,7 +3,8 @@ is too slow for a full band structure (GPAW plane-wave PBE): each point from fin
 displacements in the smallest n × n supercell of the primitive cell where it is exact (M: 2,
 Γ and K: 3), each calculator at its own lattice constant. A calculator is a CNNAS model (a
 bundled name or a file) or a reference by name; the references' force constants are kept in
---out, so a rerun (another model) does not recompute them. Frequencies in THz.
+--cache (default: --out), so a rerun (another model) does not recompute them. Frequencies in
+THz.
 
     python examples/phonons_points.py --reference gpaw-pw \
         --calculators 7net-0 results/models/free_stage2/best.pt --out results/phonons_pbe
@@ -36,10 +37,10 @@ def calculator(name: str):
     return CNNASCalculator(name, device="cpu") if is_model(name) else make_reference(name)
 
 
-def frequencies(material: str, name: str, out: Path, cache: bool) -> tuple[float, dict]:
+def frequencies(material: str, name: str, folder: Path, cache: bool) -> tuple[float, dict]:
     """The calculator's lattice constant (Å) and every mode's frequency at each point (THz); with
-    `cache`, force constants are read from and saved to `out`."""
-    stem = out / f"{material}_{name.replace('/', '_')}"
+    `cache`, force constants are read from and saved to `folder`."""
+    stem = folder / f"{material}_{name.replace('/', '_')}"
     saved = Path(f"{stem}_a.txt")
     calc = None if cache and saved.exists() else calculator(name)  # loaded only when needed
     a = float(saved.read_text()) if calc is None else relaxed_a(material, calc, 1)
@@ -68,8 +69,12 @@ def main() -> None:
     ap.add_argument("--calculators", nargs="+", default=["7net-0", "default"],
                     help="CNNAS models (names or files) or references (names) to compare")
     ap.add_argument("--out", type=Path, default=Path("results/phonons_pbe"))
+    ap.add_argument("--cache", type=Path, default=None,
+                    help="folder of the references' force constants (default: --out), e.g. "
+                         "another table's, to compare more models without recomputing them")
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
+    cache = args.cache or args.out
     names = [args.reference, *args.calculators]
     lines = [f"# Phonons at Γ, M and K against {args.reference}", "",
              f"Regenerate: `{command()}`  ", f"Hardware: {hardware()}", "",
@@ -82,7 +87,7 @@ def main() -> None:
              "|---" * (3 + len(names)) + "|"]
     diffs, lattice = {}, {}
     for material in args.materials:
-        got = {name: frequencies(material, name, args.out, not is_model(name)) for name in names}
+        got = {name: frequencies(material, name, cache, not is_model(name)) for name in names}
         lattice[material] = {name: a for name, (a, _) in got.items()}
         ref = got[args.reference][1]
         for point in POINTS:

@@ -207,7 +207,8 @@ def run_module(module: ModuleType, argv: list[str] | None = None) -> int:
 
 def option(default: typing.Any, text: str, **cli: typing.Any) -> typing.Any:
     """A dataclass field that is a command-line option: its default, its one-line help `text`,
-    and its `choices` or an `off_alias` (an older flag that turns a boolean off)."""
+    and its `choices`, an `off_alias` (an older flag that turns a boolean off) or a `const` (the
+    value of the flag given alone)."""
     return dataclasses.field(default=default, metadata={"help": text, **cli})
 
 
@@ -226,8 +227,9 @@ def add_dataclass_arguments(ap: argparse.ArgumentParser, cls: type) -> None:
             ap.add_argument(flag, type=kind, required=True, help=text)
         else:
             shown = "" if f.default is None else " (default: %(default)s)"
+            alone = {"nargs": "?", "const": f.metadata["const"]} if "const" in f.metadata else {}
             ap.add_argument(flag, type=kind, default=f.default, choices=f.metadata.get("choices"),
-                            help=text + shown)
+                            help=text + shown, **alone)
         if "off_alias" in f.metadata:
             ap.add_argument(f.metadata["off_alias"], dest=f.name, action="store_false",
                             help=f"the older name of --no-{flag[2:]}")

@@ -289,14 +289,15 @@ def batch_loss(net: torch.nn.Module, model: EnergyModel, b: dict, config: TrainC
                units: LossUnits) -> torch.Tensor:
     """The MSE of the scaled target on batch `b`, plus --force-weight times that of the forces
     in units of `units.force` (eV/Å), taken as −dE/dr through network and rasterizer. With
-    --energy-per-atom each frame's energy error is weighted by `units.atoms` over its atom
-    count: per-atom errors, in the units of a frame of the training frames' mean size."""
+    --energy-per-atom P each frame's energy error is weighted by (`units.atoms` over its atom
+    count)^P: at P = 1 per-atom errors, in the units of a frame of the training frames' mean
+    size."""
     b["positions"].requires_grad_(config.force_weight > 0)
     pred = net(*model_inputs(b))
     truth = b["energy"] if config.target == "energy" else b[f"label_{config.target}"]
     error = (pred - truth) / model.energy_scale
     if config.energy_per_atom:
-        error = error * (units.atoms / b["natoms"])
+        error = error * (units.atoms / b["natoms"]) ** config.energy_per_atom
     loss = error.square().mean()
     if config.force_weight > 0:
         forces = -torch.autograd.grad(pred.sum(), b["positions"], create_graph=True)[0]

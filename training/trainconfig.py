@@ -43,10 +43,11 @@ class TrainConfig:
                            "(rectangular cells: the reflections that map the cell onto itself)")
     force_weight: float = option(0.0, "weight of the force loss beside the energy loss "
                                   "(0: energies only, as in the paper)")
-    energy_per_atom: bool = option(False, "fit each frame's energy per atom (its error weighted "
-                                   "by the mean atom count over its own), so that a 2-atom cell "
-                                   "counts as much as a large one; by default total energies, "
-                                   "which favour the large cells")
+    energy_per_atom: float = option(0.0, "weight each frame's energy error by (mean atom count "
+                                    "/ its own)^P: 1 (the flag alone) fits energies per atom, so "
+                                    "that a 2-atom cell counts as much as a large one; 0 total "
+                                    "energies, which favour the large cells; between, a blend",
+                                    const=1.0)
     seed: int = option(0, "seed of the initialisation, of the batches and of a random split")
     split: str = option("random", "split stored in the data file (`cnnas data split`); 'random' "
                          "falls back to the paper's seeded 70/30 split")
@@ -148,6 +149,9 @@ class TrainConfig:
                              "0 and 0.5, e.g. 0.004")
         if self.hours is not None and not self.hours > 0:
             raise ValueError(f"--hours {self.hours}: give a positive time budget, or leave it out")
+        if not 0 <= self.energy_per_atom <= 1:
+            raise ValueError(f"--energy-per-atom {self.energy_per_atom}: give a power between 0 "
+                             "(total energies) and 1 (per atom)")
         if self.target != "energy" and self.energy_per_atom:
             raise ValueError(f"--energy-per-atom needs an energy target, not {self.target!r}")
         if self.target != "energy" and self.force_weight > 0:

@@ -77,3 +77,8 @@ def test_points_against_a_reference_kept_between_runs(tmp_path, monkeypatch):
     phonons_points.main()
     assert [p.stat().st_mtime for p in saved] == stamps
     assert (tmp_path / "phonons.md").read_text().split("Hardware")[1] == text.split("Hardware")[1]
+    other = tmp_path / "other"  # --cache: another table from the same force constants
+    monkeypatch.setattr(sys, "argv", [*sys.argv, "--out", str(other), "--cache", str(tmp_path)])
+    phonons_points.main()
+    assert [p.stat().st_mtime for p in saved] == stamps and not list(other.glob("*.yaml"))
+    assert (other / "phonons.md").read_text().split("Hardware")[1] == text.split("Hardware")[1]

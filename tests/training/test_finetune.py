@@ -68,7 +68,7 @@ def test_match_pixels_and_loss_weights(lj_data, sheet_model_file, tmp_path):
                    "--out", str(out)])
     assert load_model(runs / "n4/best.pt").match_pixels == pytest.approx(0.004)
     settings = json.loads((runs / "n4/settings.json").read_text())
-    assert settings["force_weight"] == 0.05 and settings["energy_per_atom"] is True
+    assert settings["force_weight"] == 0.05 and settings["energy_per_atom"] == 1.0
     assert "cell sides repeated until the pixels match within 0.4 %" in out.read_text()
     assert "forces weighted 0.05 against energies, energies fitted per atom" in out.read_text()
 

@@ -209,11 +209,12 @@ def test_refit_elements_absorbs_another_energy_zero(trained, lj_data, tmp_path):
     assert runs[False] > 10 * runs[True]
 
 
-@pytest.mark.parametrize("per_atom, expected", [(False, 1.0), (True, (2.0**2 + (4 / 6)**2) / 2)])
+@pytest.mark.parametrize("per_atom, expected", [(0.0, 1.0), (1.0, (2.0**2 + (4 / 6)**2) / 2),
+                                               (0.5, (2.0 + 4 / 6) / 2)])
 def test_energy_per_atom_weights_each_frame_by_its_size(lj_data, per_atom, expected):
     """Frames of 2 and 6 atoms, each off by one energy scale: the total-energy loss weighs them
     alike (1); per atom, in units of a frame of the mean 4 atoms, the 2-atom frame's error
-    counts 4/2 and the 6-atom frame's 4/6."""
+    counts 4/2 and the 6-atom frame's 4/6; at power 0.5, by the square roots of those."""
     model = argparse.Namespace(energy_scale=3.0)
     batch = {"positions": torch.zeros(8, 3), "energy": torch.tensor([1.0, -2.0]),
              "natoms": torch.tensor([2, 6]), "numbers": None, "cells": None, "frame": None,
@@ -222,6 +223,19 @@ def test_energy_per_atom_weights_each_frame_by_its_size(lj_data, per_atom, expec
     loss = batch_loss(lambda *_: batch["energy"] + 3.0, model, batch, config,
                       LossUnits(force=1.0, atoms=4.0))
     assert float(loss) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("given, power", [([], 0.0), (["--energy-per-atom"], 1.0),
+                                         (["--energy-per-atom", "0.5"], 0.5)])
+def test_energy_per_atom_flag_alone_means_per_atom(given, power):
+    """`--energy-per-atom` alone is the power 1 (per atom); a number blends toward totals."""
+    from training.cli import add_dataclass_arguments
+
+    ap = argparse.ArgumentParser()
+    add_dataclass_arguments(ap, TrainConfig)
+    assert ap.parse_args(["--data", "d.h5", "--out", "run", *given]).energy_per_atom == power
+    with pytest.raises(ValueError, match="--energy-per-atom 2.0: give a power between 0"):
+        TrainConfig("d.h5", "run", energy_per_atom=2.0)
 
 
 def test_init_refuses_data_with_other_elements(trained, tmp_path):

@@ -21,10 +21,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ase_cnnas.calculator import resolve_device
 from ase_cnnas.cells import MATCH
 from ase_cnnas.modelfile import load_model
 
-from ..cli import run_module
+from ..cli import add_device_argument, run_module
 from ..h5data import Frames, read_frames, write_split
 from ..importer import import_files
 from ..report import command, hardware, save_figure, write_text
@@ -80,6 +81,13 @@ def plot(curve: list[tuple[int, dict]], flat: dict[str, dict], path: Path) -> No
     save_figure(fig, path, dpi=110)
 
 
+def per_atom_text(power: float) -> str:
+    """The --energy-per-atom weighting in words, for the table's heading."""
+    if power == 1:
+        return ", energies fitted per atom"
+    return f", energy errors weighted by (mean atoms / atoms)^{power:g}" if power else ""
+
+
 def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--data", nargs="+", type=Path, required=True,
                     help="DFT-labelled frames files to fine-tune on")
@@ -103,15 +111,21 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--force-weight", type=float, default=1.0,
                     help="weight of the force term against the energy's (cnnas train "
                          "--force-weight; below 1 weights the energies more)")
-    ap.add_argument("--energy-per-atom", action="store_true",
-                    help="fit each frame's energy per atom, so that small cells count as much "
-                         "as large ones (cnnas train --energy-per-atom)")
+    ap.add_argument("--energy-per-atom", type=float, nargs="?", const=1.0, default=0.0,
+                    metavar="POWER",
+                    help="weight each frame's energy error by (mean atoms / its atoms)^POWER: "
+                         "1 (the flag alone) fits energies per atom, so that small cells count "
+                         "as much as large ones (cnnas train --energy-per-atom)")
     ap.add_argument("--stretch-inputs", action="store_true",
                     help="each run's head also reads the pixel stretch (cnnas train "
                          "--stretch-inputs)")
     ap.add_argument("--train-layers", type=int, default=None,
                     help="train only the last N weight layers (cnnas train --train-layers; "
                          "default: all)")
+    ap.add_argument("--hours", type=float, default=None,
+                    help="time budget of each run: after its first epoch, its schedule keeps the "
+                         "epochs that fit (cnnas train --hours; default: all --steps)")
+    add_device_argument(ap)
     ap.add_argument("--seed", type=int, default=1, help="seed of the shuffle and of each run")
     ap.add_argument("--runs", type=Path, default=Path("runs/finetune"),
                     help="folder of the run folders (resumable)")
@@ -127,7 +141,8 @@ def run(args: argparse.Namespace) -> None:
                          f"the training files hold {total}")
     order = np.random.default_rng(args.seed).permutation(total)
     select, pool = order[:args.select], order[args.select:]
-    init = load_model(args.init)
+    device = resolve_device(args.device)
+    init = load_model(args.init, device)
     if args.match_pixels is not None:
         init.match_pixels = args.match_pixels
     stretch = args.stretch_inputs or init.stretch_inputs
@@ -154,8 +169,9 @@ def run(args: argparse.Namespace) -> None:
             force_weight=args.force_weight, energy_per_atom=args.energy_per_atom,
             train_layers=args.train_layers,
             lr=args.lr, batch=args.batch, warmup=min(50, args.steps // 5), ema=0.99,
-            epochs=max(1, math.ceil(args.steps * args.batch / n)), seed=args.seed))
-        curve.append((n, score(*with_model(val, str(best)))))
+            epochs=max(1, math.ceil(args.steps * args.batch / n)), hours=args.hours,
+            device=str(device), seed=args.seed))
+        curve.append((n, score(*with_model(val, load_model(best, device)))))
         print(f"{n} frames: {curve[-1][1]['energy_mae']:.2f} meV/atom, "
               f"{curve[-1][1]['force_mae']:.0f} meV/Å", flush=True)
     rows = [f"| {name} | 0 | {r['energy_mae']:.2f} | {r['force_mae']:.0f} | "
@@ -172,7 +188,7 @@ if init.match_pixels else ''}{
 f', all but its last {args.train_layers} weight layers frozen' if args.train_layers else ''
 }{', the head reading the pixel stretch' if stretch else ''
 }{f', forces weighted {args.force_weight:g} against energies' if args.force_weight != 1 else ''
-}{', energies fitted per atom' if args.energy_per_atom else ''
+}{per_atom_text(args.energy_per_atom)
 }) and takes
 {args.steps} steps of {args.batch} frames (learning rate {args.lr}) on N frames of
 {', '.join(f'`{p}`' for p in args.data)}; {args.select} more frames of those files pick its best

@@ -9,7 +9,7 @@ biaxial strains of pristine sheets in several cells and compares each cell's str
 atom, against the same cell unstrained) with a reference calculator's. Writes a Markdown table
 and a figure.
 
-    python benchmarks/strain.py --model free --reference 7net-0 --out results/free_stage2/strain.md
+    python benchmarks/strain.py --models free --reference 7net-0 --out results/free_stage2/strain.md
 """
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from ase_cnnas import CNNASCalculator  # noqa: E402
 from ase_cnnas.cells import MATCH  # noqa: E402
+from ase_cnnas.modelfile import BUNDLED  # noqa: E402
 from ase_cnnas.sheets import build_sheet  # noqa: E402
 from training.reference import make_reference  # noqa: E402
 from training.report import command, hardware, save_figure, write_text  # noqa: E402
@@ -38,6 +39,12 @@ def strained(atoms: Atoms, ex: float, ey: float) -> Atoms:
     out = atoms.copy()
     out.set_cell(atoms.cell.array @ np.diag([1 + ex, 1 + ey, 1]), scale_atoms=True)
     return out
+
+
+def calculator(name: str):
+    """A CNNAS model (a bundled name or a file) or, by name, a reference calculator."""
+    is_model = name in BUNDLED or Path(name).is_file()
+    return CNNASCalculator(name, device="cpu") if is_model else make_reference(name)
 
 
 def pixel_spacing(calc: CNNASCalculator, atoms: Atoms) -> np.ndarray:
@@ -53,7 +60,9 @@ def pixel_spacing(calc: CNNASCalculator, atoms: Atoms) -> np.ndarray:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model", default="free")
+    ap.add_argument("--models", nargs="+", default=["free"],
+                    help="CNNAS models (names or files; the first lays the pixels the table "
+                         "reports) or other references (names) to compare with --reference")
     ap.add_argument("--reference", default="7net-0")
     ap.add_argument("--structures", nargs="+", default=[
         "graphene_pristine", "graphene_pristine@2x1", "graphene_pristine@hex6",
@@ -65,10 +74,11 @@ def main() -> None:
                     "TOLERANCE, whatever the model file says")
     ap.add_argument("--out", type=Path, default=Path("results/strain.md"))
     args = ap.parse_args()
-    calcs = {"model": CNNASCalculator(args.model, device="cpu"),
-             "reference": make_reference(args.reference)}
+    calcs = {name: calculator(name) for name in args.models}
+    calcs["reference"] = make_reference(args.reference)
+    model = calcs[args.models[0]]
     if args.match_pixels is not None:
-        calcs["model"].models[0].match_pixels = args.match_pixels
+        model.models[0].match_pixels = args.match_pixels
     strains = np.linspace(-args.largest, args.largest, args.points)
     curves, rows = {}, []
     jobs = [(s, d) for s in args.structures for d in DIRECTIONS]
@@ -78,32 +88,33 @@ def main() -> None:
         spacings = []
         for e in strains:
             atoms = strained(base, *(e * np.array(DIRECTIONS[direction])))
-            spacings.append(pixel_spacing(calcs["model"], atoms))
+            spacings.append(pixel_spacing(model, atoms))
             for name, calc in calcs.items():
                 atoms.calc = calc
                 energies[name].append(atoms.get_potential_energy() / len(atoms) * 1e3)
         zero = int(np.argmin(np.abs(strains)))
-        model, ref = (np.array(energies[k]) - energies[k][zero] for k in ("model", "reference"))
-        curves[structure, direction] = model, ref
-        spacings = np.array(spacings) - 1
-        rows.append(f"| {structure} | {len(base)} | {direction} | "
-                    f"{spacings.min() * 100:+.1f} … {spacings.max() * 100:+.1f} | "
-                    f"{np.abs(model - ref).mean():.1f} | {np.abs(model - ref).max():.1f} | "
-                    f"{ref.max():.1f} |")
+        curve = {k: np.array(e) - e[zero] for k, e in energies.items()}
+        curves[structure, direction] = curve
+        spacings, ref = np.array(spacings) - 1, curve["reference"]
+        rows += [f"| {structure} | {len(base)} | {direction} | {name} | "
+                 f"{spacings.min() * 100:+.1f} … {spacings.max() * 100:+.1f} | "
+                 f"{np.abs(curve[name] - ref).mean():.1f} | "
+                 f"{np.abs(curve[name] - ref).max():.1f} | {ref.max():.1f} |"
+                 for name in args.models]
     figure = args.out.with_suffix(".png")
     plot(curves, strains, args, figure)
     lines = ["# Strain energy of an any-cell model beside its reference", "",
              f"Regenerate: `{command()}`  ", f"Hardware: {hardware()}", "",
-             f"Model `{args.model}`"
-             f"{' (pixels matched)' if calcs['model'].models[0].match_pixels else ''}, "
+             f"Models {', '.join(f'`{m}`' for m in args.models)}"
+             f"{' (pixels matched)' if model.models[0].match_pixels else ''}, "
              f"reference `{args.reference}`. Pristine sheets strained "
              f"from {-args.largest:+.0%} to {args.largest:+.0%} along x, y or both (the "
              "positions with the cell); energies per atom against the same cell unstrained. "
              "Pixel spacing: the spacing the model lays the canonical cell on, against its "
              "training spacing, over the scan (0: lengths seen as they are).", "",
-             "| structure | atoms | strain | pixel spacing (%) | strain energy error, mean "
-             "(meV/atom) | largest | reference's largest strain energy (meV/atom) |",
-             "|---|---|---|---|---|---|---|", *rows, "", f"Figure: `{figure.name}`.", ""]
+             "| structure | atoms | strain | calculator | pixel spacing (%) | strain energy "
+             "error, mean (meV/atom) | largest | reference's largest strain energy (meV/atom) |",
+             "|---|---|---|---|---|---|---|---|", *rows, "", f"Figure: `{figure.name}`.", ""]
     write_text(args.out, "\n".join(lines))
     print("\n".join(lines))
 
@@ -121,15 +132,16 @@ def plot(curves: dict, strains: np.ndarray, args: argparse.Namespace, path: Path
         for ax, direction in zip(row, DIRECTIONS):
             for k, structure in enumerate(s for s in args.structures
                                           if s.startswith(material)):
-                model, ref = curves[structure, direction]
-                colour = f"C{k}"
-                ax.plot(strains * 100, model, "o-", color=colour, ms=3, label=structure)
-                ax.plot(strains * 100, ref, "--", color=colour, lw=1)
+                curve = curves[structure, direction]
+                for i, name in enumerate(args.models):
+                    ax.plot(strains * 100, curve[name], ("o-", "s:", "^-.", "v-")[i % 4],
+                            color=f"C{k}", ms=3,
+                            label=f"{structure}, {name}"[:48])
+                ax.plot(strains * 100, curve["reference"], "--", color=f"C{k}", lw=1)
             ax.set_title(f"{material}, strain along {direction}", fontsize=9)
             ax.set_xlabel("strain (%)")
         row[0].set_ylabel("energy − unstrained (meV/atom)")
-        row[0].legend(fontsize=7, title=f"solid: {args.model}; dashed: {args.reference}",
-                      title_fontsize=7)
+        row[0].legend(fontsize=6, title=f"dashed: {args.reference}", title_fontsize=7)
     fig.tight_layout()
     save_figure(fig, path, dpi=110)
 

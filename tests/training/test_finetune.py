@@ -73,6 +73,19 @@ def test_match_pixels_and_loss_weights(lj_data, sheet_model_file, tmp_path):
     assert "forces weighted 0.05 against energies, energies fitted per atom" in out.read_text()
 
 
+def test_blended_energy_weights_budget_and_device(lj_data, sheet_model_file, tmp_path):
+    """--energy-per-atom 0.5 --hours 1 --device cpu: the runs record the power, the time budget
+    and the device they trained with, and the table names the blend."""
+    out, runs = tmp_path / "ft.md", tmp_path / "runs"
+    finetune.main(["--data", str(lj_data), "--validation", str(lj_data), "--init",
+                   str(sheet_model_file), "--frames", "4", "--select", "4", "--steps", "2",
+                   "--batch", "4", "--references", "--energy-per-atom", "0.5", "--hours", "1",
+                   "--device", "cpu", "--runs", str(runs), "--out", str(out)])
+    settings = json.loads((runs / "n4/settings.json").read_text())
+    assert (settings["energy_per_atom"], settings["hours"], settings["device"]) == (0.5, 1, "cpu")
+    assert "energy errors weighted by (mean atoms / atoms)^0.5" in out.read_text()
+
+
 def test_train_layers(lj_data, sheet_model_file, tmp_path):
     """--train-layers 2: the runs move only the head's two dense layers, and the table says so."""
     from ase_cnnas.modelfile import load_model

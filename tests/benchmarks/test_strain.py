@@ -28,14 +28,19 @@ def test_pixel_spacing(sheet_model_file):
 
 
 def test_strain_table(tmp_path, sheet_model_file):
+    """A row per structure, strain and calculator: the model and a second reference beside
+    --reference (here the reference itself, so its strain-energy error is zero)."""
     out = tmp_path / "strain.md"
-    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "strain.py"), "--model",
-                    str(sheet_model_file), "--reference", LJ, "--structures",
+    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "strain.py"), "--models",
+                    str(sheet_model_file), LJ, "--reference", LJ, "--structures",
                     "graphene_pristine", "--points", "3", "--out", str(out)],
                    check=True, capture_output=True, cwd=tmp_path)
     rows = [line.strip("| ").split(" | ") for line in out.read_text().splitlines()
             if line.startswith("| graphene_pristine |")]
-    assert [r[2] for r in rows] == ["x", "y", "biaxial"]
-    assert {r[3] for r in rows} == {"-5.0 … +5.0"}  # the grid stays: pixels stretch with it
-    assert all(float(r[4]) > 0 and float(r[6]) > 0 for r in rows)
+    assert [(r[2], r[3]) for r in rows] == [(s, c) for s in ("x", "y", "biaxial")
+                                            for c in (str(sheet_model_file), LJ)]
+    assert {r[4] for r in rows} == {"-5.0 … +5.0"}  # the grid stays: pixels stretch with it
+    model, itself = rows[0::2], rows[1::2]
+    assert all(float(r[5]) > 0 and float(r[7]) > 0 for r in model)
+    assert all(float(r[5]) == 0 and float(r[6]) == 0 for r in itself)
     assert out.with_suffix(".png").stat().st_size > 10_000

@@ -17,6 +17,7 @@ hours=$1
 shift
 python=${PYTHON:-python3}
 threads=$(( $(nproc) / $# ))
+frames=294  # trained on; 8 more pick the epoch: the 302 frames of the files below
 data=(datasets/pbe_small_1000K.h5 datasets/pbe_small_300K.h5 datasets/pbe_strain_1000K.h5
       datasets/pbe_strain2_1000K.h5 datasets/pbe_strain3_1000K.h5
       datasets/pbe_small_more_1000K.h5 datasets/pbe_strain3_more_1000K.h5
@@ -29,7 +30,7 @@ for variant in "$@"; do
         "$python" -m training.experiments.finetune --data "${data[@]}" \
         --validation datasets/pbe_val_1000K.h5 datasets/pbe_val_flat_1000K.h5 \
         --init results/models/free_stage2/best.pt --match-pixels --force-weight 0.05 \
-        --select 8 --frames 294 --steps "${STEPS:-1200}" --lr 3e-4 --references \
+        --select 8 --frames "$frames" --steps "${STEPS:-1200}" --lr 3e-4 --references \
         --hours "$hours" $options --runs "runs/sweep/$name" --out "runs/sweep/$name.md" \
         > "runs/sweep/$name.log" 2>&1 &
 done
@@ -42,6 +43,6 @@ for variant in "$@"; do
 done
 out=${OUT:-runs/sweep}
 mkdir -p "$out"
-(cd runs/sweep && tar czf - --ignore-failed-read ./*.md ./*.log ./*/n294/best.pt \
-    ./*/n294/history.json ./*/n294/settings.json) | split -b 15M -d - "$out/sweep.tar.gz."
+(cd runs/sweep && tar czf - --ignore-failed-read ./*.md ./*.log ./*/n$frames/best.pt \
+    ./*/n$frames/history.json ./*/n$frames/settings.json) | split -b 15M -d - "$out/sweep.tar.gz."
 exit $status

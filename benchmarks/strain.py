@@ -26,9 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from ase_cnnas import CNNASCalculator  # noqa: E402
 from ase_cnnas.cells import MATCH  # noqa: E402
-from ase_cnnas.modelfile import BUNDLED  # noqa: E402
 from ase_cnnas.sheets import build_sheet  # noqa: E402
-from training.reference import make_reference  # noqa: E402
+from training.reference import make_calculator, make_reference  # noqa: E402
 from training.report import command, hardware, save_figure, write_text  # noqa: E402
 
 DIRECTIONS = {"x": (1, 0), "y": (0, 1), "biaxial": (1, 1)}
@@ -39,12 +38,6 @@ def strained(atoms: Atoms, ex: float, ey: float) -> Atoms:
     out = atoms.copy()
     out.set_cell(atoms.cell.array @ np.diag([1 + ex, 1 + ey, 1]), scale_atoms=True)
     return out
-
-
-def calculator(name: str):
-    """A CNNAS model (a bundled name or a file) or, by name, a reference calculator."""
-    is_model = name in BUNDLED or Path(name).is_file()
-    return CNNASCalculator(name, device="cpu") if is_model else make_reference(name)
 
 
 def pixel_spacing(calc: CNNASCalculator, atoms: Atoms) -> np.ndarray:
@@ -74,7 +67,7 @@ def main() -> None:
                     "TOLERANCE, whatever the model file says")
     ap.add_argument("--out", type=Path, default=Path("results/strain.md"))
     args = ap.parse_args()
-    calcs = {name: calculator(name) for name in args.models}
+    calcs = {name: make_calculator(name) for name in args.models}
     calcs["reference"] = make_reference(args.reference)
     model = calcs[args.models[0]]
     if args.match_pixels is not None:

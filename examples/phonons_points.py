@@ -18,23 +18,11 @@ import numpy as np
 import phonopy
 from phonons import POINTS, THZ_TO_CM, modes, phonons, relaxed_a
 
-from ase_cnnas import CNNASCalculator
-from ase_cnnas.modelfile import BUNDLED
-from training.reference import make_reference
+from training.reference import is_model, make_calculator
 from training.report import command, hardware, write_text
 
 SUPERCELL = {"Γ": 3, "M": 2, "K": 3}  # the smallest n × n supercell in which the point is exact
 GOAL = 3.0  # %
-
-
-def is_model(name: str) -> bool:
-    """Whether `name` is a CNNAS model (a bundled name or a file), not a reference's name."""
-    return name in BUNDLED or Path(name).is_file()
-
-
-def calculator(name: str):
-    """A CNNAS model or, by name, a reference calculator."""
-    return CNNASCalculator(name, device="cpu") if is_model(name) else make_reference(name)
 
 
 def frequencies(material: str, name: str, folder: Path, cache: bool) -> tuple[float, dict]:
@@ -42,7 +30,7 @@ def frequencies(material: str, name: str, folder: Path, cache: bool) -> tuple[fl
     `cache`, force constants are read from and saved to `folder`."""
     stem = folder / f"{material}_{name.replace('/', '_')}"
     saved = Path(f"{stem}_a.txt")
-    calc = None if cache and saved.exists() else calculator(name)  # loaded only when needed
+    calc = None if cache and saved.exists() else make_calculator(name)  # loaded only when needed
     a = float(saved.read_text()) if calc is None else relaxed_a(material, calc, 1)
     if cache:
         write_text(saved, f"{a!r}\n")
@@ -52,7 +40,7 @@ def frequencies(material: str, name: str, folder: Path, cache: bool) -> tuple[fl
         if cache and path.exists():
             ph = phonopy.load(path, produce_fc=True, log_level=0)
         else:
-            calc = calc or calculator(name)
+            calc = calc or make_calculator(name)
             ph = phonons(material, calc, False, a, n)
             if cache:
                 ph.save(path, settings={"force_constants": True})

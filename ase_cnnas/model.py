@@ -104,6 +104,8 @@ class EnergyModel(nn.Module):
         self.symmetrize = symmetrize  # average over the cell's reflections (2^d network passes)
         # any-cell: repeat sides until the pixels match within this fraction (0: do not)
         self.match_pixels = float(match_pixels)
+        # training only: draws among the repeats that match (cells.repeats); not saved
+        self.repeat_rng: np.random.Generator | None = None
         self.reflections = reflections(self.cell[:d, :d])
         self.spacing = np.diag(self.cell)[:d] / np.array(network.grid)  # Å per pixel, per axis
         self.multiple = 2 ** (network.reductions or 0)  # pixels per side must divide by this
@@ -264,7 +266,7 @@ class EnergyModel(nn.Module):
         positions, numbers, cells, frame, copies = canonical(
             positions, numbers, cells, frame, factors,
             tuple(float(d) * self.multiple for d in self.spacing) if self.match_pixels else None,
-            self.match_pixels or MATCH)
+            self.match_pixels or MATCH, self.repeat_rng if self.training else None)
         grids = [self.grid_for(cells[f:f + 1]) for f in range(n_frames)]
         for grid in sorted(set(grids)):
             chosen = every[[g == grid for g in grids]]

@@ -6,7 +6,9 @@ An any-cell model lays each cell side L on n pixels, n the whole multiple of the
 pixels with the lattice and leaves the image almost as it was (only the Gaussians narrow), while
 a cell whose n is rounded sees its lattice compressed or stretched. This scans uniaxial and
 biaxial strains of pristine sheets in several cells and compares each cell's strain energy (per
-atom, against the same cell unstrained) with a reference calculator's. Writes a Markdown table
+atom, against the same cell unstrained) with a reference calculator's, and measures how much of
+each step in energy between neighbouring strains the calculator's own stress does not account
+for (a jump where the grid changes; near zero for a smooth calculator). Writes a Markdown table
 and a figure.
 
     python benchmarks/strain.py --models free --reference 7net-0 --out results/free_stage2/strain.md
@@ -40,6 +42,13 @@ def strained(atoms: Atoms, ex: float, ey: float) -> Atoms:
     return out
 
 
+def unexplained(energies: np.ndarray, virials: np.ndarray, strains: np.ndarray) -> np.ndarray:
+    """Per step between neighbouring strains: the energy change (meV/atom) less the trapezoid
+    integral of the virial per atom along the strain (σ V / N summed over the strained axes,
+    eV/atom), i.e. what the stress does not explain."""
+    return np.diff(energies) - 1e3 * np.diff(strains) * (virials[1:] + virials[:-1]) / 2
+
+
 def pixel_spacing(calc: CNNASCalculator, atoms: Atoms) -> np.ndarray:
     """The pixel spacing (Å, along the canonical cell's two sides) the model lays `atoms` on,
     over its training spacing: 1 where the network sees lengths as they are."""
@@ -64,36 +73,44 @@ def main() -> None:
     ap.add_argument("--points", type=int, default=11, help="strains from -largest to +largest")
     ap.add_argument("--match-pixels", type=float, nargs="?", const=MATCH, default=None,
                     metavar="TOLERANCE", help="repeat cell sides until the pixels match within "
-                    "TOLERANCE, whatever the model file says")
+                    "TOLERANCE, whatever the model files say")
     ap.add_argument("--out", type=Path, default=Path("results/strain.md"))
     args = ap.parse_args()
     calcs = {name: make_calculator(name) for name in args.models}
     calcs["reference"] = make_reference(args.reference)
     model = calcs[args.models[0]]
-    if args.match_pixels is not None:
-        model.models[0].match_pixels = args.match_pixels
+    cnnas = [c for c in calcs.values() if isinstance(c, CNNASCalculator)]
+    for member in (m for c in cnnas for m in c.models) if args.match_pixels is not None else ():
+        member.match_pixels = args.match_pixels
     strains = np.linspace(-args.largest, args.largest, args.points)
     curves, rows = {}, []
     jobs = [(s, d) for s in args.structures for d in DIRECTIONS]
     for structure, direction in tqdm(jobs, desc="strain scans", unit="scan"):
         base = build_sheet(structure)
         energies = {name: [] for name in calcs}
-        spacings = []
+        virials = {name: [] for name in calcs}
+        spacings, axes = [], np.array(DIRECTIONS[direction])
         for e in strains:
-            atoms = strained(base, *(e * np.array(DIRECTIONS[direction])))
+            atoms = strained(base, *(e * axes))
             spacings.append(pixel_spacing(model, atoms))
             for name, calc in calcs.items():
                 atoms.calc = calc
                 energies[name].append(atoms.get_potential_energy() / len(atoms) * 1e3)
+                virials[name].append(atoms.get_stress()[:2] @ axes * atoms.get_volume()
+                                     / len(atoms))
         zero = int(np.argmin(np.abs(strains)))
         curve = {k: np.array(e) - e[zero] for k, e in energies.items()}
         curves[structure, direction] = curve
         spacings, ref = np.array(spacings) - 1, curve["reference"]
+        virials = {k: np.array(v) for k, v in virials.items()}
+        jumps = {k: np.abs(unexplained(curve[k], virials[k], strains)) for k in calcs}
         rows += [f"| {structure} | {len(base)} | {direction} | {name} | "
                  f"{spacings.min() * 100:+.1f} … {spacings.max() * 100:+.1f} | "
                  f"{np.abs(curve[name] - ref).mean():.1f} | "
-                 f"{np.abs(curve[name] - ref).max():.1f} | {ref.max():.1f} |"
-                 for name in args.models]
+                 f"{np.abs(curve[name] - ref).max():.1f} | {ref.max():.1f} | "
+                 f"{np.abs(virials[name] - virials['reference']).mean():.2f} | "
+                 f"{jumps[name].max():.1f} | {jumps[name].sum():.1f} |"
+                 for name in [*args.models, "reference"]]
     figure = args.out.with_suffix(".png")
     plot(curves, strains, args, figure)
     lines = ["# Strain energy of an any-cell model beside its reference", "",
@@ -104,10 +121,17 @@ def main() -> None:
              f"from {-args.largest:+.0%} to {args.largest:+.0%} along x, y or both (the "
              "positions with the cell); energies per atom against the same cell unstrained. "
              "Pixel spacing: the spacing the model lays the canonical cell on, against its "
-             "training spacing, over the scan (0: lengths seen as they are).", "",
+             "training spacing, over the scan (0: lengths seen as they are). Unexplained: "
+             "between neighbouring strains, the energy change less the trapezoid integral of "
+             "the calculator's own stress (as virial per atom along the strain, σV/N summed over "
+             "the strained axes), largest step and summed over the scan: jumps where the grid "
+             "changes, near zero for a smooth calculator.", "",
              "| structure | atoms | strain | calculator | pixel spacing (%) | strain energy "
-             "error, mean (meV/atom) | largest | reference's largest strain energy (meV/atom) |",
-             "|---|---|---|---|---|---|---|---|", *rows, "", f"Figure: `{figure.name}`.", ""]
+             "error, mean (meV/atom) | largest | reference's largest strain energy (meV/atom) "
+             "| virial error, mean (eV/atom) | unexplained by the stress, largest step "
+             "(meV/atom) | summed |",
+             "|---|---|---|---|---|---|---|---|---|---|---|", *rows, "",
+             f"Figure: `{figure.name}`.", ""]
     write_text(args.out, "\n".join(lines))
     print("\n".join(lines))
 

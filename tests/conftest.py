@@ -143,6 +143,15 @@ class SlowLJ:
         return Slow()
 
 
+def StresslessLJ():  # noqa: N802 (a factory named like the class it stands for)
+    """A factory for `--reference conftest:StresslessLJ`: LJ that gives no stress."""
+    from ase.calculators.lj import LennardJones
+
+    calc = LennardJones()
+    calc.implemented_properties = ["energy", "forces"]
+    return calc
+
+
 def SoftLJ():  # noqa: N802 (a factory named like the class it stands for)
     """A factory for `--reference conftest:SoftLJ`: LJ at half strength (half the forces)."""
     from ase.calculators.lj import LennardJones

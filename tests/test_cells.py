@@ -128,6 +128,35 @@ def test_repeats_until_the_pixels_match():
         assert abs(side * k / blocks / 1.56625 - 1) <= 0.002 or side * (k + 1) > match_side(0.002)
 
 
+def test_random_repeats_draw_between_the_two_fewest_that_match(sheet_model_file):
+    """With a generator a side takes the fewest repeats within the tolerance or the fewest that
+    is no multiple of it, whose pixels differ (2.506 Å on steps of 1.56625 Å: 5, exact, or 13,
+    0.95 % off; not 10, which has 5's pixels), both drawn; a model draws only while it trains,
+    so that it scores as it always did."""
+    from ase_cnnas.cells import repeats
+    from ase_cnnas.modelfile import load_model
+
+    sides = torch.tensor([2.506])
+    drawn = {int(repeats(sides, 1.56625, rng=np.random.default_rng(seed))[0])
+             for seed in range(20)}
+    assert drawn == {5, 13} and repeats(sides, 1.56625).tolist() == [5]
+    model = load_model(sheet_model_file)
+    model.match_pixels = 0.01
+    model.repeat_rng = np.random.default_rng(0)
+    atoms = build_sheet("hbn_pristine@hex1")
+    inputs = (torch.tensor(atoms.positions), torch.tensor(atoms.numbers),
+              torch.tensor(atoms.cell.array)[None], torch.zeros(2, dtype=torch.long), 1)
+
+    def sides():
+        cells = next(model.groups(*inputs))[1][2]
+        return tuple(cells[0, :2, :2].norm(dim=-1).round(decimals=6).tolist())
+
+    model.eval()
+    assert len({sides() for _ in range(8)}) == 1
+    model.train()
+    assert len({sides() for _ in range(8)}) > 1
+
+
 def test_matched_pixels_make_a_small_cell_its_big_twin(sheet_model_file):
     """A model with match_pixels lays the 8-atom hBN cell on the very pixels of the 60-atom cell
     (5 × 3 repeats: twice that cell), so the two have one energy per atom; without, the small

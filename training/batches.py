@@ -9,7 +9,7 @@ from .h5data import Frames
 
 def batch_tensors(frames: Frames) -> dict[str, torch.Tensor]:
     """The tensors EnergyModel and the losses need, on the CPU: positions, numbers, cells, frame,
-    n_frames, energy, forces, natoms."""
+    n_frames, energy, forces, stress (Voigt, NaN where unknown), natoms."""
     return {"positions": torch.as_tensor(frames.positions, dtype=torch.float64),
             "numbers": torch.as_tensor(frames.numbers, dtype=torch.long),
             "cells": torch.as_tensor(frames.cell, dtype=torch.float64),
@@ -17,6 +17,7 @@ def batch_tensors(frames: Frames) -> dict[str, torch.Tensor]:
             "n_frames": len(frames),
             "energy": torch.as_tensor(frames.energy, dtype=torch.float64),
             "forces": torch.as_tensor(frames.forces, dtype=torch.float64),
+            "stress": torch.as_tensor(frames.stress, dtype=torch.float64),
             "natoms": torch.as_tensor(frames.natoms),
             **{f"label_{k}": torch.as_tensor(v, dtype=torch.float64)
                for k, v in frames.labels.items()}}

@@ -32,15 +32,17 @@ def geometry_keys(frames: Frames) -> np.ndarray:
                                 frames.pbc[i], 0.0) for i in range(len(frames))])
 
 
-def label_frame(frame: Frames, reference: str) -> tuple[Frames, float]:
-    """`frame` (one frame) with the energy and forces of `reference`, and the seconds it took."""
+def label_frame(frame: Frames, reference: str, stress: bool = False) -> tuple[Frames, float]:
+    """`frame` (one frame) with the energy, forces and, with `stress`, the stress (Voigt, eV/Å³)
+    of `reference`, and the seconds it took."""
     atoms = frame.atoms(0)
     atoms.calc = worker_reference(reference)
     start = time.perf_counter()
     energy, forces = atoms.get_potential_energy(), atoms.get_forces()
+    voigt = np.array([atoms.get_stress()], dtype=float) if stress else None
     took = time.perf_counter() - start
     return replace(frame, energy=np.array([energy]), forces=np.array(forces, dtype=float),
-                   stress=None, method=np.array([reference], dtype=object), hash=None), took
+                   stress=voigt, method=np.array([reference], dtype=object), hash=None), took
 
 
 def provenance(reference: str, source: Path) -> dict:
@@ -65,9 +67,10 @@ def todo(source: Path, output: Path, every: int, order: str, seed: int) -> Frame
 
 
 def label(source: Path, output: Path, reference: str, workers: int = 1, every: int = 1,
-          order: str = "file", seed: int = 0, limit: int | None = None) -> int:
-    """Label the frames of `source` that `output` lacks (at most `limit`); returns how many were
-    added."""
+          order: str = "file", seed: int = 0, limit: int | None = None,
+          stress: bool = False) -> int:
+    """Label the frames of `source` that `output` lacks (at most `limit`), with the stress too
+    if `stress`; returns how many were added."""
     frames = todo(source, output, every, order, seed)
     frames = frames.subset(np.arange(len(frames))[:limit])
     record = provenance(reference, source)
@@ -76,8 +79,8 @@ def label(source: Path, output: Path, reference: str, workers: int = 1, every: i
     try:
         with ProcessPoolExecutor(workers) as pool:
             queue = iter(range(len(frames)))
-            running = {pool.submit(label_frame, frames.subset(np.array([i])), reference): i
-                       for _, i in zip(range(workers), queue)}
+            running = {pool.submit(label_frame, frames.subset(np.array([i])), reference,
+                                   stress): i for _, i in zip(range(workers), queue)}
             while running:
                 finished, _ = wait(running, return_when=FIRST_COMPLETED)
                 for fut in finished:
@@ -89,7 +92,7 @@ def label(source: Path, output: Path, reference: str, workers: int = 1, every: i
                     bar.set_postfix(s_per_frame=f"{np.mean(seconds):.0f}")
                     if (i := next(queue, None)) is not None:
                         running[pool.submit(label_frame, frames.subset(np.array([i])),
-                                            reference)] = i
+                                            reference, stress)] = i
     finally:
         bar.close()
     return added
@@ -111,6 +114,9 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
                     "samples every structure)")
     ap.add_argument("--seed", type=int, default=0, help="of the random order")
     ap.add_argument("--limit", type=int, help="label at most this many frames in this run")
+    ap.add_argument("--stress", action="store_true",
+                    help="label the stress too (gpaw-pw, 7net-0 and tersoff give it; for "
+                    "training with --stress-weight)")
 
 
 def run(args: argparse.Namespace) -> None:
@@ -120,12 +126,16 @@ def run(args: argparse.Namespace) -> None:
     if args.input.resolve() == args.output.resolve():
         raise SystemExit(f"-o {args.output}: write the labels to a new file, not the input")
     try:
-        make_reference(args.reference)  # a clear error now, not in every worker
+        reference = make_reference(args.reference)  # a clear error now, not in every worker
     except (ImportError, ValueError) as err:
         raise SystemExit(f"--reference {args.reference}: {err}") from err
+    if args.stress and ("stress" not in reference.implemented_properties
+                        or args.reference.startswith("gpaw-lcao")):
+        raise SystemExit(f"--stress: {args.reference} gives no stress; label without --stress, "
+                         "or with gpaw-pw")
     try:
         added = label(args.input, args.output, args.reference, args.workers, args.every,
-                      args.order, args.seed, args.limit)
+                      args.order, args.seed, args.limit, args.stress)
     except DataFileError as err:
         raise SystemExit(str(err)) from err
     total = frame_count(args.output) if args.output.exists() else 0

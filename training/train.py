@@ -169,10 +169,33 @@ def provenance(config: TrainConfig, frames: Frames, parts: dict[str, np.ndarray]
 
 
 class LossUnits(NamedTuple):
-    """What the loss measures errors in: forces in `force` eV/Å (the training forces' RMS), and,
-    with --energy-per-atom, energies per atom of a frame of `atoms` atoms (the training mean)."""
+    """What the loss measures errors in: forces in `force` eV/Å (the training forces' RMS),
+    in-plane virials per atom in `virial` eV/atom (their RMS over the training frames that have
+    a stress), and, with --energy-per-atom, energies per atom of a frame of `atoms` atoms (the
+    training mean)."""
     force: float
     atoms: float
+    virial: float = 1.0
+
+
+IN_PLANE = [0, 1, 5]  # Voigt xx, yy, xy: a sheet's stress; along z it is the vacuum's
+
+
+def virials(stress: torch.Tensor | np.ndarray, cells: torch.Tensor | np.ndarray,
+            natoms: torch.Tensor | np.ndarray) -> torch.Tensor | np.ndarray:
+    """In-plane virial per atom, σ V / N (eV/atom) [F, 3], of Voigt stresses [F, 6] (eV/Å³)."""
+    volume = abs(np.linalg.det(cells)) if isinstance(cells, np.ndarray) else cells.det().abs()
+    return stress[:, IN_PLANE] * (volume / natoms)[:, None]
+
+
+def loss_units(model: EnergyModel, frames: Frames, train: np.ndarray) -> LossUnits:
+    """LossUnits from the training frames."""
+    sub = frames.subset(train)
+    known = np.isfinite(sub.stress[:, IN_PLANE]).all(axis=1)
+    virial = virials(sub.stress[known], sub.cell[known], sub.natoms[known])
+    return LossUnits(force=float(np.sqrt((frames.forces[:, :model.force_components] ** 2).mean())),
+                     atoms=float(sub.natoms.mean()),
+                     virial=float(np.sqrt((virial ** 2).mean())) if known.any() else 1.0)
 
 
 WEIGHT_LAYERS = (torch.nn.Conv2d, torch.nn.Conv3d, torch.nn.Linear)  # what --train-layers counts
@@ -288,21 +311,41 @@ def record_settings(out: Path, settings: dict, world: int) -> None:
 def batch_loss(net: torch.nn.Module, model: EnergyModel, b: dict, config: TrainConfig,
                units: LossUnits) -> torch.Tensor:
     """The MSE of the scaled target on batch `b`, plus --force-weight times that of the forces
-    in units of `units.force` (eV/Å), taken as −dE/dr through network and rasterizer. With
+    in units of `units.force` (eV/Å), taken as −dE/dr through network and rasterizer, plus
+    --stress-weight times that of the in-plane virials per atom in units of `units.virial` over
+    the frames that have a stress, taken as ∂E/∂ε of a strain ε of positions and cell. With
     --energy-per-atom P each frame's energy error is weighted by (`units.atoms` over its atom
     count)^P: at P = 1 per-atom errors, in the units of a frame of the training frames' mean
     size."""
+    inputs = list(model_inputs(b))
     b["positions"].requires_grad_(config.force_weight > 0)
-    pred = net(*model_inputs(b))
+    strain = None
+    if config.stress_weight > 0:
+        strain = torch.zeros(b["n_frames"], 3, 3, dtype=b["cells"].dtype,
+                             device=b["cells"].device, requires_grad=True)
+        deform = torch.eye(3, dtype=strain.dtype, device=strain.device) + (
+            strain + strain.transpose(1, 2)) / 2
+        inputs[0] = torch.einsum("ai,aij->aj", b["positions"], deform[b["frame"]])
+        inputs[2] = b["cells"] @ deform
+    pred = net(*inputs)
     truth = b["energy"] if config.target == "energy" else b[f"label_{config.target}"]
     error = (pred - truth) / model.energy_scale
     if config.energy_per_atom:
         error = error * (units.atoms / b["natoms"]) ** config.energy_per_atom
     loss = error.square().mean()
+    wrt = [t for t, weight in ((b["positions"], config.force_weight),
+                               (strain, config.stress_weight)) if weight > 0]
+    grads = list(torch.autograd.grad(pred.sum(), wrt, create_graph=True)) if wrt else []
     if config.force_weight > 0:
-        forces = -torch.autograd.grad(pred.sum(), b["positions"], create_graph=True)[0]
+        forces = -grads.pop(0)
         loss = loss + config.force_weight * (
             (forces - b["forces"])[:, :model.force_components] / units.force).square().mean()
+    if config.stress_weight > 0:
+        virial = grads.pop(0)[:, [0, 1, 0], [0, 1, 1]] / b["natoms"][:, None]  # ∂E/∂ε per atom
+        error = (virial - virials(b["stress"], b["cells"], b["natoms"])) / units.virial
+        known = error.isfinite().all(dim=1)
+        if known.any():
+            loss = loss + config.stress_weight * error[known].square().mean()
     return loss
 
 
@@ -311,6 +354,8 @@ def train_epoch(net: torch.nn.Module, state: Optimisation, loader: DataLoader, e
     """One pass over this rank's training frames, then the schedule's step: the epoch's mean
     loss and its gradient norms before clipping (median, largest, share clipped)."""
     state.model.train()
+    if config.random_repeats:  # seeded per epoch, so that a resumed run draws the same
+        state.model.repeat_rng = np.random.default_rng([config.seed, epoch])
     loader.dataset.set_epoch(epoch)
     losses, norms = [], []
     batches = tqdm(loader, desc=f"epoch {epoch + 1}", unit="batch", leave=False,
@@ -393,8 +438,11 @@ def train(config: TrainConfig) -> Path:
     torch.manual_seed(config.seed)
     model = initial_model(config, frames, parts["train"], device)
     about = provenance(config, frames, parts, model)
-    units = LossUnits(force=float(np.sqrt((frames.forces[:, :model.force_components] ** 2).mean())),
-                      atoms=float(frames.natoms[parts["train"]].mean()))
+    units = loss_units(model, frames, parts["train"])
+    if config.stress_weight > 0 and not np.isfinite(frames.stress[parts["train"]]).any():
+        raise SystemExit(f"--stress-weight {config.stress_weight}: no training frame of "
+                         f"{config.data} has a stress; label some with `cnnas data label "
+                         "--stress`, or drop the option")
     state = Optimisation.start(model, config)
     progress = resume(config, state, device)
     if writer:

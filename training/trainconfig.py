@@ -43,6 +43,14 @@ class TrainConfig:
                            "(rectangular cells: the reflections that map the cell onto itself)")
     force_weight: float = option(0.0, "weight of the force loss beside the energy loss "
                                   "(0: energies only, as in the paper)")
+    random_repeats: bool = option(False, "with --match-pixels, lay each training frame at "
+                                  "random on the fewest side repeats whose pixels match or on "
+                                  "the fewest that is no multiple of those (other pixels), so "
+                                  "that the network learns one energy for a sheet on either grid")
+    stress_weight: float = option(0.0, "weight of the loss on the in-plane stress (xx, yy, xy, "
+                                   "as virial per atom) of the frames labelled with one "
+                                   "(`cnnas data label --stress`); it pins the strain energy, "
+                                   "which forces do not see")
     energy_per_atom: float = option(0.0, "weight each frame's energy error by (mean atom count "
                                     "/ its own)^P: 1 (the flag alone) fits energies per atom, so "
                                     "that a 2-atom cell counts as much as a large one; 0 total "
@@ -154,6 +162,12 @@ class TrainConfig:
                              "(total energies) and 1 (per atom)")
         if self.target != "energy" and self.energy_per_atom:
             raise ValueError(f"--energy-per-atom needs an energy target, not {self.target!r}")
+        if self.random_repeats and not self.match_pixels:
+            raise ValueError("--random-repeats draws among repeats whose pixels match: add "
+                             "--match-pixels")
+        if self.target != "energy" and self.stress_weight > 0:
+            raise ValueError(f"stress matching needs an energy target, not {self.target!r}; "
+                             "drop --stress-weight")
         if self.target != "energy" and self.force_weight > 0:
             raise ValueError(f"force matching needs an energy target, not {self.target!r}; "
                              "drop --force-weight")

@@ -86,6 +86,26 @@ def test_blended_energy_weights_budget_and_device(lj_data, sheet_model_file, tmp
     assert "energy errors weighted by (mean atoms / atoms)^0.5" in out.read_text()
 
 
+def test_stress_weight_on_frames_labelled_with_a_stress(lj_data, sheet_model_file, tmp_path):
+    """--stress-weight 0.5 --random-repeats on frames relabelled with their stress: the runs
+    record both and the table says them."""
+    from conftest import LJ
+
+    from training.cli import main
+
+    stressed = tmp_path / "stressed.h5"
+    main(["data", "label", str(lj_data), "-o", str(stressed), "--reference", LJ, "--stress"])
+    out, runs = tmp_path / "ft.md", tmp_path / "runs"
+    finetune.main(["--data", str(stressed), "--validation", str(lj_data), "--init",
+                   str(sheet_model_file), "--frames", "4", "--select", "4", "--steps", "2",
+                   "--batch", "4", "--references", "--stress-weight", "0.5", "--match-pixels",
+                   "--random-repeats", "--runs", str(runs), "--out", str(out)])
+    settings = json.loads((runs / "n4/settings.json").read_text())
+    assert settings["stress_weight"] == 0.5 and settings["random_repeats"]
+    assert "in-plane stresses weighted 0.5, each frame on one of two matching grids at random" \
+        in out.read_text()
+
+
 def test_train_layers(lj_data, sheet_model_file, tmp_path):
     """--train-layers 2: the runs move only the head's two dense layers, and the table says so."""
     from ase_cnnas.modelfile import load_model

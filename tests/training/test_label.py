@@ -43,6 +43,25 @@ def test_labels_are_the_references_and_frames_keep_their_identity(lj_data, tmp_p
     assert sorted(geometry_keys(read_frames(out))) == sorted(geometry_keys(source))
 
 
+def test_stress_on_request_and_refused_where_the_reference_gives_none(lj_data, tmp_path):
+    out = tmp_path / "s.h5"
+    main(["data", "label", str(lj_data), "-o", str(out), "--reference", LJ, "--limit", "2",
+          "--stress"])
+    frames, source = read_frames(out), read_frames(lj_data)
+    keys = list(geometry_keys(source))
+    for i, key in enumerate(geometry_keys(frames)):
+        atoms = source.atoms(keys.index(key))
+        atoms.calc = LennardJones()
+        np.testing.assert_allclose(frames.stress[i], atoms.get_stress(), atol=1e-12)
+    assert np.abs(frames.stress[:, :2]).min() > 0
+    with pytest.raises(SystemExit, match="--stress: conftest:StresslessLJ gives no stress"):
+        main(["data", "label", str(lj_data), "-o", str(tmp_path / "t.h5"), "--reference",
+              "conftest:StresslessLJ", "--stress"])
+    main(["data", "label", str(lj_data), "-o", str(tmp_path / "u.h5"), "--reference", LJ,
+          "--limit", "1"])
+    assert np.isnan(read_frames(tmp_path / "u.h5").stress).all()  # not asked for
+
+
 def test_random_order_and_limit(lj_data, tmp_path):
     out = tmp_path / "r.h5"
     main(["data", "label", str(lj_data), "-o", str(out), "--reference", LJ, "--order", "random",

@@ -20,6 +20,7 @@ import pytest
 import torch
 
 from ase_cnnas.modelfile import load_model
+from ase_cnnas.sheets import build_sheet
 from training.batches import fit_element_energies, to_tensors
 from training.evaluate import predict
 from training.h5data import Frames, read_frames, write_frames
@@ -698,3 +699,69 @@ def test_free_standing_any_cell_model_trains_on_mixed_cells(lj_data, tmp_path):
         energy, forces = predict(model, frames, np.arange(len(frames)), forces=True)
         assert np.isfinite(energy).all() and np.abs(forces[:, 2]).max() > 0
         assert {"height", "spacing_min", "spacing_max"} <= set(model.metadata["distribution"])
+
+
+def test_stress_loss_is_zero_on_the_models_own_strain_derivative():
+    """Frames labelled with a model's own energies and with stresses from central differences
+    of its energy under strain: with --stress-weight the loss is zero; a stress off by δ on one
+    frame adds the weight times (δ V / N over units.virial)² over the labelled frames' three
+    in-plane components; a frame without a stress adds nothing."""
+    from conftest import make_sheet_model
+
+    from training.train import virials
+
+    model = make_sheet_model(seed=3, stretch=True)
+    sheets = [build_sheet("graphene_pristine@hex1"), build_sheet("hbn_pristine@2x1"),
+              build_sheet("graphene_pristine@2x1")]
+    for k, atoms in enumerate(sheets):
+        strain = np.diag([1.02, 0.99 - 0.01 * k, 1.0])
+        strain[0, 1] = 0.02  # sheared too, so that σ_xy counts
+        atoms.set_cell(atoms.cell.array @ strain, scale_atoms=True)
+        atoms.rattle(0.05, seed=k)
+
+    def energy(atoms, strain=0.0):
+        deform = np.eye(3) + strain
+        with torch.no_grad():
+            return float(model(torch.tensor(atoms.positions @ deform),
+                               torch.tensor(atoms.numbers),
+                               torch.tensor(atoms.cell.array @ deform)[None],
+                               torch.zeros(len(atoms), dtype=torch.long), 1))
+
+    stress, h = np.full((3, 6), np.nan), 1e-5
+    for k, atoms in enumerate(sheets[:2]):  # the third frame has no stress
+        for voigt, (i, j) in zip((0, 1, 5), ((0, 0), (1, 1), (0, 1))):
+            e = np.zeros((3, 3))
+            e[i, j] = e[j, i] = h / (1 if i == j else 2)
+            step = (energy(atoms, e) - energy(atoms, -e)) / (2 * h)
+            stress[k, voigt] = step / atoms.get_volume()
+    frames = Frames(numbers=np.concatenate([a.numbers for a in sheets]),
+                    positions=np.concatenate([a.positions for a in sheets]),
+                    natoms=np.array([len(a) for a in sheets]),
+                    energy=np.array([energy(a) for a in sheets]),
+                    cell=np.array([a.cell.array for a in sheets]),
+                    pbc=np.ones((3, 3), bool), stress=stress)
+    config = TrainConfig(Path("unused"), Path("unused"), stress_weight=2.0)
+    units = LossUnits(force=1.0, atoms=4.0, virial=0.5)
+    batch = to_tensors(frames, np.arange(3), "cpu")
+    assert np.abs(stress[:2, [0, 1, 5]]).min() > 1e-5  # a stress that a sign error would show
+    assert float(batch_loss(model, model, batch, config, units).detach()) < 1e-12
+    delta = 1e-4
+    frames.stress[1, 1] += delta
+    batch = to_tensors(frames, np.arange(3), "cpu")
+    expected = 2.0 * (delta * sheets[1].get_volume() / len(sheets[1]) / 0.5) ** 2 / 6
+    loss = float(batch_loss(model, model, batch, config, units).detach())
+    assert loss == pytest.approx(expected, rel=1e-3)
+    assert virials(frames.stress[:2], frames.cell[:2], frames.natoms[:2]).shape == (2, 3)
+
+
+def test_random_repeats_need_matched_pixels(lj_data, tmp_path):
+    with pytest.raises(ValueError, match="--random-repeats draws among repeats whose pixels "
+                       "match: add --match-pixels"):
+        TrainConfig(lj_data, tmp_path / "r", random_repeats=True)
+
+
+def test_stress_weight_without_stresses_names_the_fix(lj_data, tmp_path):
+    with pytest.raises(SystemExit, match="no training frame of .* has a stress; label some "
+                       "with `cnnas data label --stress`"):
+        train(TrainConfig(lj_data, tmp_path / "s", grid=GRID, epochs=1, batch=BATCH,
+                          stress_weight=1.0))

@@ -116,6 +116,12 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
                     help="weight each frame's energy error by (mean atoms / its atoms)^POWER: "
                          "1 (the flag alone) fits energies per atom, so that small cells count "
                          "as much as large ones (cnnas train --energy-per-atom)")
+    ap.add_argument("--stress-weight", type=float, default=0.0,
+                    help="weight of the in-plane stress term, on the frames labelled with a "
+                         "stress (cnnas train --stress-weight)")
+    ap.add_argument("--random-repeats", action="store_true",
+                    help="each run lays a frame on one of two matching grids at random "
+                         "(cnnas train --random-repeats)")
     ap.add_argument("--stretch-inputs", action="store_true",
                     help="each run's head also reads the pixel stretch (cnnas train "
                          "--stretch-inputs)")
@@ -167,6 +173,7 @@ def run(args: argparse.Namespace) -> None:
             match_pixels=bool(init.match_pixels), match_tolerance=init.match_pixels or MATCH,
             stretch_inputs=stretch,
             force_weight=args.force_weight, energy_per_atom=args.energy_per_atom,
+            stress_weight=args.stress_weight, random_repeats=args.random_repeats,
             train_layers=args.train_layers,
             lr=args.lr, batch=args.batch, warmup=min(50, args.steps // 5), ema=0.99,
             epochs=max(1, math.ceil(args.steps * args.batch / n)), hours=args.hours,
@@ -188,6 +195,8 @@ if init.match_pixels else ''}{
 f', all but its last {args.train_layers} weight layers frozen' if args.train_layers else ''
 }{', the head reading the pixel stretch' if stretch else ''
 }{f', forces weighted {args.force_weight:g} against energies' if args.force_weight != 1 else ''
+}{f', in-plane stresses weighted {args.stress_weight:g}' if args.stress_weight else ''
+}{', each frame on one of two matching grids at random' if args.random_repeats else ''
 }{per_atom_text(args.energy_per_atom)
 }) and takes
 {args.steps} steps of {args.batch} frames (learning rate {args.lr}) on N frames of

@@ -17,11 +17,13 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from ase import Atoms
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 from strain import pixel_spacing, strained  # noqa: E402
 
+from ase_cnnas import CNNASCalculator  # noqa: E402
 from ase_cnnas.sheets import build_sheet  # noqa: E402
 from training.reference import make_calculator  # noqa: E402
 from training.report import command, hardware, write_text  # noqa: E402
@@ -29,7 +31,7 @@ from training.report import command, hardware, write_text  # noqa: E402
 REPEATS = ((1, 1), (1, 2), (1, 3), (2, 1), (2, 2), (3, 3))
 
 
-def spread(calc, atoms) -> tuple[np.ndarray, np.ndarray]:
+def spread(calc: CNNASCalculator, atoms: Atoms) -> tuple[np.ndarray, np.ndarray]:
     """Energy per atom (meV) and the y pixel spacing (over the model's) of `atoms` given as
     each supercell of REPEATS."""
     energies, spacings = [], []

@@ -15,9 +15,14 @@ spacing. The network sees lengths in pixels, so a side laid on pixels of L/n ≠
 by L/(nΔ) − 1 (up to ±6 % on a 10 Å side): with `match_pixels` (a tolerance), sides are repeated
 (cells.repeats) until L/(nΔ) is within it of 1; with `stretch_inputs`, the head also reads each
 side's stretch L/(nΔ) − 1 (times STRETCH_SCALE), so the network knows its pixels' true size and a
-strain that leaves n unchanged is no longer near invisible. n, the number of
-atoms of each element scaled by c, reaches the dense head when the network takes extra inputs
-(a vacancy's formation energy is not linear in the counts, and a CNN learns it only slowly).
+strain that leaves n unchanged is no longer near invisible. With `stretch_response` (a pixel
+head of three outputs), the network gives per pixel an energy and its first-order change with
+each side's stretch m = L/(nΔ) − 1, and the energy is Σ e + Σ_k m_k Σ v_k: the image shows the
+sheet strained by −m, and the energy of a strained sheet moves, to first order, by its virial
+times the strain, a product of the structure and m that an input to the head cannot form.
+n, the number of atoms of each element scaled by c, reaches the dense head when the network
+takes extra inputs (a vacancy's formation energy is not linear in the counts, and a CNN learns
+it only slowly).
 The reference sum and the scale are applied in float64, so totals of ~−550 eV keep their meV
 digits whatever precision the network runs in.
 
@@ -37,7 +42,7 @@ from torch import nn
 
 from .cells import MATCH, canonical, supercell_factor, whole_steps
 from .heights import HEIGHT_SCALE, atom_heights, height_weights
-from .networks import CNNAS, NetworkConfig, with_extra_inputs
+from .networks import CNNAS, NetworkConfig, with_extra_inputs, with_outputs
 from .raster import CUTOFF, SIGMA, rasterize
 
 N_ELEMENTS = 119
@@ -101,6 +106,9 @@ class EnergyModel(nn.Module):
             self.use_any_cell()
         if stretch_inputs and not (self.any_cell and network.extra_inputs == 2):
             raise ValueError("stretch inputs are an any-cell model's two extra inputs (x, y)")
+        if network.outputs != 1 and not (self.any_cell and network.outputs == 3):
+            raise ValueError("a network of several outputs is an any-cell model's stretch "
+                             "response: three (the energy, its change with x and y stretch)")
         self.symmetrize = symmetrize  # average over the cell's reflections (2^d network passes)
         # any-cell: repeat sides until the pixels match within this fraction (0: do not)
         self.match_pixels = float(match_pixels)
@@ -145,6 +153,19 @@ class EnergyModel(nn.Module):
         if not self.stretch_inputs:
             self.network = with_extra_inputs(self.network, 2).train(self.network.training)
             self.stretch_inputs = True
+
+    def use_stretch_response(self) -> None:
+        """Give an any-cell model's head the stretch response (networks.with_outputs), at zero at
+        first: the same energies until training moves it."""
+        if not self.any_cell:
+            raise ValueError("a stretch response is for an any-cell model; make it one first")
+        if not self.stretch_response:
+            self.network = with_outputs(self.network, 3).train(self.network.training)
+
+    @property
+    def stretch_response(self) -> bool:
+        """Whether the network also gives the energy's change with each side's stretch."""
+        return self.network.config.outputs == 3
 
     @property
     def element_energies(self) -> dict[int, float]:
@@ -243,7 +264,8 @@ class EnergyModel(nn.Module):
                                                            n_frames):
             weights = self.atom_weights(*inputs[:4])
             images = self.images(*inputs, weights=weights)
-            stretch = self.stretch(inputs[2]) if self.stretch_inputs else None
+            stretch = (self.stretch(inputs[2]) if self.stretch_inputs or self.stretch_response
+                       else None)
             energy = self.energy(images, *inputs[1:2], *inputs[3:], density=density,
                                  stretch=stretch)
             total = total.index_add(0, chosen, energy / copies)
@@ -355,6 +377,8 @@ class EnergyModel(nn.Module):
         extra = stretch if self.stretch_inputs else (
             self.counts(numbers, frame, n_frames) if self.network.config.extra_inputs else None)
         out = self.network(images, extra)
+        if self.stretch_response:  # the energy and its first-order change with the stretch
+            out = out[:, 0] + (out[:, 1:] * stretch.to(out.dtype)).sum(-1)
         if density is not None:
             out = out * density.to(out.dtype)
         reference = torch.zeros(n_frames, dtype=torch.float64, device=self.device)

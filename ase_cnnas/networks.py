@@ -13,8 +13,9 @@ Beyond the paper: `padding="circular"` makes the trunk exactly periodic, and `he
 applies the dense layers to every output pixel's features and sums the result, an
 energy per pixel as in EDNN, which is invariant to whole-pixel shifts of the image; `head="pool"`
 feeds the dense layers the features' mean. `extra_inputs` adds scalars (element counts) to the
-head's input. A pixel head on an image above `band_pixels` runs in bands of rows with halos,
-recomputed in the backward pass, so that memory does not limit the cell. See docs/method.md.
+head's input; `outputs` > 1 gives a pixel head several summed values per pixel. A pixel head
+on an image above `band_pixels` runs in bands of rows with halos, recomputed in the backward
+pass, so that memory does not limit the cell. See docs/method.md.
 `heights` reads images with height channels through an EvenStem (free-standing sheets), or with
 `height_layers` a thin slab of height layers through a SlabStem.
 """
@@ -52,6 +53,7 @@ class NetworkConfig:
     filters: int = 16  # of each non-reducing layer: the paper's 16; more adds capacity
     heights: bool = False  # images carry height channels (V, u, u²) read by an EvenStem
     height_layers: int = 0  # with heights, K > 0: a thin slab of K layers of u, by a SlabStem
+    outputs: int = 1  # values per pixel of a pixel head, each summed (an energy, and more)
 
     def to_dict(self) -> dict:
         return {**asdict(self), "grid": list(self.grid)}
@@ -189,6 +191,8 @@ class CNNAS(nn.Module):
                              f"{config.padding!r}, {config.activation!r}, {config.head!r}")
         blocks = int(math.log2(min(grid))) - 2  # Network 1: R + (N, N, R) × blocks → 2 pixels
         reductions = blocks + 1 if config.reductions is None else config.reductions
+        if config.outputs < 1 or (config.outputs > 1 and config.head != "pixel"):
+            raise ValueError(f"outputs {config.outputs}: one value, or several from a pixel head")
         if config.filters < 1:
             raise ValueError(f"filters {config.filters}: give at least 1 per non-reducing layer")
         if not 0 <= reductions <= blocks + 1 or any(n % 2**reductions for n in grid):
@@ -220,7 +224,7 @@ class CNNAS(nn.Module):
                        if config.periodic_copies else [(0,) * dim])
         width = c_in if config.head == "pixel" else len(self.shifts) * c_in * pixels
         self.head = nn.Sequential(nn.Linear(width + config.extra_inputs, config.dense), act(),
-                                  nn.Linear(config.dense, 1))
+                                  nn.Linear(config.dense, config.outputs))
         for layer in self.modules():  # He init keeps the signal alive through the deep trunk
             if isinstance(layer, (nn.Conv2d, nn.Conv3d, nn.Linear)):
                 nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
@@ -233,25 +237,27 @@ class CNNAS(nn.Module):
         self.to(memory_format=torch.channels_last if dim == 2 else torch.channels_last_3d)
 
     def _pixel_energies(self, x: torch.Tensor, extra: torch.Tensor | None) -> torch.Tensor:
-        """Pixel head: [N, 1, *grid] → energy per output pixel [N, *grid / 2^reductions], the
-        dense layers applied to each pixel's features (a view, the trunk being channels-last)."""
+        """Pixel head: [N, 1, *grid] → values per output pixel [N, *grid / 2^reductions,
+        outputs], the dense layers applied to each pixel's features (a view, the trunk being
+        channels-last)."""
         features = self.trunk(x).movedim(1, -1)  # [N, *pixels, C]
         if extra is not None:
             extra = extra.to(features.dtype).reshape(len(extra), *[1] * (features.dim() - 2), -1)
             features = torch.cat([features, extra.expand(*features.shape[:-1], -1)], -1)
-        return self.head(features)[..., 0]
+        return self.head(features)
 
     def _summed(self, x: torch.Tensor, extra: torch.Tensor | None) -> torch.Tensor:
-        """Pixel head: [N, 1, *grid] → summed energy [N]. Images above `band_pixels` pixels (and
-        circular padding) go through in bands of rows, each with a halo of the receptive field
-        taken from its wrapped neighbours, and each recomputed in the backward pass instead of
-        stored: memory stays that of one band, so any cell fits (the sum is the same, exactly
-        up to float rounding, since no output pixel of a band's core sees past its halo)."""
+        """Pixel head: [N, 1, *grid] → summed values [N, outputs]. Images above `band_pixels`
+        pixels (and circular padding) go through in bands of rows, each with a halo of the
+        receptive field taken from its wrapped neighbours, and each recomputed in the backward
+        pass instead of stored: memory stays that of one band, so any cell fits (the sum is the
+        same, exactly up to float rounding, since no output pixel of a band's core sees past its
+        halo)."""
         rows, width = x.shape[2], math.prod(x.shape[3:])
         field, scale = self.receptive_field  # scale: input rows per output row
         band = max(self.band_pixels // width // scale, 1) * scale
         if band >= rows or self.config.padding != "circular":
-            return self._pixel_energies(x, extra).flatten(1).sum(-1)
+            return self._pixel_energies(x, extra).flatten(1, -2).sum(1)
         halo = -(-field // scale) * scale
         total = 0
         for start in range(0, rows, band):
@@ -261,7 +267,7 @@ class CNNAS(nn.Module):
                 out = checkpoint(self._pixel_energies, part, extra, use_reentrant=False)
             else:
                 out = self._pixel_energies(part, extra)
-            total = total + out[:, halo // scale:out.shape[1] - halo // scale].flatten(1).sum(-1)
+            total = total + out[:, halo // scale:out.shape[1] - halo // scale].flatten(1, -2).sum(1)
         return total
 
     @property
@@ -278,7 +284,7 @@ class CNNAS(nn.Module):
 
     def forward(self, images: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
         """images [B, *grid] (or [B, 3, *grid] with height channels), extra [B, extra_inputs]
-        → [B]."""
+        → [B] (or [B, outputs] where there are several)."""
         if images.dim() == len(self.config.grid) + 1:
             images = images[:, None]
         dims = tuple(range(2, images.dim()))
@@ -287,7 +293,8 @@ class CNNAS(nn.Module):
         x = copies.reshape(b * c, *copies.shape[2:])
         if self.config.head == "pixel":  # energy per pixel, summed; copies averaged
             per_copy = extra.repeat_interleave(c, dim=0) if self.config.extra_inputs else None
-            return self._summed(x, per_copy).reshape(b, c).mean(-1)
+            out = self._summed(x, per_copy).reshape(b, c, -1).mean(1)
+            return out if self.config.outputs > 1 else out[:, 0]
         features = self.trunk(x)
         if self.config.head == "pool":  # translation-invariant summary of each copy
             features = features.flatten(2).mean(-1)
@@ -330,6 +337,26 @@ def widened(network: CNNAS, filters: int) -> CNNAS:
             new.bias[kept_out:] = 0
             new.bias[:kept_out] = old.bias
     return wide
+
+
+def with_outputs(network: CNNAS, outputs: int) -> CNNAS:
+    """`network` (a pixel head with one output) giving `outputs` values per pixel, the first its
+    own and the others read with zero weights at first: the same first value until training
+    moves them."""
+    config = network.config
+    if config.head != "pixel" or config.outputs != 1:
+        raise ValueError("only a pixel head with one output can be given more")
+    like = next(network.parameters())
+    grown = CNNAS(NetworkConfig(**{**asdict(config), "outputs": outputs}))
+    grown = grown.to(like.device, like.dtype)
+    state = network.state_dict()
+    last = len(network.head) - 1
+    weight, bias = state[f"head.{last}.weight"], state[f"head.{last}.bias"]
+    state[f"head.{last}.weight"] = torch.cat([weight,
+                                              weight.new_zeros(outputs - 1, weight.shape[1])])
+    state[f"head.{last}.bias"] = torch.cat([bias, bias.new_zeros(outputs - 1)])
+    grown.load_state_dict(state)
+    return grown
 
 
 def with_extra_inputs(network: CNNAS, extra: int) -> CNNAS:

@@ -3,7 +3,8 @@ intact, its height fluctuation ⟨h²⟩ and radial distribution function.
 
 `run` starts a sheet at the temperature (velocities at 2T after a short relaxation, so that
 equipartition brings it near T), runs NVE (velocity Verlet) and saves the log, the RDF and ⟨h²⟩
-to a JSON; `report` puts the runs of one folder side by side in a table and a figure.
+to a JSON (checkpointed as it goes: the same command resumes a killed run); `report` puts the
+runs of one folder side by side in a table and a figure.
 
     python examples/md_free.py run --structure graphene_pristine --temperature 1000 --ps 10 \
         --model results/models/free/best.pt --out results/md_free
@@ -24,6 +25,7 @@ from ase.md.verlet import VelocityVerlet
 from ase.neighborlist import neighbor_list
 from ase.optimize import FIRE
 from sheet_md import drift, run
+from tqdm import tqdm
 
 from ase_cnnas import CNNASCalculator
 from ase_cnnas.sheets import build_sheet
@@ -33,6 +35,9 @@ from training.report import command, hardware, save_figure, write_text
 RDF_RANGE = 5.0  # Å
 RDF_BINS = 100
 BOND = 1.8  # Å: a B/C/N bond is 1.40–1.50 Å; beyond this it is broken
+CHUNK = 200  # steps between checkpoints
+RUN_SETTINGS = ("structure", "calculator", "model", "temperature", "ps", "timestep",
+                "equilibrate", "every", "seed")
 HEADER = ("| structure | atoms | calculator | T start (mean) K | run | drift (meV/atom) | largest "
           "excursion (meV/atom) | bond changes, most (end) | closest pair (Å) | ⟨h²⟩ (Å²) | "
           "ms/step |\n"
@@ -54,33 +59,83 @@ def rdf(atoms) -> np.ndarray:
     return counts / len(atoms) / area
 
 
-def simulate(args: argparse.Namespace) -> None:
-    atoms = build_sheet(args.structure)
-    if args.calculator == "cnnas":
-        calc, label = CNNASCalculator(args.model, device=args.device), f"CNNAS ({args.model})"
-    else:
-        calc, label = make_reference(args.calculator), args.calculator
-    atoms.calc = calc
+def checkpoint_path(args: argparse.Namespace) -> Path:
+    """Where a run keeps its state between chunks (removed when it ends)."""
+    return args.out / f"{args.structure}_{args.temperature:.0f}K_{args.calculator}.part.json"
+
+
+def settings(args: argparse.Namespace) -> dict:
+    """What fixes a run's trajectory: a checkpoint resumes only a run with the same."""
+    return {k: getattr(args, k) for k in RUN_SETTINGS}
+
+
+def start(atoms, args: argparse.Namespace) -> dict:
+    """A fresh run's state: relaxed, nudged off the flat saddle, velocities at twice T."""
     FIRE(atoms, logfile=None).run(fmax=0.05, steps=200)
     rng = np.random.default_rng(args.seed)
     atoms.positions[:, 2] += rng.normal(0, 0.01, len(atoms))  # leave the flat saddle
     thermalize_momenta(atoms, 2 * args.temperature, rng=rng)
     Stationary(atoms)
     ZeroRotation(atoms)
-    start_bonds = bonds(atoms)
-    sums = {"rdf": np.zeros(RDF_BINS), "h2": [], "broken": 0, "samples": 0}
+    return {"settings": settings(args), "steps": 0, "seconds": 0.0,
+            "start_bonds": bonds(atoms).tolist(), "log": {},
+            "sums": {"rdf": [0.0] * RDF_BINS, "h2": [], "broken": 0, "samples": 0}}
+
+
+def resume(atoms, args: argparse.Namespace) -> dict:
+    """The state of the run: from its checkpoint (atoms set to where it stopped), or fresh."""
+    path = checkpoint_path(args)
+    if not path.exists():
+        return start(atoms, args)
+    state = json.loads(path.read_text())
+    changes = [f"--{k} {v!r} -> {settings(args)[k]!r}" for k, v in state["settings"].items()
+               if settings(args)[k] != v]
+    if changes:
+        raise SystemExit(f"{path} holds a run with other settings ({', '.join(changes)}): give "
+                         "the same settings to resume it, or remove the file to start afresh")
+    atoms.positions = np.array(state["positions"])
+    atoms.set_momenta(np.array(state["momenta"]))
+    print(f"resuming {path.name} at step {state['steps']}")
+    return state
+
+
+def simulate(args: argparse.Namespace) -> None:
+    """One run, checkpointed every CHUNK steps: a killed run resumes where it stopped, on the
+    same trajectory (velocity Verlet from the saved positions and momenta)."""
+    atoms = build_sheet(args.structure)
+    if args.calculator == "cnnas":
+        calc, label = CNNASCalculator(args.model, device=args.device), f"CNNAS ({args.model})"
+    else:
+        calc, label = make_reference(args.calculator), args.calculator
+    atoms.calc = calc
+    state = resume(atoms, args)
+    sums, start_bonds = state["sums"], np.array(state["start_bonds"])
     dyn = VelocityVerlet(atoms, timestep=args.timestep * units.fs)
+    dyn.nsteps = state["steps"]
     equilibrate = round(args.equilibrate * 1000 / args.timestep)
+    total = round(args.ps * 1000 / args.timestep)
 
     def sample() -> float:
         if dyn.nsteps >= equilibrate:
-            sums["rdf"] += rdf(atoms)
+            sums["rdf"] = (np.array(sums["rdf"]) + rdf(atoms)).tolist()
             sums["h2"].append(float(np.var(atoms.positions[:, 2])))
             sums["broken"] = max(sums["broken"], int(np.abs(bonds(atoms) - start_bonds).sum()))
             sums["samples"] += 1
         return float(np.var(atoms.positions[:, 2]))
 
-    log = run(dyn, args, extra={"h2": sample})
+    with tqdm(total=total, initial=state["steps"], desc="MD", unit="step") as bar:
+        while state["steps"] < total:
+            steps = min(CHUNK, total - state["steps"])
+            part = run(dyn, args, steps=steps, t0=state["steps"] * args.timestep / 1000,
+                       extra={"h2": sample}, bar=bar)
+            for key in part.keys() - {"ms_per_step", "steps"}:
+                state["log"][key] = state["log"].get(key, []) + part[key].tolist()
+            state.update(steps=state["steps"] + steps,
+                         seconds=state["seconds"] + part["ms_per_step"] * steps / 1000,
+                         positions=atoms.positions.tolist(), momenta=atoms.get_momenta().tolist())
+            write_text(checkpoint_path(args), json.dumps(state))
+    log = {k: np.array(v) for k, v in state["log"].items()}
+    ms_per_step = state["seconds"] / total * 1000
     slope, excursion = drift(log)
     after = log["t"] >= args.equilibrate
     result = {"structure": args.structure, "atoms": len(atoms), "calculator": label,
@@ -91,16 +146,17 @@ def simulate(args: argparse.Namespace) -> None:
               "bond_changes": sums["broken"],
               "bond_changes_end": int(np.abs(bonds(atoms) - start_bonds).sum()),
               "dmin": float(log["dmin"].min()),
-              "rdf": (sums["rdf"] / max(sums["samples"], 1)).tolist(),
-              "ms_per_step": log["ms_per_step"], "t": log["t"].tolist(),
+              "rdf": (np.array(sums["rdf"]) / max(sums["samples"], 1)).tolist(),
+              "ms_per_step": ms_per_step, "t": log["t"].tolist(),
               "etot": log["etot"].tolist(), "T": log["T"].tolist(), "h2_t": log["h2"].tolist(),
               "command": command(), "hardware": hardware()}
     name = f"{args.structure}_{args.temperature:.0f}K_{args.calculator}.json"
     write_text(args.out / name, json.dumps(result))
+    checkpoint_path(args).unlink()
     print(f"{label}, {args.structure} ({len(atoms)} atoms), {args.temperature:.0f} K: drift "
           f"{slope * args.ps:+.3f} meV/atom over {args.ps} ps, ⟨h²⟩ {result['h2']:.4f} Å², mean T "
           f"{result['mean_T']:.0f} K, bond changes {sums['broken']}, "
-          f"{log['ms_per_step']:.1f} ms/step")
+          f"{ms_per_step:.1f} ms/step")
 
 
 def report(args: argparse.Namespace) -> None:

@@ -46,11 +46,12 @@ def make_model(seed: int = 0, activation: str = "silu") -> EnergyModel:
                        metadata=dict(METADATA)).eval()
 
 
-def make_sheet_model(seed: int = 0, height_layers: int = 0, stretch: bool = False) -> EnergyModel:
+def make_sheet_model(seed: int = 0, height_layers: int = 0, stretch: bool = False,
+                     response: bool = False) -> EnergyModel:
     """A free-standing any-cell sheet model (height channels, or a slab of `height_layers`;
     pixel head, circular padding; with `stretch`, its head reading the pixel stretch with
-    weights not zero) with random weights, its pixel energies not zero, in float64 for exact
-    gradient checks."""
+    weights not zero; with `response`, giving the stretch response) with random weights, its
+    pixel energies not zero, in float64 for exact gradient checks."""
     torch.manual_seed(seed)
     config = network2_config(GRID, dense=DENSE, activation="silu", padding="circular",
                              head="pixel", periodic_copies=False, heights=True,
@@ -62,6 +63,8 @@ def make_sheet_model(seed: int = 0, height_layers: int = 0, stretch: bool = Fals
     if stretch:
         model.use_stretch_inputs()
         torch.nn.init.normal_(model.network.head[0].weight[:, -2:], std=1.0)
+    if response:
+        model.use_stretch_response()
     torch.nn.init.normal_(model.network.head[-1].weight, std=0.3)
     return model.double().eval()
 
@@ -79,6 +82,14 @@ def stretch_sheet_model_file(tmp_path_factory) -> Path:
     """make_sheet_model(stretch=True) saved with save_model; treat as read-only."""
     path = tmp_path_factory.mktemp("stretch_sheet_model") / "stretch.pt"
     save_model(make_sheet_model(stretch=True), path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def response_sheet_model_file(tmp_path_factory) -> Path:
+    """make_sheet_model(response=True) saved with save_model; treat as read-only."""
+    path = tmp_path_factory.mktemp("response_sheet_model") / "response.pt"
+    save_model(make_sheet_model(response=True), path)
     return path
 
 

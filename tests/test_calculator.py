@@ -533,9 +533,17 @@ def stretch_sheet_calc(stretch_sheet_model_file) -> CNNASCalculator:
     return calc
 
 
-@pytest.mark.parametrize("name", ["sheet_calc", "stretch_sheet_calc"])
+@pytest.fixture
+def response_sheet_calc(response_sheet_model_file) -> CNNASCalculator:
+    calc = CNNASCalculator(response_sheet_model_file, device="cpu")
+    calc.model.double()
+    return calc
+
+
+@pytest.mark.parametrize("name", ["sheet_calc", "stretch_sheet_calc", "response_sheet_calc"])
 def test_sheet_model_forces_and_stress_are_gradients(name, request):
-    """A free-standing any-cell model (its head reading the pixel stretch, or not) on a
+    """A free-standing any-cell model (its head reading the pixel stretch, giving the stretch
+    response, or neither) on a
     hexagonal cell: forces (all three components) and stress (every in-plane component) are
     central differences of its energy."""
     sheet_calc = request.getfixturevalue(name)

@@ -166,17 +166,23 @@ def test_large_images_are_averaged_one_reflection_at_a_time():
     np.testing.assert_allclose(energies(model, frames), batched, rtol=SYMMETRY_RTOL, atol=0)
 
 
-def test_stretch_inputs_start_from_the_model_and_see_strain(tmp_path):
-    """An any-cell model given stretch inputs computes exactly its old energy until its head's
-    new weights move (they start at zero), keeps them through its file, and then sees a strain
-    that leaves the pixel count unchanged; a fixed-cell model is refused them."""
+def sheet_model_and_strain() -> tuple[EnergyModel, list[Atoms], list[float]]:
+    """A random any-cell sheet model, hBN in its training cell and strained within the same 64
+    pixels a side, and the model's energies of the two."""
     from conftest import make_sheet_model
 
     model = make_sheet_model()
     sheet = build_sheet("hbn_pristine")
     strained = sheet.copy()
-    strained.set_cell(sheet.cell.array * [1.02, 1, 1], scale_atoms=True)  # still 64 pixels
-    before = [energy_of(model, a) for a in (sheet, strained)]
+    strained.set_cell(sheet.cell.array * [1.02, 0.99, 1], scale_atoms=True)
+    return model, [sheet, strained], [energy_of(model, a) for a in (sheet, strained)]
+
+
+def test_stretch_inputs_start_from_the_model_and_see_strain(tmp_path):
+    """An any-cell model given stretch inputs computes exactly its old energy until its head's
+    new weights move (they start at zero), keeps them through its file, and then sees a strain
+    that leaves the pixel count unchanged; a fixed-cell model is refused them."""
+    model, (sheet, strained), before = sheet_model_and_strain()
     model.use_stretch_inputs()
     assert model.network.config.extra_inputs == 2
     assert [energy_of(model, a) for a in (sheet, strained)] == pytest.approx(before, abs=1e-12)
@@ -189,6 +195,31 @@ def test_stretch_inputs_start_from_the_model_and_see_strain(tmp_path):
     assert abs(energy_of(loaded, strained) - before[1]) > 1e-3
     with pytest.raises(ValueError, match="stretch inputs are for an any-cell model"):
         make_model().use_stretch_inputs()
+
+
+def test_stretch_response_starts_from_the_model_and_adds_its_first_order_term(tmp_path):
+    """An any-cell model given the stretch response computes exactly its old energy until the
+    head's new outputs move (they start at zero) and keeps them through its file; then a sheet
+    on the model's own pixels keeps its energy, and a strained one moves by a term linear in
+    the new outputs (doubling them doubles it); a fixed-cell model is refused it."""
+    model, (sheet, strained), before = sheet_model_and_strain()
+    model.use_stretch_response()
+    assert model.stretch_response and model.network.config.outputs == 3
+    assert [energy_of(model, a) for a in (sheet, strained)] == pytest.approx(before, abs=1e-12)
+    last = model.network.head[-1]
+    with torch.no_grad():
+        last.weight[1:] = torch.randn_like(last.weight[1:]) * 0.3
+    save_model(model, tmp_path / "response.pt")
+    loaded = load_model(tmp_path / "response.pt").double()
+    assert loaded.stretch_response
+    assert energy_of(loaded, sheet) == pytest.approx(before[0], abs=1e-9)  # no stretch at Δ
+    shift = energy_of(loaded, strained) - before[1]
+    assert abs(shift) > 1e-3
+    with torch.no_grad():
+        loaded.network.head[-1].weight[1:] *= 2
+    assert energy_of(loaded, strained) - before[1] == pytest.approx(2 * shift, rel=1e-9)
+    with pytest.raises(ValueError, match="a stretch response is for an any-cell model"):
+        make_model().use_stretch_response()
 
 
 def energy_of(model: EnergyModel, atoms: Atoms) -> float:

@@ -232,20 +232,23 @@ def test_receptive_field_of_the_bundled_network2():
     assert net.receptive_field == (147, 8)
 
 
-@pytest.mark.parametrize("grid, extra", [((48, 40), 0), ((32, 16, 16), 2)])
-def test_bands_give_the_whole_image_energy_and_gradient(grid, extra, monkeypatch):
+@pytest.mark.parametrize("grid, extra, outputs", [((48, 40), 0, 1), ((48, 40), 0, 3),
+                                                   ((32, 16, 16), 2, 1)])
+def test_bands_give_the_whole_image_energy_and_gradient(grid, extra, outputs, monkeypatch):
     """A pixel-head network evaluated in bands of rows (each with its halo, recomputed in the
     backward pass) gives the energy and image gradient of the whole image: bands of 8 rows
     and a halo of 152 rows, i.e. wrapped several times around these small images."""
     torch.manual_seed(0)
     net = CNNAS(NetworkConfig(grid=grid, reductions=2, padding="circular", head="pixel",
-                              activation="silu", dense=16, extra_inputs=extra)).double()
+                              activation="silu", dense=16, extra_inputs=extra,
+                              outputs=outputs)).double()
     for layer in net.head:  # the head starts at zero; make the energy depend on the image
         if isinstance(layer, nn.Linear):
             nn.init.normal_(layer.weight, std=0.1)
     images = torch.rand(2, *grid, dtype=torch.float64, requires_grad=True)
     counts = torch.rand(2, extra, dtype=torch.float64) if extra else None
     whole = net(images, counts)
+    assert whole.shape == ((2, outputs) if outputs > 1 else (2,))
     grad = torch.autograd.grad(whole.sum(), images)[0]
     monkeypatch.setattr(net, "band_pixels", 8 * math.prod(grid[1:]))
     banded = net(images, counts)

@@ -41,6 +41,7 @@ def build_model(frames, train_idx: np.ndarray, grid: tuple[int, ...], target: st
     any_cell = options.pop("any_cell", False)
     match_pixels = options.pop("match_pixels", 0.0)
     stretch = options.pop("stretch_inputs", False)
+    response = options.pop("stretch_response", False)
     if reference not in REFERENCES:
         raise ValueError(f"reference {reference!r}: use one of {REFERENCES}")
     y = target_values(frames, target)
@@ -53,7 +54,7 @@ def build_model(frames, train_idx: np.ndarray, grid: tuple[int, ...], target: st
         eps = dict.fromkeys(elements, float(y[train_idx].sum() / frames.natoms[train_idx].sum()))
     rest = y[train_idx] - reference_sums(frames, train_idx, eps)
     config = NETWORKS[network](grid, extra_inputs=len(eps) if counts else 2 if stretch else 0,
-                               **options)
+                               outputs=3 if response else 1, **options)
     cell = frames.cell[train_idx[0]]  # the pixel spacing is that of the first frame's cell
     return EnergyModel(config, cell=rectangle(cell) if any_cell else cell, element_energy=eps,
                        energy_mean=float(rest.mean()),
@@ -122,9 +123,10 @@ def refit_elements(model: EnergyModel, frames, train_idx: np.ndarray, rng: np.ra
 
 def adapted(model: EnergyModel, heights: bool, any_cell: bool, seed: int,
             match_pixels: float = 0.0, height_layers: int = 0,
-            stretch_inputs: bool = False) -> EnergyModel:
+            stretch_inputs: bool = False, stretch_response: bool = False) -> EnergyModel:
     """`model` given height channels (or a slab of `height_layers`; networks.with_heights) and
-    made an any-cell model (with pixels matched within `match_pixels`, and stretch inputs)
+    made an any-cell model (with pixels matched within `match_pixels`, stretch inputs and the
+    stretch response)
     where asked and not yet so: a flat fixed-cell model's weights start a free-standing any-cell
     one."""
     if heights and not model.network.config.heights:
@@ -136,4 +138,6 @@ def adapted(model: EnergyModel, heights: bool, any_cell: bool, seed: int,
         model.match_pixels = match_pixels
     if stretch_inputs:
         model.use_stretch_inputs()
+    if stretch_response:
+        model.use_stretch_response()
     return model

@@ -133,7 +133,8 @@ def initial_model(config: TrainConfig, frames: Frames, train_idx: np.ndarray,
         if config.filters is not None and config.filters != model.network.config.filters:
             model.network = widened(model.network, config.filters)
         model = adapted(model, config.heights, config.any_cell, config.seed,
-                        config.pixel_tolerance, config.height_layers, config.stretch_inputs)
+                        config.pixel_tolerance, config.height_layers, config.stretch_inputs,
+                        config.stretch_response)
         if config.refit_elements:
             refit_elements(model, frames, train_idx, np.random.default_rng([config.seed, 998]))
         return model
@@ -142,6 +143,7 @@ def initial_model(config: TrainConfig, frames: Frames, train_idx: np.ndarray,
                "height_layers": config.height_layers,
                "any_cell": config.any_cell, "match_pixels": config.pixel_tolerance,
                "stretch_inputs": config.stretch_inputs,
+               "stretch_response": config.stretch_response,
                "filters": NetworkConfig.filters if config.filters is None else config.filters}
     if config.network == "network2":
         options.update(reductions=config.reductions, periodic_copies=config.copies)

@@ -115,6 +115,10 @@ class TrainConfig:
                                    "stretch against the model's spacing, so that it sees a "
                                    "strain that leaves the pixel count unchanged; with --init, "
                                    "added with zero weights")
+    stretch_response: bool = option(False, "with --any-cell: the head also gives each pixel's "
+                                     "energy change with each side's pixel stretch, added times "
+                                     "the stretch (a first-order correction of the strain the "
+                                     "grid imposes); with --init, added at zero")
     train_layers: int | None = option(None, "train only the network's last N weight layers "
                                        "(convolutions and the head's two dense layers; with "
                                        "--init: fine-tune on few frames without unlearning the "
@@ -150,6 +154,8 @@ class TrainConfig:
                              "out to train all layers")
         if self.stretch_inputs and not self.any_cell:
             raise ValueError("--stretch-inputs is for an any-cell model: add --any-cell")
+        if self.stretch_response and not self.any_cell:
+            raise ValueError("--stretch-response is for an any-cell model: add --any-cell")
         if self.stretch_inputs and self.counts:
             raise ValueError("--stretch-inputs and --counts both feed the head: choose one")
         if not 0 < self.match_tolerance < 0.5:

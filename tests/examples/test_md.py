@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -76,3 +77,52 @@ def test_free_standing_md_against_a_reference(tmp_path, sheet_model_file):
     assert abs(float(cells[5])) < 0.5 and cells[7] == "0 (0)"  # drift (meV/atom), bond changes
     assert "| hbn_pristine@hex3 | 300 | CNNAS (" in text  # compared with the reference
     assert (tmp_path / "md_free.png").stat().st_size > 10_000
+
+
+def test_free_standing_md_resumes_on_the_same_trajectory(tmp_path, monkeypatch):
+    """md_free.py checkpoints every CHUNK steps: a run killed after its second chunk and started
+    again with the same command ends where the straight run does, and leaves no checkpoint."""
+    import argparse
+    import json
+
+    from conftest import LJ
+
+    sys.path.insert(0, str(ROOT / "examples"))
+    import md_free
+
+    monkeypatch.setattr(md_free, "CHUNK", 6)
+
+    def args(out: Path) -> argparse.Namespace:
+        return argparse.Namespace(structure="hbn_pristine@hex3", calculator=LJ, model="default",
+                                  device="cpu", temperature=300.0, ps=0.01, timestep=0.5,
+                                  equilibrate=0.002, every=2, seed=3, out=out, free=True)
+
+    md_free.simulate(args(tmp_path / "straight"))
+    calls, real_run = [], md_free.run
+
+    def killed_after_two(*a, **kw):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real_run(*a, **kw)
+
+    monkeypatch.setattr(md_free, "run", killed_after_two)
+    with pytest.raises(KeyboardInterrupt):
+        md_free.simulate(args(tmp_path / "resumed"))
+    part = md_free.checkpoint_path(args(tmp_path / "resumed"))
+    assert json.loads(part.read_text())["steps"] == 12
+    monkeypatch.setattr(md_free, "run", real_run)
+    changed = args(tmp_path / "resumed")
+    changed.seed = 4
+    with pytest.raises(SystemExit, match="--seed 3 -> 4"):
+        md_free.simulate(changed)
+    md_free.simulate(args(tmp_path / "resumed"))
+    name = "hbn_pristine@hex3_300K_" + LJ + ".json"
+    straight, resumed = (json.loads((tmp_path / d / name).read_text())
+                         for d in ("straight", "resumed"))
+    assert len(resumed["t"]) == len(straight["t"]) == 11
+    assert resumed["t"] == straight["t"]
+    np.testing.assert_allclose(resumed["etot"], straight["etot"], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(resumed["rdf"], straight["rdf"], rtol=0, atol=1e-12)
+    assert resumed["h2"] == pytest.approx(straight["h2"], abs=1e-14)
+    assert not part.exists()

@@ -87,10 +87,11 @@ def test_blended_energy_weights_budget_and_device(lj_data, sheet_model_file, tmp
 
 
 def test_stress_weight_on_frames_labelled_with_a_stress(lj_data, sheet_model_file, tmp_path):
-    """--stress-weight 0.5 --random-repeats on frames relabelled with their stress: the runs
-    record both and the table says them."""
+    """--stress-weight 0.5 --random-repeats --stretch-response on frames relabelled with their
+    stress: the runs record them, the model keeps the stretch response, and the table says so."""
     from conftest import LJ
 
+    from ase_cnnas.modelfile import load_model
     from training.cli import main
 
     stressed = tmp_path / "stressed.h5"
@@ -99,11 +100,13 @@ def test_stress_weight_on_frames_labelled_with_a_stress(lj_data, sheet_model_fil
     finetune.main(["--data", str(stressed), "--validation", str(lj_data), "--init",
                    str(sheet_model_file), "--frames", "4", "--select", "4", "--steps", "2",
                    "--batch", "4", "--references", "--stress-weight", "0.5", "--match-pixels",
-                   "--random-repeats", "--runs", str(runs), "--out", str(out)])
+                   "--random-repeats", "--stretch-response", "--runs", str(runs), "--out",
+                   str(out)])
     settings = json.loads((runs / "n4/settings.json").read_text())
     assert settings["stress_weight"] == 0.5 and settings["random_repeats"]
-    assert "in-plane stresses weighted 0.5, each frame on one of two matching grids at random" \
-        in out.read_text()
+    assert settings["stretch_response"] and load_model(runs / "n4/best.pt").stretch_response
+    assert ("the head giving the energy change with the pixel stretch, in-plane stresses "
+            "weighted 0.5, each frame on one of two matching grids at random") in out.read_text()
 
 
 def test_train_layers(lj_data, sheet_model_file, tmp_path):

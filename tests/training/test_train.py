@@ -659,7 +659,8 @@ def test_gradient_clipping_recorded(lj_data, tmp_path):
 
 def test_free_standing_any_cell_model_trains_on_mixed_cells(lj_data, tmp_path):
     """--heights --any-cell, fresh and from a flat model file of the 60-atom cell (with
-    --match-pixels within 0.4 per cent and stretch inputs, which the file keeps; and as a slab
+    --match-pixels within 0.4 per cent, stretch inputs and the stretch response, which the file
+    keeps; and as a slab
     of height layers):
     free-standing frames of a hexagonal and a rectangular cell in one run, all three force
     components fitted."""
@@ -678,7 +679,8 @@ def test_free_standing_any_cell_model_trains_on_mixed_cells(lj_data, tmp_path):
                              head="pixel", padding="circular", copies=False, force_weight=1.0))
     tuned = train(TrainConfig(data, tmp_path / "tuned", epochs=1, batch=BATCH, init=flat,
                               heights=True, any_cell=True, force_weight=1.0, match_pixels=True,
-                              match_tolerance=0.004, stretch_inputs=True))
+                              match_tolerance=0.004, stretch_inputs=True,
+                              stretch_response=True))
     slab = train(TrainConfig(data, tmp_path / "slab", epochs=1, batch=BATCH, init=flat,
                              heights=True, height_layers=3, any_cell=True, force_weight=1.0))
     with pytest.raises(ValueError, match="--height-layers 3: give 2 or more, with --heights"):
@@ -687,11 +689,13 @@ def test_free_standing_any_cell_model_trains_on_mixed_cells(lj_data, tmp_path):
         TrainConfig(data, tmp_path / "bad", match_pixels=True, match_tolerance=0)
     with pytest.raises(ValueError, match="--stretch-inputs is for an any-cell model: add --any"):
         TrainConfig(data, tmp_path / "bad", stretch_inputs=True)
+    with pytest.raises(ValueError, match="--stretch-response is for an any-cell model: add --an"):
+        TrainConfig(data, tmp_path / "bad", stretch_response=True)
     frames = read_frames(data)
     for best, matched, layers in ((fresh, 0.0, 0), (tuned, 0.004, 0), (slab, 0.0, 3)):
         model = load_model(best)
         assert model.match_pixels == pytest.approx(matched)
-        assert model.stretch_inputs == (best == tuned)
+        assert model.stretch_inputs == model.stretch_response == (best == tuned)
         assert model.network.config.height_layers == layers
         assert model.any_cell and model.network.config.heights and model.force_components == 3
         cell = model.cell[:2, :2]
@@ -710,7 +714,7 @@ def test_stress_loss_is_zero_on_the_models_own_strain_derivative():
 
     from training.train import virials
 
-    model = make_sheet_model(seed=3, stretch=True)
+    model = make_sheet_model(seed=3, stretch=True, response=True)
     sheets = [build_sheet("graphene_pristine@hex1"), build_sheet("hbn_pristine@2x1"),
               build_sheet("graphene_pristine@2x1")]
     for k, atoms in enumerate(sheets):

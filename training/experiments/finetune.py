@@ -125,6 +125,9 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--stretch-inputs", action="store_true",
                     help="each run's head also reads the pixel stretch (cnnas train "
                          "--stretch-inputs)")
+    ap.add_argument("--stretch-response", action="store_true",
+                    help="each run's head also gives the energy's change with the pixel stretch "
+                         "(cnnas train --stretch-response)")
     ap.add_argument("--train-layers", type=int, default=None,
                     help="train only the last N weight layers (cnnas train --train-layers; "
                          "default: all)")
@@ -152,6 +155,7 @@ def run(args: argparse.Namespace) -> None:
     if args.match_pixels is not None:
         init.match_pixels = args.match_pixels
     stretch = args.stretch_inputs or init.stretch_inputs
+    response = args.stretch_response or init.stretch_response
     val = Frames.concatenate([read_frames(p) for p in args.validation])
 
     def score(energy: np.ndarray, forces: np.ndarray, ok: np.ndarray) -> dict:
@@ -171,7 +175,7 @@ def run(args: argparse.Namespace) -> None:
             data, args.runs / f"n{n}", split=name, init=str(args.init), refit_elements=True,
             heights=init.network.config.heights, any_cell=init.any_cell,
             match_pixels=bool(init.match_pixels), match_tolerance=init.match_pixels or MATCH,
-            stretch_inputs=stretch,
+            stretch_inputs=stretch, stretch_response=response,
             force_weight=args.force_weight, energy_per_atom=args.energy_per_atom,
             stress_weight=args.stress_weight, random_repeats=args.random_repeats,
             train_layers=args.train_layers,
@@ -193,7 +197,8 @@ Each run starts from `{args.init}` (per-element energies refitted to the data's 
 f', cell sides repeated until the pixels match within {100 * init.match_pixels:g} %'
 if init.match_pixels else ''}{
 f', all but its last {args.train_layers} weight layers frozen' if args.train_layers else ''
-}{', the head reading the pixel stretch' if stretch else ''
+}{', the head reading the pixel stretch' if stretch else ''}{
+', the head giving the energy change with the pixel stretch' if response else ''
 }{f', forces weighted {args.force_weight:g} against energies' if args.force_weight != 1 else ''
 }{f', in-plane stresses weighted {args.stress_weight:g}' if args.stress_weight else ''
 }{', each frame on one of two matching grids at random' if args.random_repeats else ''

@@ -5,6 +5,7 @@ import hashlib
 import itertools
 import shutil
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -519,34 +520,25 @@ def free_sheet(structure: str = "hbn_vacancy@hex4", seed: int = 1) -> Atoms:
     return atoms
 
 
+def double_calc(model_file: Path) -> CNNASCalculator:
+    """The calculator of `model_file` on the CPU in float64, for exact gradient checks."""
+    calc = CNNASCalculator(model_file, device="cpu")
+    calc.model.double()
+    return calc
+
+
 @pytest.fixture
 def sheet_calc(sheet_model_file) -> CNNASCalculator:
-    calc = CNNASCalculator(sheet_model_file, device="cpu")
-    calc.model.double()
-    return calc
+    return double_calc(sheet_model_file)
 
 
-@pytest.fixture
-def stretch_sheet_calc(stretch_sheet_model_file) -> CNNASCalculator:
-    calc = CNNASCalculator(stretch_sheet_model_file, device="cpu")
-    calc.model.double()
-    return calc
-
-
-@pytest.fixture
-def response_sheet_calc(response_sheet_model_file) -> CNNASCalculator:
-    calc = CNNASCalculator(response_sheet_model_file, device="cpu")
-    calc.model.double()
-    return calc
-
-
-@pytest.mark.parametrize("name", ["sheet_calc", "stretch_sheet_calc", "response_sheet_calc"])
-def test_sheet_model_forces_and_stress_are_gradients(name, request):
+@pytest.mark.parametrize("model_file", ["sheet_model_file", "stretch_sheet_model_file",
+                                        "response_sheet_model_file"])
+def test_sheet_model_forces_and_stress_are_gradients(model_file, request):
     """A free-standing any-cell model (its head reading the pixel stretch, giving the stretch
-    response, or neither) on a
-    hexagonal cell: forces (all three components) and stress (every in-plane component) are
-    central differences of its energy."""
-    sheet_calc = request.getfixturevalue(name)
+    response, or neither) on a hexagonal cell: forces (all three components) and stress (every
+    in-plane component) are central differences of its energy."""
+    sheet_calc = double_calc(request.getfixturevalue(model_file))
     atoms = free_sheet()
     atoms.calc = sheet_calc
     forces, stress = atoms.get_forces(), atoms.get_stress(voigt=False)

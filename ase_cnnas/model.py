@@ -347,6 +347,9 @@ class EnergyModel(nn.Module):
         over the reflections when the model symmetrizes; `density` [F] weights the network's
         summed pixel energies (an any-cell model's pixel area over its training pixel's), and
         `stretch` [F, 2] are its stretch inputs (a reflection leaves them as they are)."""
+        if stretch is None and (self.stretch_inputs or self.stretch_response):
+            raise ValueError("this model reads each frame's pixel stretch: call evaluate() or "
+                             "the model itself, which give it, or pass stretch=")
         if not self.symmetrize:
             return self._energy(images, numbers, frame, n_frames, density, stretch)
         flips = self.reflections

@@ -241,10 +241,12 @@ class CNNAS(nn.Module):
         outputs], the dense layers applied to each pixel's features (a view, the trunk being
         channels-last)."""
         features = self.trunk(x).movedim(1, -1)  # [N, *pixels, C]
-        if extra is not None:
-            extra = extra.to(features.dtype).reshape(len(extra), *[1] * (features.dim() - 2), -1)
-            features = torch.cat([features, extra.expand(*features.shape[:-1], -1)], -1)
-        return self.head(features)
+        with torch.autocast(x.device.type, enabled=False):  # under autocast (a bfloat16 scan)
+            features = features.to(x.dtype)  # the head and the sums stay in full precision
+            if extra is not None:
+                extra = extra.to(x.dtype).reshape(len(extra), *[1] * (features.dim() - 2), -1)
+                features = torch.cat([features, extra.expand(*features.shape[:-1], -1)], -1)
+            return self.head(features)
 
     def _summed(self, x: torch.Tensor, extra: torch.Tensor | None) -> torch.Tensor:
         """Pixel head: [N, 1, *grid] → summed values [N, outputs]. Images above `band_pixels`

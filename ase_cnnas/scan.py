@@ -23,14 +23,20 @@ from .model import EnergyModel, without_net_force
 from .modelfile import load_model
 
 PAIRWISE_ATOMS = 256  # frames up to this size are screened all pairs at once; larger: k-d tree
+PRECISIONS = ("float32", "bfloat16")  # of the network's convolutions
 
 
 def predict_arrays(model: EnergyModel, positions: np.ndarray, numbers: np.ndarray,
                    cells: np.ndarray, natoms: np.ndarray, batch: int = 64, forces: bool = False,
-                   progress: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+                   progress: bool = False, precision: str = "float32"
+                   ) -> tuple[np.ndarray, np.ndarray | None]:
     """Total energies [F] (eV) and, with `forces`, forces [A, 3] (eV/Å; −∇E less each frame's
     mean, as the calculator gives them) of F frames given as concatenated positions [A, 3] (Å)
-    and numbers [A], cells [F, 3, 3] (Å), atoms per frame [F]."""
+    and numbers [A], cells [F, 3, 3] (Å), atoms per frame [F]. `precision` "bfloat16" runs the
+    convolutions in bfloat16 (about 1.8× as fast on CPUs with AMX; docs/benchmarks.md gives
+    what it costs in accuracy), the rasterizer, the dense head and the sums staying full."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision {precision!r}: use one of {', '.join(PRECISIONS)}")
     off = np.concatenate([[0], np.cumsum(natoms)])
     dev = model.device
     energies, grads = [], []
@@ -41,7 +47,8 @@ def predict_arrays(model: EnergyModel, positions: np.ndarray, numbers: np.ndarra
         pos = torch.tensor(positions[a:b], dtype=torch.float64, device=dev, requires_grad=forces)
         frame = torch.repeat_interleave(torch.arange(stop - start, device=dev),
                                         torch.as_tensor(natoms[start:stop], device=dev))
-        with torch.set_grad_enabled(forces):
+        with torch.set_grad_enabled(forces), torch.autocast(
+                dev.type, dtype=torch.bfloat16, enabled=precision == "bfloat16"):
             e = model(pos, torch.as_tensor(numbers[a:b], dtype=torch.long, device=dev),
                       torch.as_tensor(cells[start:stop], dtype=torch.float64, device=dev),
                       frame, stop - start)
@@ -128,12 +135,12 @@ def check_frames(model: EnergyModel, frames: Sequence[Atoms]) -> None:
 
 def scan(frames: Sequence[Atoms], model: str | os.PathLike | EnergyModel = "default",
          forces: bool = False, batch: int = 64, device: str | torch.device | None = None,
-         progress: bool = True, symmetrize: bool | None = None
+         progress: bool = True, symmetrize: bool | None = None, precision: str = "float32"
          ) -> tuple[np.ndarray, list[np.ndarray] | None]:
     """Energies [F] (eV) of `frames` and, with `forces`, a forces array [N_i, 3] (eV/Å) per frame.
     Every frame is checked first; one the model cannot describe raises CalculatorSetupError
     naming the frame. `symmetrize` overrides the model's choice (see CNNASCalculator), for this
-    call only when `model` is an EnergyModel."""
+    call only when `model` is an EnergyModel; `precision` as in predict_arrays."""
     if batch < 1:
         raise ValueError(f"batch {batch}: give at least 1 frame per batch")
     if not isinstance(model, EnergyModel):
@@ -148,5 +155,5 @@ def scan(frames: Sequence[Atoms], model: str | os.PathLike | EnergyModel = "defa
     energies, f = predict_arrays(model, np.concatenate([a.positions for a in frames]),
                                  np.concatenate([a.numbers for a in frames]),
                                  np.array([a.cell.array for a in frames]), natoms, batch, forces,
-                                 progress)
+                                 progress, precision)
     return energies, (np.split(f, np.cumsum(natoms)[:-1]) if forces else None)

@@ -218,6 +218,11 @@ def test_stretch_response_starts_from_the_model_and_adds_its_first_order_term(tm
     with torch.no_grad():
         loaded.network.head[-1].weight[1:] *= 2
     assert energy_of(loaded, strained) - before[1] == pytest.approx(2 * shift, rel=1e-9)
+    _, inputs, *_ = next(loaded.groups(torch.tensor(sheet.positions), torch.tensor(sheet.numbers),
+                                       torch.tensor(sheet.cell.array)[None],
+                                       torch.zeros(len(sheet), dtype=torch.long), 1))
+    with pytest.raises(ValueError, match="reads each frame's pixel stretch: call evaluate"):
+        loaded.energy(loaded.images(*inputs), *inputs[1:2], *inputs[3:])  # no stretch given
     with pytest.raises(ValueError, match="a stretch response is for an any-cell model"):
         make_model().use_stretch_response()
 

@@ -217,11 +217,16 @@ def test_bad_head_raises():
 
 @pytest.mark.parametrize("pad", [[0, 1, 0, 1], [1, 2, 1, 2], [1, 1, 2, 0, 0, 1]])
 def test_circular_pad_matches_torch_and_differentiates_twice(pad):
-    """circular_pad gives F.pad(mode="circular")'s values, and its first and second derivatives
-    pass torch's finite-difference checks (force training differentiates through it twice)."""
+    """circular_pad gives F.pad(mode="circular")'s values in the input's layout, and its first
+    and second derivatives pass torch's finite-difference checks (force training differentiates
+    through it twice)."""
     spatial = len(pad) // 2  # torch pads 1, 2 or 3 trailing dimensions of [B, C, ...]
     x = torch.randn(2, 3, *[5, 6, 7][:spatial], dtype=torch.float64, requires_grad=True)
     assert torch.equal(circular_pad(x, pad), F.pad(x, pad, mode="circular"))
+    layout = torch.channels_last if spatial == 2 else torch.channels_last_3d  # the networks'
+    padded = circular_pad(x.detach().contiguous(memory_format=layout), pad)
+    assert padded.is_contiguous(memory_format=layout)
+    assert torch.equal(padded, F.pad(x, pad, mode="circular"))
     small = torch.randn(1, 2, *[4, 5, 3][:spatial], dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda t: circular_pad(t, pad), small)
     assert torch.autograd.gradgradcheck(lambda t: circular_pad(t, pad), small)

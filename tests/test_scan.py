@@ -60,6 +60,21 @@ def test_energies_only_and_empty(frames):
     assert e.shape == (0,) and f == []
 
 
+def test_bfloat16_convolutions_move_energies_and_forces_a_little(frames):
+    model = load_model("default")
+    sheets = [a.copy() for a in frames]
+    for atoms in sheets:  # rippled, as the default model sees them
+        atoms.positions[:, 2] += np.random.default_rng(1).normal(0, 0.1, len(atoms))
+    full = scan(sheets, model, forces=True, progress=False)
+    low = scan(sheets, model, forces=True, progress=False, precision="bfloat16")
+    change = np.abs(low[0] - full[0]) / [len(a) for a in sheets] * 1e3  # meV/atom
+    assert 0 < change.max() < 3
+    forces = np.abs(np.concatenate(low[1]) - np.concatenate(full[1]))
+    assert 0 < forces.mean() < 0.04  # eV/Å
+    with pytest.raises(ValueError, match="precision 'float16': use one of float32, bfloat16"):
+        scan(sheets, model, precision="float16", progress=False)
+
+
 def test_bad_frame_and_batch_named(frames):
     broken = [f.copy() for f in frames]
     broken[2].numbers[0] = 14

@@ -34,6 +34,13 @@ def test_tables_slope_and_figure(tmp_path):
                         text)
     assert ratios[0] == ("1", "1", "1")  # each round's ratio to itself
     assert all(float(lo) <= float(mid) <= float(hi) for mid, lo, hi in ratios)
+    assert len(ratios) == 3  # float32 averaged and raw, and bfloat16 convolutions
+    assert "| CNNAS default, bfloat16 convolutions, batches of 64 (cpu) |" in text
+    moved = re.search(r"energies of these frames move by ([\d.]+) meV/atom RMS, ([\d.]+) at most, "
+                      r"against float32, and their forces by ([\d.]+) meV/Å on average, (\d+) at "
+                      r"most", text)
+    energy_rms, energy_max, force_mean, force_max = map(float, moved.groups())
+    assert 0 < energy_rms <= energy_max < 5 and 0 < force_mean <= force_max
     assert "SevenNet" not in text  # --against with no names: CNNAS alone
     assert out.with_suffix(".png").stat().st_size > 10_000
 

@@ -79,9 +79,11 @@ def test_free_standing_md_against_a_reference(tmp_path, sheet_model_file):
     assert (tmp_path / "md_free.png").stat().st_size > 10_000
 
 
-def test_free_standing_md_resumes_on_the_same_trajectory(tmp_path, monkeypatch):
+@pytest.mark.parametrize("friction", [0.0, 0.05])
+def test_free_standing_md_resumes_on_the_same_trajectory(tmp_path, monkeypatch, friction):
     """md_free.py checkpoints every CHUNK steps: a run killed after its second chunk and started
-    again with the same command ends where the straight run does, and leaves no checkpoint."""
+    again with the same command ends where the straight run does (NVE, and Langevin, whose noise
+    goes on from the checkpoint), and leaves no checkpoint."""
     import argparse
     import json
 
@@ -95,7 +97,8 @@ def test_free_standing_md_resumes_on_the_same_trajectory(tmp_path, monkeypatch):
     def args(out: Path) -> argparse.Namespace:
         return argparse.Namespace(structure="hbn_pristine@hex3", calculator=LJ, model="default",
                                   device="cpu", temperature=300.0, ps=0.01, timestep=0.5,
-                                  equilibrate=0.002, every=2, seed=3, out=out, free=True)
+                                  equilibrate=0.002, every=2, seed=3, out=out, free=True,
+                                  friction=friction)
 
     md_free.simulate(args(tmp_path / "straight"))
     calls, real_run = [], md_free.run
@@ -126,3 +129,39 @@ def test_free_standing_md_resumes_on_the_same_trajectory(tmp_path, monkeypatch):
     np.testing.assert_allclose(resumed["rdf"], straight["rdf"], rtol=0, atol=1e-12)
     assert resumed["h2"] == pytest.approx(straight["h2"], abs=1e-14)
     assert not part.exists()
+
+
+def test_ensemble_averages_the_seeds(tmp_path):
+    """md_free.py ensemble: ⟨h²⟩/T̄ of each calculator averaged over the seeds' runs, with its
+    standard error, and the difference from the reference's mean."""
+    import json
+
+    runs = {"7net-0": [(0.020, 1000.0), (0.030, 1000.0)],
+            "CNNAS (default)": [(0.016, 800.0), (0.024, 800.0), (0.020, 1000.0)]}
+    for calc, values in runs.items():
+        for seed, (h2, temperature) in enumerate(values):
+            folder = tmp_path / f"seed{seed}"
+            folder.mkdir(exist_ok=True)
+            (folder / f"graphene_pristine_1000K_{calc[:5]}.json").write_text(json.dumps(
+                {"structure": "graphene_pristine", "temperature_start": 1000.0, "ps": 2.5,
+                 "calculator": calc, "h2": h2, "mean_T": temperature,
+                 "drift_mev_per_atom": 0.01 * (seed + 1), "bond_changes": 0}))
+    (tmp_path / "seed0" / "graphene_pristine_300K_7net-0.part.json").write_text("{}")
+    h2_t = [9.0, 9.0, 0.010, 0.010, 0.012, 0.012, 0.014, 0.014, 0.016, 0.016, 0.018, 0.018]
+    (tmp_path / "seed0" / "graphene_pristine_1000K_langevin.json").write_text(json.dumps(
+        {"structure": "graphene_pristine", "temperature_start": 1000.0, "ps": 6, "friction": 0.02,
+         "calculator": "7net-0", "h2": 0.014, "mean_T": 1000.0, "equilibrate_ps": 0.2,
+         "t": [0.1 * i for i in range(12)], "h2_t": h2_t, "drift_mev_per_atom": 5.0,
+         "bond_changes": 0}))
+    subprocess.run([sys.executable, str(ROOT / "examples" / "md_free.py"), "ensemble", "--out",
+                    str(tmp_path)], check=True, capture_output=True, cwd=ROOT)
+    text = (tmp_path / "md_ensemble.md").read_text()
+    # 7net-0: 20 and 30 (10⁻⁶ Å²/K), mean 25 ± 5; CNNAS: 20, 30, 20, mean 23.33 ± 3.33
+    assert "| 7net-0 | 2 × 2.5 ps | 25.00 ± 5.00 | 20.00–30.00 | 0.020 | 0 |" in text
+    assert "| CNNAS (default) | 3 × 2.5 ps | 23.33 ± 3.33 | 20.00–30.00 | 0.030 | 0 |" in text
+    error = 23.33 / 25 * np.hypot(3.333 / 23.33, 5 / 25) * 100
+    assert f"| CNNAS (default) | 7net-0 | -6.7 ± {error:.1f} % |" in text
+    # one Langevin run: its error from five stretches after 0.2 ps (means 10, 12, …, 18), no drift
+    sem = np.std([10, 12, 14, 16, 18], ddof=1) / np.sqrt(5)
+    assert (f"| 7net-0 | 1 × 6 ps, Langevin 0.02/fs | 14.00 ± {sem:.2f} | 14.00–14.00 | — | 0 |"
+            in text)

@@ -36,6 +36,17 @@ def test_symmetrize_flag_reaches_the_model(tmp_path, flag):
     assert np.abs(np.subtract(written, other)).max() > 1e-4
 
 
+def test_precision_flag_reaches_the_model(tmp_path, capsys):
+    out = tmp_path / "scanned.extxyz"
+    assert main(["scan", HBN, "-o", str(out), "--index", ":2", "--precision", "bfloat16"]) == 0
+    expected, _ = scan(read(HBN, ":2"), precision="bfloat16", progress=False)
+    full, _ = scan(read(HBN, ":2"), progress=False)
+    written = [a.get_potential_energy() for a in read(out, ":")]
+    np.testing.assert_allclose(written, expected, atol=1e-6)
+    assert np.abs(np.subtract(written, full)).max() > 1e-4
+    assert "batch 64, bfloat16" in capsys.readouterr().out
+
+
 def test_every_other_frame_energies_only(tmp_path):
     out = tmp_path / "some.extxyz"
     assert main(["scan", HBN, "-o", str(out), "--index", "::2"]) == 0

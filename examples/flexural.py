@@ -32,6 +32,7 @@ STEP = 0.05  # Å, along z: the quartic term stiffens ⟨h²⟩ by ~0.4 % (Seven
 # lets a DFT code's force noise in (its size shows in the rows' sum before the sum rule)
 AMPLITUDE = 0.05  # Å, of the frozen flexural waves (their stiffness grows ~0.4 % over zero)
 TOL = 1e-3  # Å, how close a mapped site must fall on an atom
+STRUCTURE = "graphene_pristine"  # the MD sheet of examples/md_free.py, at a = A_LATTICE
 
 
 def site_maps(atoms: Atoms) -> np.ndarray:
@@ -80,18 +81,14 @@ def zz_constants(atoms: Atoms, calc, symmetric: bool, step: float = STEP
     return project @ ((k + k.T) / 2) @ project, float(np.abs(k.sum(1)).max())
 
 
-def fluctuations(k: np.ndarray, masses: np.ndarray, longest: int = 4) -> dict:
-    """⟨h²⟩/T (Å²/K), the share of it in the `longest` softest modes, and the three lowest
-    flexural frequencies (THz) of force constants `k` whose only zero mode is the rigid shift."""
+def fluctuations(k: np.ndarray, longest: int = 4) -> dict:
+    """⟨h²⟩/T (Å²/K) of force constants `k` whose only zero mode is the rigid shift, and the
+    share of it in the `longest` softest modes (classical: the masses do not enter)."""
     stiffness, modes = np.linalg.eigh(k)
     shift = np.argmax(np.abs(modes.sum(0)))  # the rigid shift: ⟨h²⟩ = kT Σ 1/λ / N over the rest
     inverse = np.sort(1 / np.delete(stiffness, shift))[::-1]
-    inv = 1 / np.sqrt(masses)
-    w2 = np.linalg.eigvalsh(k * inv[:, None] * inv[None, :])  # eV/(Å² amu)
-    thz = np.sign(w2) * np.sqrt(np.abs(w2) * units._e / units._amu) * 1e10 / (2 * np.pi) / 1e12
     return {"h2_per_K": float(units.kB * inverse.sum() / len(k)),
-            "share_longest": float(inverse[:longest].sum() / inverse.sum()),
-            "lowest_thz": [float(f) for f in thz[1:4]]}
+            "share_longest": float(inverse[:longest].sum() / inverse.sum())}
 
 
 def wave_frequencies(atoms: Atoms, calc, amplitude: float = AMPLITUDE) -> list[float]:
@@ -128,14 +125,13 @@ def main() -> None:
                          "one the others are compared with")
     ap.add_argument("--waves-only", nargs="*", default=[],
                     help="slow references (gpaw-pw): only the frozen waves and the tension")
-    ap.add_argument("--structure", default="graphene_pristine")
     ap.add_argument("--out", type=Path, default=Path("results/flexural"))
     args = ap.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    atoms = build_sheet(args.structure)
+    atoms = build_sheet(STRUCTURE)
     rows = {}
     for name in [*args.calculators, *args.waves_only]:
-        cache = args.out / f"{args.structure}_{name.replace('/', '_')}.json"
+        cache = args.out / f"{STRUCTURE}_{name.replace('/', '_')}.json"
         row = json.loads(cache.read_text()) if cache.exists() else {}  # each part computed once
         calc = None
         if "waves_thz" not in row:
@@ -144,11 +140,11 @@ def main() -> None:
         if name in args.calculators and (row.get("step") != STEP or "share_longest" not in row):
             calc = calc or make_calculator(name)
             k, row["sum_rule"] = zz_constants(atoms, calc, symmetric=not is_model(name))
-            row.update(fluctuations(k, atoms.get_masses()), step=STEP)
+            row.update(fluctuations(k), step=STEP)
         write_text(cache, json.dumps(row))
         rows[name] = row
     first = rows[args.calculators[0]]["h2_per_K"]
-    lines = [f"# Harmonic height fluctuations of {args.structure} ({len(atoms)} atoms, "
+    lines = [f"# Harmonic height fluctuations of {STRUCTURE} ({len(atoms)} atoms, "
              f"{atoms.cell[0, 0]:.2f} × {atoms.cell[1, 1]:.2f} Å)", "",
              f"Regenerate: `{command()}`  ", f"Hardware: {hardware()}", "",
              "⟨h²⟩ = kT tr(K⁺)/N from the flat sheet's zz force constants K: every atom displaced "

@@ -38,17 +38,15 @@ def test_one_displaced_atom_gives_every_atoms_constants(sheet):
 
 
 def test_fluctuations_are_the_mode_sum():
-    """⟨h²⟩/T = k_B Σ 1/λ / N over the modes but the rigid shift, whatever the masses."""
+    """⟨h²⟩/T = k_B Σ 1/λ / N over the modes but the rigid shift; the softest modes' share."""
     rng = np.random.default_rng(0)
     a = rng.normal(size=(8, 8))
     project = np.eye(8) - 1 / 8
     k = project @ (a @ a.T + np.eye(8)) @ project
     lam = np.linalg.eigvalsh(k)[1:]
-    got = fluctuations(k, np.full(8, 12.0))
+    got = fluctuations(k)
     assert got["h2_per_K"] == pytest.approx(units.kB * np.sum(1 / lam) / 8, rel=1e-10)
     assert got["share_longest"] == pytest.approx(np.sum(1 / lam[:4]) / np.sum(1 / lam), rel=1e-10)
-    thz = np.sqrt(lam[:3] / 12.0 * units._e / units._amu) * 1e10 / (2 * np.pi) / 1e12
-    np.testing.assert_allclose(got["lowest_thz"], thz, rtol=1e-10)
 
 
 def test_frozen_waves_are_the_longest_flexural_modes(sheet):

@@ -168,6 +168,11 @@ class EnergyModel(nn.Module):
         return self.network.config.outputs == 3
 
     @property
+    def reads_stretch(self) -> bool:
+        """Whether the energy needs each frame's pixel stretch (stretch inputs or response)."""
+        return self.stretch_inputs or self.stretch_response
+
+    @property
     def element_energies(self) -> dict[int, float]:
         """The per-element reference energies ε_Z (eV), as given to the constructor."""
         return {z: float(self.element_energy[z]) for z in self.elements}
@@ -264,8 +269,7 @@ class EnergyModel(nn.Module):
                                                            n_frames):
             weights = self.atom_weights(*inputs[:4])
             images = self.images(*inputs, weights=weights)
-            stretch = (self.stretch(inputs[2]) if self.stretch_inputs or self.stretch_response
-                       else None)
+            stretch = self.stretch(inputs[2]) if self.reads_stretch else None
             energy = self.energy(images, *inputs[1:2], *inputs[3:], density=density,
                                  stretch=stretch)
             total = total.index_add(0, chosen, energy / copies)
@@ -347,7 +351,7 @@ class EnergyModel(nn.Module):
         over the reflections when the model symmetrizes; `density` [F] weights the network's
         summed pixel energies (an any-cell model's pixel area over its training pixel's), and
         `stretch` [F, 2] are its stretch inputs (a reflection leaves them as they are)."""
-        if stretch is None and (self.stretch_inputs or self.stretch_response):
+        if stretch is None and self.reads_stretch:
             raise ValueError("this model reads each frame's pixel stretch: call evaluate() or "
                              "the model itself, which give it, or pass stretch=")
         if not self.symmetrize:

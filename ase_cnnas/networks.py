@@ -306,6 +306,13 @@ class CNNAS(nn.Module):
         return self.head(features).squeeze(-1)
 
 
+def _rebuilt(network: CNNAS, **changes) -> CNNAS:
+    """A fresh network of `network`'s config with `changes`, on its device and in its dtype."""
+    like = next(network.parameters())
+    return CNNAS(NetworkConfig(**{**asdict(network.config), **changes})).to(like.device,
+                                                                            like.dtype)
+
+
 def widened(network: CNNAS, filters: int) -> CNNAS:
     """`network` with `filters` per non-reducing layer, computing exactly the same function: the
     trained weights are kept, the new channels start from a fresh initialisation and are read
@@ -318,9 +325,7 @@ def widened(network: CNNAS, filters: int) -> CNNAS:
     if filters < config.filters:
         raise ValueError(f"filters {filters}: the network has {config.filters} per non-reducing "
                          "layer already, and narrowing would lose what it learnt")
-    like = next(network.parameters())
-    wide = CNNAS(NetworkConfig(**{**asdict(config), "filters": filters}))
-    wide = wide.to(like.device, like.dtype)
+    wide = _rebuilt(network, filters=filters)
 
     def weighted(net: CNNAS) -> list[nn.Module]:
         return [m for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Conv3d, nn.Linear))]
@@ -348,9 +353,7 @@ def with_outputs(network: CNNAS, outputs: int) -> CNNAS:
     config = network.config
     if config.head != "pixel" or config.outputs != 1:
         raise ValueError("only a pixel head with one output can be given more")
-    like = next(network.parameters())
-    grown = CNNAS(NetworkConfig(**{**asdict(config), "outputs": outputs}))
-    grown = grown.to(like.device, like.dtype)
+    grown = _rebuilt(network, outputs=outputs)
     state = network.state_dict()
     last = len(network.head) - 1
     weight, bias = state[f"head.{last}.weight"], state[f"head.{last}.bias"]
@@ -367,9 +370,7 @@ def with_extra_inputs(network: CNNAS, extra: int) -> CNNAS:
     config = network.config
     if config.head != "pixel" or config.extra_inputs:
         raise ValueError("only a pixel head that reads no extra inputs yet can be given them")
-    like = next(network.parameters())
-    grown = CNNAS(NetworkConfig(**{**asdict(config), "extra_inputs": extra}))
-    grown = grown.to(like.device, like.dtype)
+    grown = _rebuilt(network, extra_inputs=extra)
     state = network.state_dict()
     first = state["head.0.weight"]
     state["head.0.weight"] = torch.cat([first, first.new_zeros(len(first), extra)], 1)
@@ -393,9 +394,7 @@ def with_heights(network: CNNAS, seed: int = 0, layers: int = 0) -> CNNAS:
     config = network.config
     if config.heights:
         raise ValueError("the network takes height channels already")
-    like = next(network.parameters())
-    deep = CNNAS(NetworkConfig(**{**asdict(config), "heights": True, "height_layers": layers})
-                 ).to(like.device, like.dtype)
+    deep = _rebuilt(network, heights=True, height_layers=layers)
     old_first, stem = network.trunk[0].conv, deep.trunk[0]
     with torch.no_grad():
         later = {k: v for k, v in network.state_dict().items() if not k.startswith("trunk.0.")}

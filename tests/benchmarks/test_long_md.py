@@ -3,6 +3,7 @@ promises (intact sheet, NVE drift per stretch, distribution flags), and it resum
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -20,7 +21,8 @@ def long_md(out: Path, ps: float, *extra: str, state: bool = True) -> subprocess
     return subprocess.run([sys.executable, str(ROOT / "benchmarks" / "long_md.py"), "--ps", str(ps),
                            *SHORT, "--out", str(out), *extra,
                            *(["--state", str(out / "state.npz")] if state else [])],
-                          cwd=out, capture_output=True, text=True)
+                          cwd=out, capture_output=True, text=True,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})  # one thread: one sum order
 
 
 def test_short_long_md(tmp_path):
@@ -60,11 +62,12 @@ def test_extended_run_resumes_to_the_straight_run(tmp_path):
     assert "after segment 1" in second.stdout
     a, b = (dict(np.load(run / "state.npz")) for run in (straight, resumed))
     assert int(a["segments"]) == int(b["segments"]) == 2
-    # Two processes need not agree to the last bit in float32 (about 1 run in 7 here differed by
-    # up to 4e-6 in T within the first segment, before any resume); a resume that lost the
-    # positions or the momenta would differ by far more.
+    # Two processes need not agree to the last bits in float32: the same forces at step 0 have
+    # differed by 4e-4 relative between two processes on the CI machine, before any resume. A
+    # resume that lost the positions or the momenta moves atoms by ~0.1 Å and T by its whole
+    # value in these 10 fs: far beyond rtol 1e-3.
     for key in ("t", "T", "fmax", "dmin", "vcm", "changed", "positions", "momenta", "stretches"):
-        np.testing.assert_allclose(b[key], a[key], rtol=1e-4, atol=1e-6, err_msg=key)
+        np.testing.assert_allclose(b[key], a[key], rtol=1e-3, atol=1e-5, err_msg=key)
     saved = (resumed / "state.npz").read_bytes()
     other = long_md(resumed, 0.02, "--temperature", "400")
     assert other.returncode != 0 and "--temperature 300.0 -> 400.0" in other.stderr

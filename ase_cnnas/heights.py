@@ -83,26 +83,33 @@ HEIGHT_SCALE = 0.1  # Å: u in these units in the image, so its channels are of 
 SLAB_HALF = 0.4  # Å: a slab's outer layers sit at u = ±SLAB_HALF (an atom beyond is in them)
 
 
-def atom_heights(positions: torch.Tensor, cells: torch.Tensor, frame: torch.Tensor) -> torch.Tensor:
+def atom_heights(positions: torch.Tensor, cells: torch.Tensor, frame: torch.Tensor,
+                 radii: tuple[float, ...] = (RADIUS,)) -> torch.Tensor:
     """u [A] (Å) of positions [A, 3] Å in cells [F, 3, 3] Å (rows; the first two in the plane),
-    its neighbour pairs found here."""
+    its neighbour pairs found here; with several `radii` (at most RADIUS), u within each [A, R]."""
     i, j, shift = in_plane_pairs(positions.detach().cpu().numpy(), cells.detach().cpu().numpy(),
-                                 frame.cpu().numpy())
+                                 frame.cpu().numpy(), max(radii))
     pairs = tuple(torch.as_tensor(a, device=positions.device) for a in (i, j, shift))
-    return local_heights(positions, cells.to(positions.dtype), frame, pairs)
+    u = [local_heights(positions, cells.to(positions.dtype), frame, pairs, r) for r in radii]
+    return u[0] if len(radii) == 1 else torch.stack(u, dim=1)
 
 
 def height_weights(positions: torch.Tensor, numbers: torch.Tensor, cells: torch.Tensor,
-                   frame: torch.Tensor, layers: int = 0) -> torch.Tensor:
+                   frame: torch.Tensor, layers: int = 0, near: float = 0.0) -> torch.Tensor:
     """Per-atom weights of the image channels, for positions [A, 3] Å and cells [F, 3, 3] Å:
-    Z · (1, u/h₀, (u/h₀)²) [A, 3]; or, with `layers` K > 0, a thin slab of K layers of u,
-    Z · φ_k(u) [A, K], φ_k soft bins centred at K heights evenly spread over ±SLAB_HALF that sum
-    to one (the layers of a flat sheet add up to its flat image; the mirror reverses them)."""
-    u = atom_heights(positions, cells, frame)
+    Z · (1, u/h₀, (u/h₀)²) [A, 3], with `near` R > 0 also Z · (u_R/h₀, (u_R/h₀)²) [A, 5] of the
+    height above the neighbours within R alone (a per-atom energy in u weighs the neighbour
+    shells in fixed proportions; u_R lets it weigh the nearest apart); or, with `layers` K > 0,
+    a thin slab of K layers of u, Z · φ_k(u) [A, K], φ_k soft bins centred at K heights evenly
+    spread over ±SLAB_HALF that sum to one (the layers of a flat sheet add up to its flat image;
+    the mirror reverses them)."""
     z = numbers.to(positions.dtype)
     if not layers:
-        u = u / HEIGHT_SCALE
-        return torch.stack([z, z * u, z * u.square()], dim=1)
+        u = atom_heights(positions, cells, frame, (RADIUS, near) if near else (RADIUS,))
+        u = (u if near else u[:, None]) / HEIGHT_SCALE
+        return torch.cat([z[:, None], *[z[:, None] * torch.stack([v, v.square()], dim=1)
+                                        for v in u.unbind(1)]], dim=1)
+    u = atom_heights(positions, cells, frame)
     centres = torch.linspace(-SLAB_HALF, SLAB_HALF, layers, dtype=u.dtype, device=u.device)
     width = 2 * SLAB_HALF / max(layers - 1, 1)
     return z[:, None] * torch.softmax(-((u[:, None] - centres) / width).square() / 2, dim=1)

@@ -190,14 +190,14 @@ class EnergyModel(nn.Module):
     def atom_weights(self, positions: torch.Tensor, numbers: torch.Tensor, cells: torch.Tensor,
                      frame: torch.Tensor) -> torch.Tensor:
         """Each atom's weight in the image: Z [A], or with height channels Z · (1, u/h₀,
-        (u/h₀)²) [A, 3] or a slab's Z · φ_k(u) [A, K] (ase_cnnas/heights.py), in the network's
-        dtype."""
+        (u/h₀)²) [A, 3] (near heights: [A, 5]) or a slab's Z · φ_k(u) [A, K]
+        (ase_cnnas/heights.py), in the network's dtype."""
         config = self.network.config
         if not config.heights:
             return numbers
         dtype = next(self.network.parameters()).dtype
         return height_weights(positions.to(dtype), numbers, cells.to(dtype), frame,
-                              config.height_layers)
+                              config.height_layers, config.near_heights)
 
     def images(self, positions: torch.Tensor, numbers: torch.Tensor, cells: torch.Tensor,
                frame: torch.Tensor, n_frames: int, weights: torch.Tensor | None = None

@@ -53,6 +53,8 @@ class NetworkConfig:
     filters: int = 16  # of each non-reducing layer: the paper's 16; more adds capacity
     heights: bool = False  # images carry height channels (V, u, u²) read by an EvenStem
     height_layers: int = 0  # with heights, K > 0: a thin slab of K layers of u, by a SlabStem
+    near_heights: float = 0.0  # with heights, R > 0 (Å): two more channels (u_R, u_R²) of the
+    # height above the neighbours within R alone
     outputs: int = 1  # values per pixel of a pixel head, each summed (an energy, and more)
 
     def to_dict(self) -> dict:
@@ -135,22 +137,23 @@ class SamePadConv(nn.Module):
 
 
 class EvenStem(nn.Module):
-    """The first layer for images with height channels [N, 3, *grid] (V, Σ Z u g, Σ Z u² g, u an
-    atom's height above its neighbours, ase_cnnas/heights.py):
+    """The first layer for images with height channels [N, 1 + 2H, *grid] (V, then Σ Z u g and
+    Σ Z u² g of each of H heights u of an atom above its neighbours, ase_cnnas/heights.py):
 
-        ½ [act(W_e * (V, u²) + W_o * u) + act(W_e * (V, u²) − W_o * u)],
+        ½ [act(W_e * (V, u²…) + W_o * (u…)) + act(W_e * (V, u²…) − W_o * (u…))],
 
-    even in u, so the energy is exactly invariant to the mirror z → −z. With W_o and the u²
+    even in the u, so the energy is exactly invariant to the mirror z → −z. With W_o and the u²
     weights zero it is a flat network's first layer."""
 
-    def __init__(self, dim: int, c_out: int, kernel: int, stride: int, padding: str, act: type):
+    def __init__(self, dim: int, c_out: int, kernel: int, stride: int, padding: str, act: type,
+                 heights: int = 1):
         super().__init__()
-        self.even = SamePadConv(dim, 2, c_out, kernel, stride, padding)
-        self.odd = SamePadConv(dim, 1, c_out, kernel, stride, padding, bias=False)
+        self.even = SamePadConv(dim, 1 + heights, c_out, kernel, stride, padding)
+        self.odd = SamePadConv(dim, heights, c_out, kernel, stride, padding, bias=False)
         self.act = act()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        even, odd = self.even(x[:, 0::2]), self.odd(x[:, 1:2])
+        even, odd = self.even(x[:, 0::2]), self.odd(x[:, 1::2])
         return (self.act(even + odd) + self.act(even - odd)) / 2
 
 
@@ -195,6 +198,9 @@ class CNNAS(nn.Module):
             raise ValueError(f"outputs {config.outputs}: one value, or several from a pixel head")
         if config.filters < 1:
             raise ValueError(f"filters {config.filters}: give at least 1 per non-reducing layer")
+        if config.near_heights and (not config.heights or config.height_layers):
+            raise ValueError(f"near_heights {config.near_heights}: for height channels (heights), "
+                             "not a slab (height_layers)")
         if not 0 <= reductions <= blocks + 1 or any(n % 2**reductions for n in grid):
             raise ValueError(f"grid {grid} cannot be halved {reductions} times: use sizes that are "
                              f"multiples of {2**reductions}, at least {2**(reductions + 1)}")
@@ -211,7 +217,8 @@ class CNNAS(nn.Module):
                 # every later layer at the index it has in a flat network
                 stem = (SlabStem(dim, config.height_layers, filters, kernel, stride,
                                  config.padding, act) if config.height_layers else
-                        EvenStem(dim, filters, kernel, stride, config.padding, act))
+                        EvenStem(dim, filters, kernel, stride, config.padding, act,
+                                 1 + (config.near_heights > 0)))
                 layers += [stem, nn.Identity()]
             else:
                 layers += [SamePadConv(dim, c_in, filters, kernel, stride, config.padding), act()]
@@ -405,8 +412,36 @@ def with_heights(network: CNNAS, seed: int = 0, layers: int = 0) -> CNNAS:
         first.weight[:, :layers or 1] = old_first.weight
         first.bias.copy_(old_first.bias)
         noisy = first.weight if layers else stem.odd.conv.weight.zero_()
-        generator = torch.Generator(device="cpu").manual_seed(seed)
-        std = math.sqrt(2 / noisy[0].numel())  # He's, for ReLU-like activations
-        noisy.add_(torch.randn(noisy.shape, generator=generator, dtype=noisy.dtype) * std
-                   * ODD_INIT)
+        noisy.add_(_small_noise(noisy, seed))
+    return deep
+
+
+def _small_noise(like: torch.Tensor, seed: int) -> torch.Tensor:
+    """Seeded noise shaped like the weight `like`, ODD_INIT times He's spread for its fan-in."""
+    generator = torch.Generator(device="cpu").manual_seed(seed)
+    std = math.sqrt(2 / like[0].numel())  # He's, for ReLU-like activations
+    return (torch.randn(like.shape, generator=generator, dtype=like.dtype) * std
+            * ODD_INIT).to(like.device)
+
+
+def with_near_heights(network: CNNAS, radius: float, seed: int = 0) -> CNNAS:
+    """`network` (with height channels) also reading the height above the neighbours within
+    `radius` (Å): its stem's new u_R² weights start at zero and its new odd u_R weights small but
+    not zero (with_heights says why), every other weight as trained, so the energy starts within
+    O(ODD_INIT²) of the network's."""
+    config = network.config
+    if not config.heights or config.height_layers or config.near_heights:
+        raise ValueError("only a network with the (Z, Zu, Zu²) height channels and no near "
+                         "heights yet can be given them")
+    deep = _rebuilt(network, near_heights=radius)
+    old, stem = network.trunk[0], deep.trunk[0]
+    with torch.no_grad():
+        deep.load_state_dict({k: v for k, v in network.state_dict().items()
+                              if not k.startswith("trunk.0.")}, strict=False)
+        stem.even.conv.weight.zero_()
+        stem.even.conv.weight[:, :2] = old.even.conv.weight
+        stem.even.conv.bias.copy_(old.even.conv.bias)
+        odd = stem.odd.conv.weight
+        odd[:, :1] = old.odd.conv.weight
+        odd[:, 1:] = _small_noise(odd[:, 1:], seed)
     return deep

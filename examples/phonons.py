@@ -159,7 +159,13 @@ def mode_dos(ph: Phonopy, grid: np.ndarray, every: bool = False, mesh: int = 24,
     return (g * weight[None]).sum(axis=(1, 2)) / len(f)
 
 
-def plot(material: str, results: dict[str, Phonopy], path: Path, every: bool = False) -> None:
+STYLES = ("k-", "C3--", "C0:", "C2-.", "C1--", "C4:")
+
+
+def plot(material: str, results: dict[str, Phonopy], path: Path, every: bool = False,
+         note: str = "") -> None:
+    """Bands along Γ-M-K-Γ and the mode density of each calculator (the first in black), with
+    `note` under the title."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -167,7 +173,7 @@ def plot(material: str, results: dict[str, Phonopy], path: Path, every: bool = F
     qs, xs, ticks = path_q()
     fig, (a, b) = plt.subplots(1, 2, figsize=(8, 4.5), sharey=True, width_ratios=(3, 1))
     grid = np.linspace(-2, 55, 400)
-    for (name, ph), style in zip(results.items(), ("k-", "C3--")):
+    for (name, ph), style in zip(results.items(), STYLES):
         bands = np.array([modes(ph, q, every)[:6 if every else 4] for q in qs])
         a.plot(xs, bands, style, lw=1)
         a.plot([], [], style, label=name)
@@ -178,8 +184,8 @@ def plot(material: str, results: dict[str, Phonopy], path: Path, every: bool = F
         a.axvline(t, color="gray", lw=0.5)
     a.set_ylabel("frequency (THz)")
     kind = "all" if every else "in-plane"
-    a.set_title(f"{material}: {kind} phonons" + ("" if every else " in the paper's cell"),
-                fontsize=9)
+    a.set_title(f"{material}: {kind} phonons" + ("" if every else " in the paper's cell")
+                + (f"\n{note}" if note else ""), fontsize=9)
     a.legend(fontsize=8)
     b.set_xlabel(f"{kind} DOS")
     b.set_xticks([])

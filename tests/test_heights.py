@@ -9,9 +9,15 @@ from ase.build import graphene
 from conftest import DENSE, ELEMENT_ENERGY, GRID
 
 from ase_cnnas.cells import rectangle
-from ase_cnnas.heights import RADIUS, height_weights, in_plane_pairs, local_heights
+from ase_cnnas.heights import (
+    HEIGHT_SCALE,
+    RADIUS,
+    height_weights,
+    in_plane_pairs,
+    local_heights,
+)
 from ase_cnnas.model import EnergyModel
-from ase_cnnas.networks import network2_config, with_heights
+from ase_cnnas.networks import network2_config, with_heights, with_near_heights
 from ase_cnnas.raster import rasterize
 from ase_cnnas.sheets import build_sheet
 
@@ -86,11 +92,14 @@ SEES_Z = {0: 1e-3, SLAB: 1e-4}  # eV: the least change of a random model's energ
 # is flattened (a random slab reads z more weakly than u/h₀ of order one); far above EXACT
 
 
-def height_model(layers: int = 0) -> EnergyModel:
+NEAR = 2.0  # Å: the near heights tested, the first shell's
+
+
+def height_model(layers: int = 0, near: float = 0.0) -> EnergyModel:
     """A tiny float64 model whose height weights are far from zero, so that z matters."""
     torch.manual_seed(4)
     config = network2_config(GRID, dense=DENSE, activation="silu", padding="circular",
-                             head="pixel", heights=True, height_layers=layers)
+                             head="pixel", heights=True, height_layers=layers, near_heights=near)
     model = EnergyModel(config, cell=build_sheet("graphene_pristine").cell.array,
                         element_energy=ELEMENT_ENERGY, energy_scale=0.05, image_scale=1 / 7)
     torch.nn.init.normal_(model.network.head[-1].weight, std=0.3)  # not the zero start
@@ -106,9 +115,12 @@ def energy_forces(model, atoms, forces=False):
     return energy.item(), -torch.autograd.grad(energy.sum(), pos)[0].numpy()
 
 
-@pytest.mark.parametrize("layers", [0, SLAB])
-def test_model_invariant_to_z_shift_mirror_and_whole_pixel_shift(layers):
-    model, atoms = height_model(layers), rippled(amplitude=RIPPLE[layers])
+VARIANTS = [(0, 0.0), (SLAB, 0.0), (0, NEAR)]  # (layers, near): channels, a slab, near heights
+
+
+@pytest.mark.parametrize("layers, near", VARIANTS)
+def test_model_invariant_to_z_shift_mirror_and_whole_pixel_shift(layers, near):
+    model, atoms = height_model(layers, near), rippled(amplitude=RIPPLE[layers])
     e0 = energy_forces(model, atoms)
     moved = [atoms.copy() for _ in range(3)]
     moved[0].positions[:, 2] += 3.7
@@ -121,9 +133,9 @@ def test_model_invariant_to_z_shift_mirror_and_whole_pixel_shift(layers):
     assert abs(energy_forces(model, flat) - e0) > SEES_Z[layers]  # and it does see z
 
 
-@pytest.mark.parametrize("layers", [0, SLAB])
-def test_forces_equal_finite_differences_in_all_three_components(layers):
-    model, atoms = height_model(layers), rippled(amplitude=RIPPLE[layers])
+@pytest.mark.parametrize("layers, near", VARIANTS)
+def test_forces_equal_finite_differences_in_all_three_components(layers, near):
+    model, atoms = height_model(layers, near), rippled(amplitude=RIPPLE[layers])
     _, forces = energy_forces(model, atoms, forces=True)
     assert np.abs(forces[:, 2]).max() > 10 * SEES_Z[layers]
     for i, k in [(3, 2), (10, 0), (20, 2), (41, 1), (55, 2)]:
@@ -158,6 +170,35 @@ def test_with_heights_starts_from_the_flat_network(layers, tolerance):
     assert energy_forces(deep, mirrored) == pytest.approx(energy_forces(deep, bumpy), abs=EXACT)
     with pytest.raises(ValueError, match="height channels already"):
         with_heights(deep.network)
+
+
+def test_near_heights_weigh_the_first_shell_apart_and_start_from_the_network():
+    """u within 2 Å is an atom's height above its three nearest neighbours alone, so the ZO
+    pattern (the sublattices opposite, ±h) gives u = 2h where u within 3 Å gives less; a network
+    given near heights starts within its small odd weights of its energy, mirror-invariant."""
+    atoms = graphene("CC", a=2.506, size=(3, 3, 1), vacuum=5)  # the 2-atom cell repeated
+    site_a = np.arange(len(atoms)) % 2 == 0
+    zo = atoms.copy()
+    zo.positions[:, 2] = np.where(site_a, 0.01, -0.01)
+    weights = height_weights(torch.tensor(zo.positions), torch.tensor(zo.numbers),
+                             torch.tensor(zo.cell.array)[None],
+                             torch.zeros(len(zo), dtype=torch.long), near=NEAR)
+    u_far, u_near = (weights[:, k] / weights[:, 0] * HEIGHT_SCALE for k in (1, 3))
+    assert weights.shape == (len(zo), 5)
+    np.testing.assert_allclose(u_near, np.where(site_a, 0.02, -0.02), rtol=2e-3)  # ε of 0.68
+    assert (u_far.abs() < 0.016).all() and (u_far.abs() > 0.013).all()
+    np.testing.assert_allclose(weights[:, 4], weights[:, 3].square() / weights[:, 0], rtol=1e-12)
+    model, bumpy = height_model(), rippled()
+    near = height_model(near=NEAR)
+    near.network = with_near_heights(model.network, NEAR)
+    e0 = energy_forces(model, bumpy)
+    assert energy_forces(near, bumpy) == pytest.approx(e0, abs=1e-3 * abs(e0) + 1e-4)
+    assert energy_forces(near, bumpy) != pytest.approx(e0, abs=EXACT)  # the new odd weights
+    mirrored = bumpy.copy()
+    mirrored.positions[:, 2] *= -1
+    assert energy_forces(near, mirrored) == pytest.approx(energy_forces(near, bumpy), abs=EXACT)
+    with pytest.raises(ValueError, match="no near heights yet"):
+        with_near_heights(near.network, NEAR)
 
 
 def test_summary_of_a_sheet_model_is_what_it_saw():

@@ -101,6 +101,11 @@ class TrainConfig:
     height_layers: int = option(0, "with --heights: a thin slab of this many layers of the "
                                 f"height above the neighbours (soft bins over ±{SLAB_HALF} Å) "
                                 "instead of the (Z, Zu, Zu²) channels")
+    near_heights: float = option(0.0, "with --heights: two more channels of each atom's height "
+                                  "above its neighbours within this radius (Å, e.g. 2: the "
+                                  "first shell), so that the energy can weigh the nearest "
+                                  "neighbours' heights apart from farther ones; with --init, "
+                                  "added starting near what the model computes")
     any_cell: bool = option(False, "take any sheet cell: each frame rotated, an oblique cell made "
                              "rectangular, n = round(L/Δ) pixels a side (pixel head, circular "
                              "padding); with --init, the file's model becomes one")
@@ -149,6 +154,10 @@ class TrainConfig:
         if self.height_layers and (self.height_layers < 2 or not self.heights):
             raise ValueError(f"--height-layers {self.height_layers}: give 2 or more, with "
                              "--heights")
+        if self.near_heights and (self.near_heights < 0 or not self.heights
+                                  or self.height_layers):
+            raise ValueError(f"--near-heights {self.near_heights}: give a positive radius (Å), "
+                             "with --heights and without --height-layers")
         if self.train_layers is not None and self.train_layers < 1:
             raise ValueError(f"--train-layers {self.train_layers}: give 1 or more, or leave it "
                              "out to train all layers")

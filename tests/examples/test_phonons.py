@@ -8,11 +8,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+from ase.calculators.calculator import Calculator, all_changes
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples"))
 from phonons import POINTS, modes, path_q, phonons, za_exponent  # noqa: E402
 
 from ase_cnnas import CNNASCalculator  # noqa: E402
+from ase_cnnas.heights import RADIUS, in_plane_pairs, local_heights  # noqa: E402
 from ase_cnnas.sheets import A_LATTICE  # noqa: E402
 
 
@@ -71,6 +74,7 @@ def test_points_against_a_reference_kept_between_runs(tmp_path, monkeypatch):
     text = (tmp_path / "phonons.md").read_text()
     diffs = [float(d) for d in re.findall(r"\(([-+\d.]+) %\)", text)]
     assert len(diffs) == 3 * 6 - 3 and diffs == pytest.approx([-29.3] * 15, abs=0.06)
+    assert (tmp_path / "bands_hbn.png").stat().st_size > 10_000  # the bands of both
     saved = sorted(tmp_path.glob("hbn_*_n*.yaml"))
     assert len(saved) == 4  # both calculators are references: n = 2 and 3 each
     stamps = [p.stat().st_mtime for p in saved]
@@ -82,3 +86,44 @@ def test_points_against_a_reference_kept_between_runs(tmp_path, monkeypatch):
     phonons_points.main()
     assert [p.stat().st_mtime for p in saved] == stamps and not list(other.glob("*.yaml"))
     assert (other / "phonons.md").read_text().split("Hardware")[1] == text.split("Hardware")[1]
+
+
+class HeightSprings(Calculator):
+    """The energy k_u Σ u_i² (u: each atom's height above its neighbours, ase_cnnas/heights.py)
+    plus stiff springs between first and second neighbours at their rest lengths (lattice
+    constant `a`), which raise the in-plane modes above the out-of-plane ones and add nothing
+    to these."""
+    implemented_properties = ["energy", "forces"]
+
+    def __init__(self, a: float):
+        super().__init__()
+        self.a = a
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        positions = self.atoms.positions
+        cells, frame = self.atoms.cell.array[None], np.zeros(len(positions), dtype=int)
+        pairs = [tuple(torch.as_tensor(p) for p in in_plane_pairs(positions, cells, frame, r))
+                 for r in (RADIUS, 1.1 * self.a)]
+        pos, cells_t = torch.tensor(positions, requires_grad=True), torch.tensor(cells)
+        i, j, shift = pairs[1]
+        length = (pos[j] + shift.double() @ cells_t[0, :2] - pos[i]).norm(dim=1)
+        u = local_heights(pos, cells_t, torch.as_tensor(frame), pairs[0])
+        rest = torch.where(length.detach() < 0.8 * self.a, self.a / np.sqrt(3), self.a)
+        energy = 2.0 * u.square().sum() + 50.0 * (length - rest).square().sum()
+        self.results = {"energy": float(energy.detach()),
+                        "forces": -torch.autograd.grad(energy, pos)[0].numpy()}
+
+
+def test_local_height_ratio_is_that_of_an_energy_in_u_alone():
+    """The ZO(Γ)/K ratio that phonons_points.py quotes for an energy k Σ u² is what phonopy gives
+    for such a calculator (whose in-plane modes sit far above); a stiffer k changes neither."""
+    import phonons_points
+
+    a = 2.46
+    points = {p: modes(phonons("graphene", HeightSprings(a), False, a, 3),
+                       POINTS[p], every=True) for p in ("Γ", "K")}
+    assert points["Γ"][3] > 1 and points["Γ"][4] > 2 * points["Γ"][3]  # ZO, then in-plane
+    assert phonons_points.zo_ratio(points) == pytest.approx(
+        phonons_points.local_height_ratio(a), rel=2e-3)
+    assert 1.2 < phonons_points.local_height_ratio(a) < 1.5

@@ -105,8 +105,8 @@ def height_weights(positions: torch.Tensor, numbers: torch.Tensor, cells: torch.
     the mirror reverses them)."""
     z = numbers.to(positions.dtype)
     if not layers:
-        u = atom_heights(positions, cells, frame, (RADIUS, near) if near else (RADIUS,))
-        u = (u if near else u[:, None]) / HEIGHT_SCALE
+        radii = (RADIUS, near) if near else (RADIUS,)
+        u = atom_heights(positions, cells, frame, radii).reshape(len(z), -1) / HEIGHT_SCALE
         return torch.cat([z[:, None], *[z[:, None] * torch.stack([v, v.square()], dim=1)
                                         for v in u.unbind(1)]], dim=1)
     u = atom_heights(positions, cells, frame)

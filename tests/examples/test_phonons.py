@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples"))
 from phonons import POINTS, modes, path_q, phonons, za_exponent  # noqa: E402
 
 from ase_cnnas import CNNASCalculator  # noqa: E402
-from ase_cnnas.heights import RADIUS, in_plane_pairs, local_heights  # noqa: E402
+from ase_cnnas.heights import atom_heights, in_plane_pairs  # noqa: E402
 from ase_cnnas.sheets import A_LATTICE  # noqa: E402
 
 
@@ -103,12 +103,10 @@ class HeightSprings(Calculator):
         super().calculate(atoms, properties, system_changes)
         positions = self.atoms.positions
         cells, frame = self.atoms.cell.array[None], np.zeros(len(positions), dtype=int)
-        pairs = [tuple(torch.as_tensor(p) for p in in_plane_pairs(positions, cells, frame, r))
-                 for r in (RADIUS, 1.1 * self.a)]
+        i, j, shift = map(torch.as_tensor, in_plane_pairs(positions, cells, frame, 1.1 * self.a))
         pos, cells_t = torch.tensor(positions, requires_grad=True), torch.tensor(cells)
-        i, j, shift = pairs[1]
         length = (pos[j] + shift.double() @ cells_t[0, :2] - pos[i]).norm(dim=1)
-        u = local_heights(pos, cells_t, torch.as_tensor(frame), pairs[0])
+        u = atom_heights(pos, cells_t, torch.as_tensor(frame))
         rest = torch.where(length.detach() < 0.8 * self.a, self.a / np.sqrt(3), self.a)
         energy = 2.0 * u.square().sum() + 50.0 * (length - rest).square().sum()
         self.results = {"energy": float(energy.detach()),

@@ -59,6 +59,7 @@ def finish(model: torch.nn.Module) -> None:
     low, high = total.clone(), total.clone()
     dist.all_reduce(low, dist.ReduceOp.MIN)
     dist.all_reduce(high, dist.ReduceOp.MAX)
+    dist.barrier()  # no rank closes its connections while another is still in a collective
     dist.destroy_process_group()
     if low != high:
         raise RuntimeError(f"the ranks' weights diverged ({float(low)} vs {float(high)}); "

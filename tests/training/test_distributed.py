@@ -26,7 +26,7 @@ def test_shards_are_disjoint_and_equal():
 
 def torchrun(data: Path, out: Path, *options: str) -> subprocess.CompletedProcess:
     """`training.train` on 2 CPU processes (gloo), a 16² grid and batches of 2; it must succeed."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONFAULTHANDLER": "1"}  # a crash shows where
     result = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
          "-m", "training.train", "--data", str(data), "--out", str(out), "--grid", "16",

@@ -131,8 +131,7 @@ def adapted(model: EnergyModel, heights: bool, any_cell: bool, seed: int,
     where asked and not yet so: a flat fixed-cell model's weights start a free-standing any-cell
     one."""
     if heights and not model.network.config.heights:
-        like = next(model.network.parameters())
-        model.network = with_heights(model.network, seed, height_layers).to(like.device).train()
+        model.network = with_heights(model.network, seed, height_layers).train()
     if near_heights and not model.network.config.near_heights:
         model.network = with_near_heights(model.network, near_heights, seed).train()
     if any_cell:

@@ -16,7 +16,8 @@ feeds the dense layers the features' mean. `extra_inputs` adds scalars (element 
 head's input; `outputs` > 1 gives a pixel head several summed values per pixel. A pixel head
 on an image above `band_pixels` runs in bands of rows with halos, recomputed in the backward
 pass, so that memory does not limit the cell. See docs/method.md.
-`heights` reads images with height channels through an EvenStem (free-standing sheets), or with
+`heights` reads images with height channels through an EvenStem (free-standing sheets;
+`odd_kernel` widens the window in which it reads the heights), or with
 `height_layers` a thin slab of height layers through a SlabStem.
 """
 from __future__ import annotations
@@ -55,6 +56,8 @@ class NetworkConfig:
     height_layers: int = 0  # with heights, K > 0: a thin slab of K layers of u, by a SlabStem
     near_heights: float = 0.0  # with heights, R > 0 (Å): two more channels (u_R, u_R²) of the
     # height above the neighbours within R alone
+    odd_kernel: int = 0  # with heights: the EvenStem's odd (u) kernel, wider than the stem's own
+    # 3 so that one window sees neighbouring atoms' heights together (0: the stem's own)
     outputs: int = 1  # values per pixel of a pixel head, each summed (an energy, and more)
 
     def to_dict(self) -> dict:
@@ -143,13 +146,17 @@ class EvenStem(nn.Module):
         ½ [act(W_e * (V, u²…) + W_o * (u…)) + act(W_e * (V, u²…) − W_o * (u…))],
 
     even in the u, so the energy is exactly invariant to the mirror z → −z. With W_o and the u²
-    weights zero it is a flat network's first layer."""
+    weights zero it is a flat network's first layer. Being even, it keeps of the u only what one
+    window of W_o sees together: a 3-pixel window sees one atom, so the relative sign of two
+    atoms' heights is lost there unless `odd_kernel` spans neighbours (about 11 pixels of 0.2 Å
+    for a bond's two ends; the ½ act'' (W_o * u)² term then holds their products)."""
 
     def __init__(self, dim: int, c_out: int, kernel: int, stride: int, padding: str, act: type,
-                 heights: int = 1):
+                 heights: int = 1, odd_kernel: int = 0):
         super().__init__()
         self.even = SamePadConv(dim, 1 + heights, c_out, kernel, stride, padding)
-        self.odd = SamePadConv(dim, heights, c_out, kernel, stride, padding, bias=False)
+        self.odd = SamePadConv(dim, heights, c_out, odd_kernel or kernel, stride, padding,
+                               bias=False)
         self.act = act()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -201,6 +208,10 @@ class CNNAS(nn.Module):
         if config.near_heights and (not config.heights or config.height_layers):
             raise ValueError(f"near_heights {config.near_heights}: for height channels (heights), "
                              "not a slab (height_layers)")
+        if config.odd_kernel and (not config.heights or config.height_layers
+                                  or config.odd_kernel < REDUCING[1]):
+            raise ValueError(f"odd_kernel {config.odd_kernel}: for height channels (heights), not "
+                             f"a slab (height_layers), and at least the stem's {REDUCING[1]}")
         if not 0 <= reductions <= blocks + 1 or any(n % 2**reductions for n in grid):
             raise ValueError(f"grid {grid} cannot be halved {reductions} times: use sizes that are "
                              f"multiples of {2**reductions}, at least {2**(reductions + 1)}")
@@ -218,7 +229,7 @@ class CNNAS(nn.Module):
                 stem = (SlabStem(dim, config.height_layers, filters, kernel, stride,
                                  config.padding, act) if config.height_layers else
                         EvenStem(dim, filters, kernel, stride, config.padding, act,
-                                 1 + (config.near_heights > 0)))
+                                 1 + (config.near_heights > 0), config.odd_kernel))
                 layers += [stem, nn.Identity()]
             else:
                 layers += [SamePadConv(dim, c_in, filters, kernel, stride, config.padding), act()]
@@ -285,10 +296,11 @@ class CNNAS(nn.Module):
         Network 2), and input pixels per output pixel."""
         size, jump = 1, 1
         for layer in self.trunk:
-            layer = layer.even if isinstance(layer, EvenStem) else layer
-            if isinstance(layer, SamePadConv):
-                size += (layer.conv.kernel_size[0] - 1) * jump
-                jump *= layer.conv.stride[0]
+            convs = ((layer.even, layer.odd) if isinstance(layer, EvenStem) else
+                     (layer,) if isinstance(layer, SamePadConv) else ())
+            if convs:
+                size += (max(c.conv.kernel_size[0] for c in convs) - 1) * jump
+                jump *= convs[0].conv.stride[0]
         return size, jump
 
     def forward(self, images: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
@@ -445,3 +457,26 @@ def with_near_heights(network: CNNAS, radius: float, seed: int = 0) -> CNNAS:
         odd[:, :1] = old.odd.conv.weight
         odd[:, 1:] = _small_noise(odd[:, 1:], seed)
     return deep
+
+
+def with_odd_kernel(network: CNNAS, kernel: int) -> CNNAS:
+    """`network` (with height channels) whose EvenStem reads the u through a `kernel`-wide odd
+    convolution: the trained odd kernel sits where it acted, the new taps around it start at
+    zero, so the function is unchanged until training moves them (their gradient does not
+    vanish, the trained odd weights being non-zero)."""
+    old = network.trunk[0]
+    if not isinstance(old, EvenStem) or kernel <= old.odd.conv.kernel_size[0]:
+        raise ValueError(f"odd kernel {kernel}: only a network with the (Z, Zu, Zu²) height "
+                         "channels, and wider than its present odd kernel, can be given one")
+    wide = _rebuilt(network, odd_kernel=kernel)
+    new = wide.trunk[0].odd
+    # same output pixel: the taps line up where the two paddings' leading sides differ
+    at = new.pad[0] - old.odd.pad[0]
+    span = old.odd.conv.kernel_size[0]
+    with torch.no_grad():
+        wide.load_state_dict({k: v for k, v in network.state_dict().items()
+                              if k != "trunk.0.odd.conv.weight"}, strict=False)
+        new.conv.weight.zero_()
+        new.conv.weight[(..., *[slice(at, at + span)] * (new.conv.weight.dim() - 2))] = \
+            old.odd.conv.weight
+    return wide

@@ -17,7 +17,13 @@ from ase_cnnas.heights import (
     local_heights,
 )
 from ase_cnnas.model import EnergyModel
-from ase_cnnas.networks import network2_config, with_heights, with_near_heights
+from ase_cnnas.networks import (
+    CNNAS,
+    network2_config,
+    with_heights,
+    with_near_heights,
+    with_odd_kernel,
+)
 from ase_cnnas.raster import rasterize
 from ase_cnnas.sheets import build_sheet
 
@@ -93,13 +99,15 @@ SEES_Z = {0: 1e-3, SLAB: 1e-4}  # eV: the least change of a random model's energ
 
 
 NEAR = 2.0  # Å: the near heights tested, the first shell's
+ODD = 7  # pixels: the wide odd kernel tested (0.8 Å a pixel here: it spans a bond)
 
 
-def height_model(layers: int = 0, near: float = 0.0) -> EnergyModel:
+def height_model(layers: int = 0, near: float = 0.0, odd: int = 0) -> EnergyModel:
     """A tiny float64 model whose height weights are far from zero, so that z matters."""
     torch.manual_seed(4)
     config = network2_config(GRID, dense=DENSE, activation="silu", padding="circular",
-                             head="pixel", heights=True, height_layers=layers, near_heights=near)
+                             head="pixel", heights=True, height_layers=layers, near_heights=near,
+                             odd_kernel=odd)
     model = EnergyModel(config, cell=build_sheet("graphene_pristine").cell.array,
                         element_energy=ELEMENT_ENERGY, energy_scale=0.05, image_scale=1 / 7)
     torch.nn.init.normal_(model.network.head[-1].weight, std=0.3)  # not the zero start
@@ -115,12 +123,13 @@ def energy_forces(model, atoms, forces=False):
     return energy.item(), -torch.autograd.grad(energy.sum(), pos)[0].numpy()
 
 
-VARIANTS = [(0, 0.0), (SLAB, 0.0), (0, NEAR)]  # (layers, near): channels, a slab, near heights
+# (layers, near, odd): channels, a slab, near heights, a wide odd kernel
+VARIANTS = [(0, 0.0, 0), (SLAB, 0.0, 0), (0, NEAR, 0), (0, 0.0, ODD)]
 
 
-@pytest.mark.parametrize("layers, near", VARIANTS)
-def test_model_invariant_to_z_shift_mirror_and_whole_pixel_shift(layers, near):
-    model, atoms = height_model(layers, near), rippled(amplitude=RIPPLE[layers])
+@pytest.mark.parametrize("layers, near, odd", VARIANTS)
+def test_model_invariant_to_z_shift_mirror_and_whole_pixel_shift(layers, near, odd):
+    model, atoms = height_model(layers, near, odd), rippled(amplitude=RIPPLE[layers])
     e0 = energy_forces(model, atoms)
     moved = [atoms.copy() for _ in range(3)]
     moved[0].positions[:, 2] += 3.7
@@ -133,9 +142,9 @@ def test_model_invariant_to_z_shift_mirror_and_whole_pixel_shift(layers, near):
     assert abs(energy_forces(model, flat) - e0) > SEES_Z[layers]  # and it does see z
 
 
-@pytest.mark.parametrize("layers, near", VARIANTS)
-def test_forces_equal_finite_differences_in_all_three_components(layers, near):
-    model, atoms = height_model(layers, near), rippled(amplitude=RIPPLE[layers])
+@pytest.mark.parametrize("layers, near, odd", VARIANTS)
+def test_forces_equal_finite_differences_in_all_three_components(layers, near, odd):
+    model, atoms = height_model(layers, near, odd), rippled(amplitude=RIPPLE[layers])
     _, forces = energy_forces(model, atoms, forces=True)
     assert np.abs(forces[:, 2]).max() > 10 * SEES_Z[layers]
     for i, k in [(3, 2), (10, 0), (20, 2), (41, 1), (55, 2)]:
@@ -199,6 +208,35 @@ def test_near_heights_weigh_the_first_shell_apart_and_start_from_the_network():
     assert energy_forces(near, mirrored) == pytest.approx(energy_forces(near, bumpy), abs=EXACT)
     with pytest.raises(ValueError, match="no near heights yet"):
         with_near_heights(near.network, NEAR)
+
+
+def two_heights(sign: float) -> torch.Tensor:
+    """Image channels (V, u, u²) [1, 3, *GRID] of two one-pixel atoms 4 pixels apart in a row,
+    at heights u = 1 and `sign`."""
+    image = torch.zeros(1, 3, *GRID, dtype=torch.float64)
+    for column, u in ((4, 1.0), (8, sign)):
+        image[0, :, 6, column] = torch.tensor([1.0, u, u * u])
+    return image
+
+
+def test_a_wide_odd_kernel_sees_the_relative_sign_of_neighbouring_heights():
+    """The stem is even in the u of what one odd window sees: with the 3-pixel kernel no window
+    holds both atoms, so heights (1, 1) and (1, −1) give the same energy, exactly; a kernel that
+    spans both tells them apart. with_odd_kernel keeps the network's function."""
+    narrow, wide = (height_model(odd=odd).network.eval() for odd in (0, ODD))
+    for network, same in ((narrow, True), (wide, False)):
+        with torch.no_grad():
+            alike, opposite = (network(two_heights(sign)).item() for sign in (1.0, -1.0))
+        assert (alike == pytest.approx(opposite, abs=EXACT)) is same
+    widened = with_odd_kernel(narrow, ODD).eval()
+    assert isinstance(widened, CNNAS) and widened.config.odd_kernel == ODD
+    assert widened.receptive_field[0] == narrow.receptive_field[0] + ODD - 3
+    with torch.no_grad():
+        for sign in (1.0, -1.0):
+            assert widened(two_heights(sign)).item() == pytest.approx(
+                narrow(two_heights(sign)).item(), abs=EXACT)
+    with pytest.raises(ValueError, match="wider than its present odd kernel"):
+        with_odd_kernel(widened, ODD)
 
 
 def test_summary_of_a_sheet_model_is_what_it_saw():

@@ -2,10 +2,10 @@
 
 Predicts every frame in batches, reports the energy error per atom (mean and max, meV/atom) beside
 the trivial baseline (every frame predicted at the trajectory's own mean energy per atom) and the
-force error (meV/Å; in-plane for a flat model, all three components for one that sees heights)
-against the file's energies and forces, and draws the paper's
-Figure 7 (true and predicted energy per atom against time, and their difference) and a parity
-plot of energies and force components.
+force error (meV/Å; in-plane for a flat model, all three components and z alone for one that
+sees heights) against the file's energies and forces, and draws the paper's Figure 7 (true and
+predicted energy per atom against time, and their difference) and a parity plot of energies and
+force components.
 
     cnnas compare OUTCAR --model default --out results/compare
 """
@@ -57,6 +57,8 @@ def compare(model, frames: Frames, batch: int = 64) -> dict:
             "force_components": d,
             "force_mae": float(np.abs(ferr).mean() * 1e3) if has_forces.any() else None,
             "force_max": float(np.abs(ferr).max() * 1e3) if has_forces.any() else None,
+            "force_mae_z": (float(np.abs(ferr[:, 2]).mean() * 1e3)
+                            if d == 3 and has_forces.any() else None),
             "per_frame": {"true": per_atom_true.tolist(), "pred": per_atom_pred.tolist()},
             "forces": {"true": frames.forces[has_forces, :d].ravel(),
                        "pred": forces[has_forces, :d].ravel()}}
@@ -127,7 +129,9 @@ def run(args: argparse.Namespace) -> None:
     plot_trajectory(result, interval, fig7, f"{name}: CNNAS against {reference}", reference)
     plot_parity(result, parity, f"{name}: {result['frames']} frames")
     force = ("no forces in the file" if result["force_mae"] is None else
-             f"{result['force_mae']:.1f} meV/Å (largest error {result['force_max']:.0f} meV/Å)")
+             f"{result['force_mae']:.1f} meV/Å (largest error {result['force_max']:.0f} meV/Å"
+             + ("" if result["force_mae_z"] is None else f"; z alone {result['force_mae_z']:.1f}")
+             + ")")
     lines = [f"# {name} against CNNAS ({args.model})", "",
              f"Regenerate: `{command()}`  ", f"Hardware: {hardware()}, device {device}", "",
              "| frames | energy MAE (meV/atom) | energy max (meV/atom) | trajectory-mean baseline "

@@ -106,6 +106,11 @@ class TrainConfig:
                                   "first shell), so that the energy can weigh the nearest "
                                   "neighbours' heights apart from farther ones; with --init, "
                                   "added starting near what the model computes")
+    odd_kernel: int = option(0, "with --heights: the first layer reads the heights through a "
+                             "kernel this many pixels wide (e.g. 11, a bond's two ends at 0.2 Å "
+                             "a pixel) instead of 3, so that it sees neighbouring atoms' heights "
+                             "together; with --init, widened starting from what the model "
+                             "computes")
     any_cell: bool = option(False, "take any sheet cell: each frame rotated, an oblique cell made "
                              "rectangular, n = round(L/Δ) pixels a side (pixel head, circular "
                              "padding); with --init, the file's model becomes one")
@@ -158,6 +163,9 @@ class TrainConfig:
                                   or self.height_layers):
             raise ValueError(f"--near-heights {self.near_heights}: give a positive radius (Å), "
                              "with --heights and without --height-layers")
+        if self.odd_kernel and (self.odd_kernel < 3 or not self.heights or self.height_layers):
+            raise ValueError(f"--odd-kernel {self.odd_kernel}: give 3 pixels or more, with "
+                             "--heights and without --height-layers")
         if self.train_layers is not None and self.train_layers < 1:
             raise ValueError(f"--train-layers {self.train_layers}: give 1 or more, or leave it "
                              "out to train all layers")

@@ -131,6 +131,9 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--near-heights", type=float, default=0.0, metavar="RADIUS",
                     help="each run's network also reads the heights above the neighbours within "
                     "RADIUS Å (cnnas train --near-heights)")
+    ap.add_argument("--odd-kernel", type=int, default=0, metavar="PIXELS",
+                    help="each run's first layer reads the heights through a kernel PIXELS wide "
+                         "(cnnas train --odd-kernel)")
     ap.add_argument("--train-layers", type=int, default=None,
                     help="train only the last N weight layers (cnnas train --train-layers; "
                          "default: all)")
@@ -178,6 +181,7 @@ def run(args: argparse.Namespace) -> None:
             data, args.runs / f"n{n}", split=name, init=str(args.init), refit_elements=True,
             heights=init.network.config.heights, any_cell=init.any_cell,
             near_heights=args.near_heights or init.network.config.near_heights,
+            odd_kernel=args.odd_kernel or init.network.config.odd_kernel,
             match_pixels=bool(init.match_pixels), match_tolerance=init.match_pixels or MATCH,
             stretch_inputs=stretch, stretch_response=response,
             force_weight=args.force_weight, energy_per_atom=args.energy_per_atom,

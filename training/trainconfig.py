@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ase_cnnas.cells import MATCH
 from ase_cnnas.heights import SLAB_HALF
-from ase_cnnas.networks import ACTIVATIONS, HEADS, PADDINGS
+from ase_cnnas.networks import ACTIVATIONS, HEADS, PADDINGS, REDUCING
 
 from .cli import option
 from .modelbuild import NETWORKS, REFERENCES
@@ -163,9 +163,10 @@ class TrainConfig:
                                   or self.height_layers):
             raise ValueError(f"--near-heights {self.near_heights}: give a positive radius (Å), "
                              "with --heights and without --height-layers")
-        if self.odd_kernel and (self.odd_kernel < 3 or not self.heights or self.height_layers):
-            raise ValueError(f"--odd-kernel {self.odd_kernel}: give 3 pixels or more, with "
-                             "--heights and without --height-layers")
+        if self.odd_kernel and (self.odd_kernel < REDUCING[1] or not self.heights
+                                or self.height_layers):
+            raise ValueError(f"--odd-kernel {self.odd_kernel}: give {REDUCING[1]} pixels or "
+                             "more, with --heights and without --height-layers")
         if self.train_layers is not None and self.train_layers < 1:
             raise ValueError(f"--train-layers {self.train_layers}: give 1 or more, or leave it "
                              "out to train all layers")

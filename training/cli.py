@@ -35,6 +35,8 @@ DATA_COMMANDS = {
               "or whole trajectories held out."),
     "sheets": ("training.generate", "Labelled MD of B/C/N sheets in any cell, flat or "
                "free-standing, in parallel, appended as it goes."),
+    "waves": ("training.waves", "Flat sheets with long flexural waves frozen in, unlabelled: "
+              "geometries for `cnnas data label`."),
     "label": ("training.label", "Relabel a frames file with another reference (e.g. GPAW PBE), "
               "frame by frame, resumably."),
     "dimers": ("training.dimers", "Generate the paper's dimer data sets: two atoms in a periodic "

@@ -123,6 +123,18 @@ def split_frames(config: TrainConfig, frames: Frames) -> dict[str, np.ndarray]:
     return parts
 
 
+def labelled(config: TrainConfig, frames: Frames, parts: dict[str, np.ndarray],
+             part: str) -> np.ndarray:
+    """The frames of `part` that have a target: those without one (NaN) train on their forces
+    alone, so they neither set the energy zero nor score a validation."""
+    index = parts[part]
+    index = index[np.isfinite(target_values(frames, config.target)[index])]
+    if len(index) == 0:
+        raise SystemExit(f"{config.data}: no {part} frame has a label {config.target!r}; give "
+                         "frames labelled with one (frames without train on their forces alone)")
+    return index
+
+
 def initial_model(config: TrainConfig, frames: Frames, train_idx: np.ndarray,
                   device: str) -> EnergyModel:
     """The model training starts from: a fresh network fitted to the training frames and scaled
@@ -172,7 +184,9 @@ def provenance(config: TrainConfig, frames: Frames, parts: dict[str, np.ndarray]
 
 
 class LossUnits(NamedTuple):
-    """What the loss measures errors in: forces in `force` eV/Å (the training forces' RMS),
+    """What the loss measures errors in: forces in `force` eV/Å (the RMS of the file's forces
+    over its frames with a target, so that force-only frames of small forces do not reweight the
+    others),
     in-plane virials per atom in `virial` eV/atom (their RMS over the training frames that have
     a stress), and, with --energy-per-atom, energies per atom of a frame of `atoms` atoms (the
     training mean)."""
@@ -191,12 +205,15 @@ def virials(stress: torch.Tensor | np.ndarray, cells: torch.Tensor | np.ndarray,
     return stress[:, IN_PLANE] * (volume / natoms)[:, None]
 
 
-def loss_units(model: EnergyModel, frames: Frames, train: np.ndarray) -> LossUnits:
-    """LossUnits from the training frames."""
+def loss_units(model: EnergyModel, frames: Frames, train: np.ndarray,
+               target: str = "energy") -> LossUnits:
+    """LossUnits from the training frames `train` (those with a target)."""
     sub = frames.subset(train)
     known = np.isfinite(sub.stress[:, IN_PLANE]).all(axis=1)
     virial = virials(sub.stress[known], sub.cell[known], sub.natoms[known])
-    return LossUnits(force=float(np.sqrt((frames.forces[:, :model.force_components] ** 2).mean())),
+    with_target = np.repeat(np.isfinite(target_values(frames, target)), frames.natoms)
+    forces = frames.forces[with_target, :model.force_components]
+    return LossUnits(force=float(np.sqrt((forces ** 2).mean())),
                      atoms=float(sub.natoms.mean()),
                      virial=float(np.sqrt((virial ** 2).mean())) if known.any() else 1.0)
 
@@ -313,8 +330,10 @@ def record_settings(out: Path, settings: dict, world: int) -> None:
 
 def batch_loss(net: torch.nn.Module, model: EnergyModel, b: dict, config: TrainConfig,
                units: LossUnits) -> torch.Tensor:
-    """The MSE of the scaled target on batch `b`, plus --force-weight times that of the forces
-    in units of `units.force` (eV/Å), taken as −dE/dr through network and rasterizer, plus
+    """The MSE of the scaled target on batch `b` (over its frames that have one), plus
+    --force-weight times that of the forces in units of `units.force` (eV/Å), taken as −dE/dr
+    through network and rasterizer (those of frames without a target weighted
+    --energyless-weight), plus
     --stress-weight times that of the in-plane virials per atom in units of `units.virial` over
     the frames that have a stress, taken as ∂E/∂ε of a strain ε of positions and cell. With
     --energy-per-atom P each frame's energy error is weighted by (`units.atoms` over its atom
@@ -332,17 +351,19 @@ def batch_loss(net: torch.nn.Module, model: EnergyModel, b: dict, config: TrainC
         inputs[2] = b["cells"] @ deform
     pred = net(*inputs)
     truth = b["energy"] if config.target == "energy" else b[f"label_{config.target}"]
-    error = (pred - truth) / model.energy_scale
+    known = truth.isfinite()  # frames without a label train on their forces alone
+    error = (pred - torch.where(known, truth, pred.detach())) / model.energy_scale
     if config.energy_per_atom:
         error = error * (units.atoms / b["natoms"]) ** config.energy_per_atom
-    loss = error.square().mean()
+    loss = error.square().sum() / known.sum().clamp(min=1)
     wrt = [t for t, weight in ((b["positions"], config.force_weight),
                                (strain, config.stress_weight)) if weight > 0]
     grads = list(torch.autograd.grad(pred.sum(), wrt, create_graph=True)) if wrt else []
     if config.force_weight > 0:
         forces = -grads.pop(0)
-        loss = loss + config.force_weight * (
-            (forces - b["forces"])[:, :model.force_components] / units.force).square().mean()
+        weight = torch.where(known, 1.0, config.energyless_weight)[b["frame"]]
+        loss = loss + config.force_weight * (weight[:, None] * (
+            (forces - b["forces"])[:, :model.force_components] / units.force).square()).mean()
     if config.stress_weight > 0:
         virial = grads.pop(0)[:, [0, 1, 0], [0, 1, 1]] / b["natoms"][:, None]  # ∂E/∂ε per atom
         error = (virial - virials(b["stress"], b["cells"], b["natoms"])) / units.virial
@@ -439,9 +460,9 @@ def train(config: TrainConfig) -> Path:
     frames = read_frames(config.data)
     parts = split_frames(config, frames)
     torch.manual_seed(config.seed)
-    model = initial_model(config, frames, parts["train"], device)
+    model = initial_model(config, frames, labelled(config, frames, parts, "train"), device)
     about = provenance(config, frames, parts, model)
-    units = loss_units(model, frames, parts["train"])
+    units = loss_units(model, frames, labelled(config, frames, parts, "train"), config.target)
     if config.stress_weight > 0 and not np.isfinite(frames.stress[parts["train"]]).any():
         raise SystemExit(f"--stress-weight {config.stress_weight}: no training frame of "
                          f"{config.data} has a stress; label some with `cnnas data label "
@@ -459,7 +480,8 @@ def train(config: TrainConfig) -> Path:
     while progress.done < progress.epochs:
         epoch = progress.done
         trained = train_epoch(net, state, loader, epoch, config, units, writer)
-        scores = validate(state.scored, frames, parts["validation"], config)
+        scores = validate(state.scored, frames, labelled(config, frames, parts, "validation"),
+                          config)
         progress.history.append({"epoch": epoch + 1, **trained, **scores,
                                  "lr": state.sched.get_last_lr()[0], "seconds": time.time() - t0})
         if scores["val_mae"] < progress.best:

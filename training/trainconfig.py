@@ -43,6 +43,10 @@ class TrainConfig:
                            "(rectangular cells: the reflections that map the cell onto itself)")
     force_weight: float = option(0.0, "weight of the force loss beside the energy loss "
                                   "(0: energies only, as in the paper)")
+    energyless_weight: float = option(1.0, "weight of the force errors of the training frames "
+                                       "that have no energy (NaN: e.g. another teacher's "
+                                       "frames, whose energy zero differs), against the "
+                                       "others'; such frames train on their forces alone")
     random_repeats: bool = option(False, "with --match-pixels, lay each training frame at "
                                   "random on the fewest side repeats whose pixels match or on "
                                   "the fewest that is no multiple of those (other pixels), so "
@@ -192,6 +196,8 @@ class TrainConfig:
         if self.target != "energy" and self.stress_weight > 0:
             raise ValueError(f"stress matching needs an energy target, not {self.target!r}; "
                              "drop --stress-weight")
+        if self.energyless_weight < 0:
+            raise ValueError(f"--energyless-weight {self.energyless_weight}: give 0 or more")
         if self.target != "energy" and self.force_weight > 0:
             raise ValueError(f"force matching needs an energy target, not {self.target!r}; "
                              "drop --force-weight")

@@ -42,7 +42,8 @@ def test_learning_curve(lj_data, sheet_model_file, tmp_path):
     assert np.isfinite(expected["force_slope"])
     other = args.copy()
     other[1] = str(tmp_path / "other.h5")
-    with pytest.raises(SystemExit, match="holds runs on other --data files.*give another --runs"):
+    with pytest.raises(SystemExit, match="holds runs on other --data or --forces-only files.*"
+                                         "give another --runs"):
         finetune.main(other)
 
 
@@ -123,3 +124,31 @@ def test_train_layers(lj_data, sheet_model_file, tmp_path):
     moved = {k for k in before if not (before[k] == after[k]).all()}
     assert moved and all(k.startswith("head.") for k in moved)
     assert "all but its last 2 weight layers frozen" in out.read_text()
+
+
+def test_forces_only_frames_join_every_run_without_their_energies(lj_data, sheet_model_file,
+                                                                  tmp_path):
+    """--forces-only with --forces-only-frames 3 --forces-only-weight 0.3: the merged file holds
+    the other teacher's frames without energies or stresses; each run trains on its N DFT frames
+    plus the same 3 of them, at that weight, and picks its epoch on DFT frames alone."""
+    out, runs = tmp_path / "ft.md", tmp_path / "runs"
+    finetune.main(["--data", str(lj_data), "--validation", str(lj_data), "--init",
+                   str(sheet_model_file), "--frames", "2", "4", "--select", "4", "--steps", "2",
+                   "--batch", "4", "--references", "--forces-only", str(lj_data),
+                   "--forces-only-frames", "3", "--forces-only-weight", "0.3",
+                   "--runs", str(runs), "--out", str(out)])
+    merged = read_frames(runs / "train.h5")
+    teacher = np.flatnonzero(np.isnan(merged.energy))
+    assert len(merged) == 36 and len(teacher) == 18 and np.isnan(merged.stress[teacher]).all()
+    two, four = read_split(runs / "train.h5", "first_2"), read_split(runs / "train.h5", "first_4")
+    assert len(two["train"]) == 5 and len(four["train"]) == 7
+    assert set(two["train"]) & set(teacher) == set(four["train"]) & set(teacher)
+    assert len(set(four["train"]) & set(teacher)) == 3
+    assert np.isfinite(merged.energy[four["validation"]]).all()
+    assert json.loads((runs / "n4/settings.json").read_text())["energyless_weight"] == 0.3
+    assert f"with the forces alone of 3 frames of `{lj_data}` weighted 0.3" in out.read_text()
+    with pytest.raises(SystemExit, match="--forces-only-frames 30: the --forces-only files hold "
+                                         "18"):
+        finetune.main(["--data", str(lj_data), "--validation", str(lj_data), "--init",
+                       str(sheet_model_file), "--frames", "2", "--references", "--forces-only",
+                       str(lj_data), "--forces-only-frames", "30", "--runs", str(runs)])

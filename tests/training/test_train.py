@@ -26,7 +26,7 @@ from training.evaluate import predict
 from training.h5data import Frames, read_frames, write_frames
 from training.report import hardware
 from training.splits import random_split
-from training.train import LossUnits, add_arguments, batch_loss, train, trained_on
+from training.train import LossUnits, add_arguments, batch_loss, loss_units, train, trained_on
 from training.trainconfig import TrainConfig
 
 GRID, BATCH = 16, 4
@@ -224,6 +224,51 @@ def test_energy_per_atom_weights_each_frame_by_its_size(lj_data, per_atom, expec
     loss = batch_loss(lambda *_: batch["energy"] + 3.0, model, batch, config,
                       LossUnits(force=1.0, atoms=4.0))
     assert float(loss) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("weight", [1.0, 0.5, 0.0])
+def test_a_frame_without_an_energy_trains_on_its_forces_alone(lj_data, weight):
+    """Two 2-atom frames, the second without an energy: the energy term is the first frame's
+    alone (off by 2: 4), and the second's force errors (each −2: 4 per component) count
+    --energyless-weight against the first's: 4 + (6 · 4 + 6 · 4 · weight) / 12."""
+    model = argparse.Namespace(energy_scale=1.0, force_components=3)
+    batch = {"positions": torch.zeros(4, 3, dtype=torch.float64),
+             "energy": torch.tensor([1.0, np.nan], dtype=torch.float64),
+             "forces": torch.ones(4, 3, dtype=torch.float64), "natoms": torch.tensor([2, 2]),
+             "frame": torch.tensor([0, 0, 1, 1]), "numbers": None, "cells": None, "n_frames": 2}
+
+    def net(positions, *_):  # E = 3 and 5 plus the frames' coordinate sums: forces of −1
+        return torch.stack([3.0 + positions[:2].sum(), 5.0 + positions[2:].sum()])
+
+    config = TrainConfig(lj_data, Path("unused"), force_weight=1.0, energyless_weight=weight)
+    loss = float(batch_loss(net, model, batch, config, LossUnits(force=1.0, atoms=2.0)).detach())
+    assert loss == pytest.approx(4 + 2 + 2 * weight)
+    with pytest.raises(ValueError, match="--energyless-weight -1.0: give 0 or more"):
+        TrainConfig(lj_data, Path("unused"), energyless_weight=-1.0)
+
+
+def test_frames_without_energies_neither_set_the_zero_nor_validate(lj_data, trained, tmp_path):
+    """Half the training frames' energies dropped (NaN) and their forces shrunk: the loss's force
+    unit is the RMS of the other frames' forces alone; a fine-tune refits the element energies
+    on the rest, validates on the rest (a finite score), and refuses a file with no energy."""
+    frames = read_frames(lj_data)
+    train_idx = random_split(len(frames), seed=0)["train"]  # the split `train` draws
+    frames.energy[train_idx[::2]] = np.nan
+    without = np.repeat(np.isnan(frames.energy), frames.natoms)
+    frames.forces[without] *= 0.01
+    units = loss_units(argparse.Namespace(force_components=3), frames, train_idx[1::2])
+    assert units.force == pytest.approx(np.sqrt(np.mean(frames.forces[~without] ** 2)))
+    data = tmp_path / "half.h5"
+    write_frames(data, frames)
+    out = tmp_path / "run"
+    train(TrainConfig(data, out, epochs=1, batch=BATCH, init=trained[1], refit_elements=True,
+                      force_weight=1.0))
+    history = json.loads((out / "history.json").read_text())[0]
+    assert np.isfinite(history["val_mae"]) and np.isfinite(history["train_mse"])
+    frames.energy[:] = np.nan
+    write_frames(data, frames)
+    with pytest.raises(SystemExit, match="no train frame has a label .energy.; give frames"):
+        train(TrainConfig(data, tmp_path / "none", epochs=1, batch=BATCH, init=trained[1]))
 
 
 @pytest.mark.parametrize("given, power", [([], 0.0), (["--energy-per-atom"], 1.0),

@@ -14,6 +14,7 @@ trained on) as `cnnas experiment dft` scores them. Runs are resumable folders un
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import sys
@@ -26,7 +27,7 @@ from ase_cnnas.cells import MATCH
 from ase_cnnas.modelfile import load_model
 
 from ..cli import add_device_argument, run_module
-from ..h5data import Frames, read_frames, write_split
+from ..h5data import Frames, append_frames, read_frames, write_split
 from ..importer import import_files
 from ..report import command, hardware, save_figure, write_text
 from ..train import train
@@ -37,13 +38,14 @@ HEADER = ("| calculator | DFT training frames | energy MAE (meV/atom) | force MA
           "force slope |\n|---|---|---|---|---|")
 
 
-def merged(paths: list[Path], runs: Path) -> Path:
-    """The training files merged into one under `runs` (made once, atomically, provenance kept);
+def merged(paths: list[Path], runs: Path, forces_only: list[Path] = ()) -> Path:
+    """The training files merged into one under `runs` (made once, atomically, provenance kept),
+    the `forces_only` files' frames without their energies and stresses (another teacher's zero);
     a folder made from other files is refused."""
     path, made_from = runs / "train.h5", runs / "train_files.json"
-    names = [str(p) for p in paths]
+    names = [str(p) for p in paths] + [f"{p} (forces only)" for p in forces_only]
     if made_from.exists() and json.loads(made_from.read_text()) != names:
-        raise SystemExit(f"--runs {runs} holds runs on other --data files "
+        raise SystemExit(f"--runs {runs} holds runs on other --data or --forces-only files "
                          f"({', '.join(json.loads(made_from.read_text()))}): give another --runs")
     if not path.exists():
         runs.mkdir(parents=True, exist_ok=True)
@@ -52,6 +54,11 @@ def merged(paths: list[Path], runs: Path) -> Path:
         for report in import_files(paths, partial):
             if report.error:
                 raise SystemExit(f"{report.path}: {report.error}")
+        for p in forces_only:
+            frames = read_frames(p)
+            frames = dataclasses.replace(frames, energy=np.full(len(frames), np.nan),
+                                         stress=np.full_like(frames.stress, np.nan), hash=None)
+            append_frames(partial, frames, {"forces only": str(p)})
         partial.replace(path)
         write_text(made_from, json.dumps(names))
     return path
@@ -134,6 +141,15 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--odd-kernel", type=int, default=0, metavar="PIXELS",
                     help="each run's first layer reads the heights through a kernel PIXELS wide "
                          "(cnnas train --odd-kernel)")
+    ap.add_argument("--forces-only", nargs="+", type=Path, default=[], metavar="FILE",
+                    help="frames of another teacher (e.g. the pretraining one's large cells, "
+                         "which hold the long flexural waves that small DFT cells lack) whose "
+                         "forces join every run without their energies")
+    ap.add_argument("--forces-only-frames", type=int, default=None, metavar="N",
+                    help="draw N of the --forces-only frames (seeded; default: all)")
+    ap.add_argument("--forces-only-weight", type=float, default=1.0,
+                    help="weight of their force errors against the DFT frames' "
+                         "(cnnas train --energyless-weight)")
     ap.add_argument("--train-layers", type=int, default=None,
                     help="train only the last N weight layers (cnnas train --train-layers; "
                          "default: all)")
@@ -149,13 +165,21 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    data = merged(args.data, args.runs)
-    total = len(read_frames(data))
+    data = merged(args.data, args.runs, args.forces_only)
+    dft = np.isfinite(read_frames(data).energy)
+    total = int(dft.sum())
     if max(args.frames) + args.select > total:
         raise SystemExit(f"--frames {max(args.frames)} + --select {args.select} frames: "
                          f"the training files hold {total}")
-    order = np.random.default_rng(args.seed).permutation(total)
+    rng = np.random.default_rng(args.seed)
+    order = np.flatnonzero(dft)[rng.permutation(total)]
     select, pool = order[:args.select], order[args.select:]
+    teacher = np.flatnonzero(~dft)
+    if args.forces_only_frames is not None:
+        if args.forces_only_frames > len(teacher):
+            raise SystemExit(f"--forces-only-frames {args.forces_only_frames}: the --forces-only "
+                             f"files hold {len(teacher)}")
+        teacher = rng.choice(teacher, args.forces_only_frames, replace=False)
     device = resolve_device(args.device)
     init = load_model(args.init, device)
     if args.match_pixels is not None:
@@ -174,7 +198,8 @@ def run(args: argparse.Namespace) -> None:
     curve = []
     for n in sorted(args.frames):
         name = f"first_{n}"
-        parts = {"train": np.sort(pool[:n]), "validation": np.sort(select),
+        parts = {"train": np.sort(np.concatenate([pool[:n], teacher])),
+                 "validation": np.sort(select),
                  "test": np.zeros(0, int)}
         write_split(data, name, parts, {"seed": args.seed, "select": args.select})
         best = train(TrainConfig(
@@ -184,11 +209,13 @@ def run(args: argparse.Namespace) -> None:
             odd_kernel=args.odd_kernel or init.network.config.odd_kernel,
             match_pixels=bool(init.match_pixels), match_tolerance=init.match_pixels or MATCH,
             stretch_inputs=stretch, stretch_response=response,
-            force_weight=args.force_weight, energy_per_atom=args.energy_per_atom,
+            force_weight=args.force_weight, energyless_weight=args.forces_only_weight,
+            energy_per_atom=args.energy_per_atom,
             stress_weight=args.stress_weight, random_repeats=args.random_repeats,
             train_layers=args.train_layers,
             lr=args.lr, batch=args.batch, warmup=min(50, args.steps // 5), ema=0.99,
-            epochs=max(1, math.ceil(args.steps * args.batch / n)), hours=args.hours,
+            epochs=max(1, math.ceil(args.steps * args.batch / (n + len(teacher)))),
+            hours=args.hours,
             device=str(device), seed=args.seed))
         curve.append((n, score(*with_model(val, load_model(best, device)))))
         print(f"{n} frames: {curve[-1][1]['energy_mae']:.2f} meV/atom, "
@@ -211,6 +238,9 @@ f', all but its last {args.train_layers} weight layers frozen' if args.train_lay
 }{f', in-plane stresses weighted {args.stress_weight:g}' if args.stress_weight else ''
 }{', each frame on one of two matching grids at random' if args.random_repeats else ''
 }{per_atom_text(args.energy_per_atom)
+}{f', with the forces alone of {len(teacher)} frames of '
+  f"{', '.join(f'`{p}`' for p in args.forces_only)}"
+  f' weighted {args.forces_only_weight:g}' if len(teacher) else ''
 }) and takes
 {args.steps} steps of {args.batch} frames (learning rate {args.lr}) on N frames of
 {', '.join(f'`{p}`' for p in args.data)}; {args.select} more frames of those files pick its best

@@ -62,9 +62,11 @@ def in_plane_pairs(positions: np.ndarray, cells: np.ndarray, frame: np.ndarray,
 
 def local_heights(positions: torch.Tensor, cells: torch.Tensor, frame: torch.Tensor,
                   pairs: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
-                  radius: float = RADIUS) -> torch.Tensor:
+                  radius: float = RADIUS, power: int = 1) -> torch.Tensor:
     """u [A] (Å) for positions [A, 3] and cells [F, 3, 3] whose first two vectors lie in the
-    plane, with `pairs` from in_plane_pairs (as tensors on the positions' device)."""
+    plane, with `pairs` from in_plane_pairs (as tensors on the positions' device); with `power`
+    2 the slope s [A] (Å²), the same weighted mean of (z_i − z_j)²: even under the mirror, and
+    what a tilt changes where u, a curvature, stays zero."""
     i, j, shift = pairs
     cell = cells[frame[i]]  # [P, 3, 3]
     lattice = (shift.to(positions.dtype)[:, :, None] * cell[:, :2]).sum(1)  # [P, 3] Å
@@ -76,7 +78,7 @@ def local_heights(positions: torch.Tensor, cells: torch.Tensor, frame: torch.Ten
     dz = torch.where(period > 0, dz - period * torch.round(dz / period.clamp(min=1e-12)), dz)
     numerator = torch.zeros(len(positions), dtype=positions.dtype, device=positions.device)
     denominator = torch.full_like(numerator, EPSILON)
-    return numerator.index_add(0, i, weight * dz) / denominator.index_add(0, i, weight)
+    return numerator.index_add(0, i, weight * dz**power) / denominator.index_add(0, i, weight)
 
 
 HEIGHT_SCALE = 0.1  # Å: u in these units in the image, so its channels are of order one
@@ -84,31 +86,38 @@ SLAB_HALF = 0.4  # Å: a slab's outer layers sit at u = ±SLAB_HALF (an atom bey
 
 
 def atom_heights(positions: torch.Tensor, cells: torch.Tensor, frame: torch.Tensor,
-                 radii: tuple[float, ...] = (RADIUS,)) -> torch.Tensor:
+                 radii: tuple[float, ...] = (RADIUS,), slopes: bool = False) -> torch.Tensor:
     """u [A] (Å) of positions [A, 3] Å in cells [F, 3, 3] Å (rows; the first two in the plane),
-    its neighbour pairs found here; with several `radii` (at most RADIUS), u within each [A, R]."""
+    its neighbour pairs found here; with several `radii` (at most RADIUS), u within each [A, R];
+    with `slopes`, the slope s within RADIUS (Å²) as one more column."""
     i, j, shift = in_plane_pairs(positions.detach().cpu().numpy(), cells.detach().cpu().numpy(),
                                  frame.cpu().numpy(), max(radii))
     pairs = tuple(torch.as_tensor(a, device=positions.device) for a in (i, j, shift))
-    u = [local_heights(positions, cells.to(positions.dtype), frame, pairs, r) for r in radii]
-    return u[0] if len(radii) == 1 else torch.stack(u, dim=1)
+    cells = cells.to(positions.dtype)
+    u = [local_heights(positions, cells, frame, pairs, r) for r in radii]
+    u += [local_heights(positions, cells, frame, pairs, RADIUS, power=2)] if slopes else []
+    return u[0] if len(u) == 1 else torch.stack(u, dim=1)
 
 
 def height_weights(positions: torch.Tensor, numbers: torch.Tensor, cells: torch.Tensor,
-                   frame: torch.Tensor, layers: int = 0, near: float = 0.0) -> torch.Tensor:
+                   frame: torch.Tensor, layers: int = 0, near: float = 0.0,
+                   slopes: bool = False) -> torch.Tensor:
     """Per-atom weights of the image channels, for positions [A, 3] Å and cells [F, 3, 3] Å:
     Z · (1, u/h₀, (u/h₀)²) [A, 3], with `near` R > 0 also Z · (u_R/h₀, (u_R/h₀)²) [A, 5] of the
     height above the neighbours within R alone (a per-atom energy in u weighs the neighbour
     shells in fixed proportions; u_R lets it weigh the nearest apart); or, with `layers` K > 0,
     a thin slab of K layers of u, Z · φ_k(u) [A, K], φ_k soft bins centred at K heights evenly
     spread over ±SLAB_HALF that sum to one (the layers of a flat sheet add up to its flat image;
-    the mirror reverses them)."""
+    the mirror reverses them). With `slopes`, Z · s/h₀² of the slope s last."""
     z = numbers.to(positions.dtype)
     if not layers:
         radii = (RADIUS, near) if near else (RADIUS,)
-        u = atom_heights(positions, cells, frame, radii).reshape(len(z), -1) / HEIGHT_SCALE
+        u = atom_heights(positions, cells, frame, radii, slopes).reshape(len(z), -1)
+        heights, slope = (u[:, :-1], u[:, -1:]) if slopes else (u, u[:, :0])
+        heights = heights / HEIGHT_SCALE
         return torch.cat([z[:, None], *[z[:, None] * torch.stack([v, v.square()], dim=1)
-                                        for v in u.unbind(1)]], dim=1)
+                                        for v in heights.unbind(1)],
+                          z[:, None] * slope / HEIGHT_SCALE**2], dim=1)
     u = atom_heights(positions, cells, frame)
     centres = torch.linspace(-SLAB_HALF, SLAB_HALF, layers, dtype=u.dtype, device=u.device)
     width = 2 * SLAB_HALF / max(layers - 1, 1)

@@ -197,7 +197,7 @@ class EnergyModel(nn.Module):
             return numbers
         dtype = next(self.network.parameters()).dtype
         return height_weights(positions.to(dtype), numbers, cells.to(dtype), frame,
-                              config.height_layers, config.near_heights)
+                              config.height_layers, config.near_heights, config.slopes)
 
     def images(self, positions: torch.Tensor, numbers: torch.Tensor, cells: torch.Tensor,
                frame: torch.Tensor, n_frames: int, weights: torch.Tensor | None = None

@@ -58,6 +58,8 @@ class NetworkConfig:
     # height above the neighbours within R alone
     odd_kernel: int = 0  # with heights: the EvenStem's odd (u) kernel, wider than the stem's own
     # 3 so that one window sees neighbouring atoms' heights together (0: the stem's own)
+    slopes: bool = False  # with heights: one more even channel, Z s, of the mean squared height
+    # difference to the neighbours, a slope u cannot see (a stretched sheet's tension acts on it)
     outputs: int = 1  # values per pixel of a pixel head, each summed (an energy, and more)
 
     def to_dict(self) -> dict:
@@ -152,15 +154,18 @@ class EvenStem(nn.Module):
     for a bond's two ends; the ½ act'' (W_o * u)² term then holds their products)."""
 
     def __init__(self, dim: int, c_out: int, kernel: int, stride: int, padding: str, act: type,
-                 heights: int = 1, odd_kernel: int = 0):
+                 heights: int = 1, odd_kernel: int = 0, slopes: int = 0):
         super().__init__()
-        self.even = SamePadConv(dim, 1 + heights, c_out, kernel, stride, padding)
+        self.paired = 1 + 2 * heights  # V, then (u, u²) of each height; any slope channels after
+        self.even = SamePadConv(dim, 1 + heights + slopes, c_out, kernel, stride, padding)
         self.odd = SamePadConv(dim, heights, c_out, odd_kernel or kernel, stride, padding,
                                bias=False)
         self.act = act()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        even, odd = self.even(x[:, 0::2]), self.odd(x[:, 1::2])
+        n = self.paired
+        even = self.even(torch.cat([x[:, 0:n:2], x[:, n:]], dim=1))
+        odd = self.odd(x[:, 1:n:2])
         return (self.act(even + odd) + self.act(even - odd)) / 2
 
 
@@ -212,6 +217,8 @@ class CNNAS(nn.Module):
                                   or config.odd_kernel < REDUCING[1]):
             raise ValueError(f"odd_kernel {config.odd_kernel}: for height channels (heights), not "
                              f"a slab (height_layers), and at least the stem's {REDUCING[1]}")
+        if config.slopes and (not config.heights or config.height_layers):
+            raise ValueError("slopes: for height channels (heights), not a slab (height_layers)")
         if not 0 <= reductions <= blocks + 1 or any(n % 2**reductions for n in grid):
             raise ValueError(f"grid {grid} cannot be halved {reductions} times: use sizes that are "
                              f"multiples of {2**reductions}, at least {2**(reductions + 1)}")
@@ -229,7 +236,8 @@ class CNNAS(nn.Module):
                 stem = (SlabStem(dim, config.height_layers, filters, kernel, stride,
                                  config.padding, act) if config.height_layers else
                         EvenStem(dim, filters, kernel, stride, config.padding, act,
-                                 1 + (config.near_heights > 0), config.odd_kernel))
+                                 1 + (config.near_heights > 0), config.odd_kernel,
+                                 int(config.slopes)))
                 layers += [stem, nn.Identity()]
             else:
                 layers += [SamePadConv(dim, c_in, filters, kernel, stride, config.padding), act()]
@@ -456,6 +464,24 @@ def with_near_heights(network: CNNAS, radius: float, seed: int = 0) -> CNNAS:
         odd = stem.odd.conv.weight
         odd[:, :1] = old.odd.conv.weight
         odd[:, 1:] = _small_noise(odd[:, 1:], seed)
+    return deep
+
+
+def with_slopes(network: CNNAS) -> CNNAS:
+    """`network` (with height channels) also reading the slope channel: its stem's new even
+    weights start at zero, every other weight as trained, so the function is unchanged until
+    training moves them (their gradient does not vanish: the channel enters the even part)."""
+    old = network.trunk[0]
+    if not isinstance(old, EvenStem) or network.config.slopes:
+        raise ValueError("only a network with the (Z, Zu, Zu²) height channels and no slope "
+                         "channel yet can be given one")
+    deep = _rebuilt(network, slopes=True)
+    stem = deep.trunk[0]
+    with torch.no_grad():
+        deep.load_state_dict({k: v for k, v in network.state_dict().items()
+                              if k != "trunk.0.even.conv.weight"}, strict=False)
+        stem.even.conv.weight.zero_()
+        stem.even.conv.weight[:, :old.even.conv.in_channels] = old.even.conv.weight
     return deep
 
 

@@ -23,6 +23,7 @@ from ase_cnnas.networks import (
     with_heights,
     with_near_heights,
     with_odd_kernel,
+    with_slopes,
 )
 from ase_cnnas.raster import rasterize
 from ase_cnnas.sheets import build_sheet
@@ -102,12 +103,13 @@ NEAR = 2.0  # Å: the near heights tested, the first shell's
 ODD = 7  # pixels: the wide odd kernel tested (0.8 Å a pixel here: it spans a bond)
 
 
-def height_model(layers: int = 0, near: float = 0.0, odd: int = 0) -> EnergyModel:
+def height_model(layers: int = 0, near: float = 0.0, odd: int = 0,
+                 slopes: bool = False) -> EnergyModel:
     """A tiny float64 model whose height weights are far from zero, so that z matters."""
     torch.manual_seed(4)
     config = network2_config(GRID, dense=DENSE, activation="silu", padding="circular",
                              head="pixel", heights=True, height_layers=layers, near_heights=near,
-                             odd_kernel=odd)
+                             odd_kernel=odd, slopes=slopes)
     model = EnergyModel(config, cell=build_sheet("graphene_pristine").cell.array,
                         element_energy=ELEMENT_ENERGY, energy_scale=0.05, image_scale=1 / 7)
     torch.nn.init.normal_(model.network.head[-1].weight, std=0.3)  # not the zero start
@@ -123,13 +125,14 @@ def energy_forces(model, atoms, forces=False):
     return energy.item(), -torch.autograd.grad(energy.sum(), pos)[0].numpy()
 
 
-# (layers, near, odd): channels, a slab, near heights, a wide odd kernel
-VARIANTS = [(0, 0.0, 0), (SLAB, 0.0, 0), (0, NEAR, 0), (0, 0.0, ODD)]
+# (layers, near, odd, slopes): channels, a slab, near heights, a wide odd kernel, slopes
+VARIANTS = [(0, 0.0, 0, False), (SLAB, 0.0, 0, False), (0, NEAR, 0, False), (0, 0.0, ODD, False),
+            (0, 0.0, ODD, True)]
 
 
-@pytest.mark.parametrize("layers, near, odd", VARIANTS)
-def test_model_invariant_to_z_shift_mirror_and_whole_pixel_shift(layers, near, odd):
-    model, atoms = height_model(layers, near, odd), rippled(amplitude=RIPPLE[layers])
+@pytest.mark.parametrize("layers, near, odd, slopes", VARIANTS)
+def test_model_invariant_to_z_shift_mirror_and_whole_pixel_shift(layers, near, odd, slopes):
+    model, atoms = height_model(layers, near, odd, slopes), rippled(amplitude=RIPPLE[layers])
     e0 = energy_forces(model, atoms)
     moved = [atoms.copy() for _ in range(3)]
     moved[0].positions[:, 2] += 3.7
@@ -142,9 +145,9 @@ def test_model_invariant_to_z_shift_mirror_and_whole_pixel_shift(layers, near, o
     assert abs(energy_forces(model, flat) - e0) > SEES_Z[layers]  # and it does see z
 
 
-@pytest.mark.parametrize("layers, near, odd", VARIANTS)
-def test_forces_equal_finite_differences_in_all_three_components(layers, near, odd):
-    model, atoms = height_model(layers, near, odd), rippled(amplitude=RIPPLE[layers])
+@pytest.mark.parametrize("layers, near, odd, slopes", VARIANTS)
+def test_forces_equal_finite_differences_in_all_three_components(layers, near, odd, slopes):
+    model, atoms = height_model(layers, near, odd, slopes), rippled(amplitude=RIPPLE[layers])
     _, forces = energy_forces(model, atoms, forces=True)
     assert np.abs(forces[:, 2]).max() > 10 * SEES_Z[layers]
     for i, k in [(3, 2), (10, 0), (20, 2), (41, 1), (55, 2)]:
@@ -237,6 +240,35 @@ def test_a_wide_odd_kernel_sees_the_relative_sign_of_neighbouring_heights():
                 narrow(two_heights(sign)).item(), abs=EXACT)
     with pytest.raises(ValueError, match="wider than its present odd kernel"):
         with_odd_kernel(widened, ODD)
+
+
+def test_the_slope_channel_is_the_mean_squared_height_difference_and_starts_at_zero():
+    """In the ZO pattern (sublattices at ±δ) every neighbour that differs does so by 2δ, so the
+    slope s = Σ w (z_i − z_j)² / Σ w is 2δ times u (the same weights on 2δ); s is even under
+    the mirror and blind to a shift. A network given the channel computes what it did, exactly,
+    and a second one is refused."""
+    atoms = graphene("CC", a=2.506, size=(3, 3, 1), vacuum=5)
+    site_a = np.arange(len(atoms)) % 2 == 0
+    delta = 0.01
+
+    def weights(z):
+        return height_weights(torch.tensor(np.c_[atoms.positions[:, :2], z]),
+                              torch.tensor(atoms.numbers), torch.tensor(atoms.cell.array)[None],
+                              torch.zeros(len(atoms), dtype=torch.long), slopes=True)
+
+    zo = weights(np.where(site_a, delta, -delta))
+    u, s = zo[:, 1] / zo[:, 0] * HEIGHT_SCALE, zo[:, 3] / zo[:, 0] * HEIGHT_SCALE**2
+    assert zo.shape == (len(atoms), 4)
+    np.testing.assert_allclose(s, 2 * delta * u.abs(), rtol=1e-12)
+    np.testing.assert_allclose(weights(np.where(site_a, 2.3 - delta, 2.3 + delta))[:, 3],
+                               zo[:, 3], rtol=1e-12)
+    model, bumpy = height_model(odd=ODD), rippled()
+    sloped = height_model(odd=ODD, slopes=True)
+    sloped.network = with_slopes(model.network).eval()
+    assert sloped.network.config.slopes
+    assert energy_forces(sloped, bumpy) == pytest.approx(energy_forces(model, bumpy), abs=EXACT)
+    with pytest.raises(ValueError, match="no slope channel yet"):
+        with_slopes(sloped.network)
 
 
 def test_summary_of_a_sheet_model_is_what_it_saw():

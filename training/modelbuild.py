@@ -16,6 +16,7 @@ from ase_cnnas.networks import (
     with_heights,
     with_near_heights,
     with_odd_kernel,
+    with_slopes,
 )
 
 from .batches import fit_element_energies, model_inputs, reference_sums
@@ -131,11 +132,13 @@ def refit_elements(model: EnergyModel, frames, train_idx: np.ndarray, rng: np.ra
 def adapted(model: EnergyModel, heights: bool, any_cell: bool, seed: int,
             match_pixels: float = 0.0, height_layers: int = 0,
             stretch_inputs: bool = False, stretch_response: bool = False,
-            near_heights: float = 0.0, odd_kernel: int = 0) -> EnergyModel:
+            near_heights: float = 0.0, odd_kernel: int = 0, slopes: bool = False
+            ) -> EnergyModel:
     """`model` given height channels (or a slab of `height_layers`; networks.with_heights) and
     made an any-cell model (with pixels matched within `match_pixels`, stretch inputs and the
     stretch response) and given near heights (networks.with_near_heights) and a wider odd kernel
-    (networks.with_odd_kernel) where asked and not yet so: a flat fixed-cell model's weights
+    (networks.with_odd_kernel) and the slope channel (networks.with_slopes) where asked and not
+    yet so: a flat fixed-cell model's weights
     start a free-standing any-cell one."""
     if heights and not model.network.config.heights:
         model.network = with_heights(model.network, seed, height_layers).train()
@@ -143,6 +146,8 @@ def adapted(model: EnergyModel, heights: bool, any_cell: bool, seed: int,
         model.network = with_near_heights(model.network, near_heights, seed).train()
     if odd_kernel and odd_kernel != (model.network.config.odd_kernel or REDUCING[1]):
         model.network = with_odd_kernel(model.network, odd_kernel).train()
+    if slopes and not model.network.config.slopes:
+        model.network = with_slopes(model.network).train()
     if any_cell:
         model.use_any_cell()
     if match_pixels:

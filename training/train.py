@@ -146,14 +146,15 @@ def initial_model(config: TrainConfig, frames: Frames, train_idx: np.ndarray,
             model.network = widened(model.network, config.filters)
         model = adapted(model, config.heights, config.any_cell, config.seed,
                         config.pixel_tolerance, config.height_layers, config.stretch_inputs,
-                        config.stretch_response, config.near_heights, config.odd_kernel)
+                        config.stretch_response, config.near_heights, config.odd_kernel,
+                        config.slopes)
         if config.refit_elements:
             refit_elements(model, frames, train_idx, np.random.default_rng([config.seed, 998]))
         return model
     options = {"activation": config.activation, "head": config.head, "padding": config.padding,
                "counts": config.counts, "upsample": config.upsample, "heights": config.heights,
                "height_layers": config.height_layers, "near_heights": config.near_heights,
-               "odd_kernel": config.odd_kernel,
+               "odd_kernel": config.odd_kernel, "slopes": config.slopes,
                "any_cell": config.any_cell, "match_pixels": config.pixel_tolerance,
                "stretch_inputs": config.stretch_inputs,
                "stretch_response": config.stretch_response,

@@ -115,6 +115,10 @@ class TrainConfig:
                              "a pixel) instead of 3, so that it sees neighbouring atoms' heights "
                              "together; with --init, widened starting from what the model "
                              "computes")
+    slopes: bool = option(False, "with --heights: the first layer also reads each atom's mean "
+                          "squared height difference to its neighbours, a slope that the "
+                          "heights (a curvature) cannot see and through which a stretched "
+                          "sheet's tension acts on long waves; with --init, added at zero")
     any_cell: bool = option(False, "take any sheet cell: each frame rotated, an oblique cell made "
                              "rectangular, n = round(L/Δ) pixels a side (pixel head, circular "
                              "padding); with --init, the file's model becomes one")
@@ -171,6 +175,8 @@ class TrainConfig:
                                 or self.height_layers):
             raise ValueError(f"--odd-kernel {self.odd_kernel}: give {REDUCING[1]} pixels or "
                              "more, with --heights and without --height-layers")
+        if self.slopes and (not self.heights or self.height_layers):
+            raise ValueError("--slopes: with --heights and without --height-layers")
         if self.train_layers is not None and self.train_layers < 1:
             raise ValueError(f"--train-layers {self.train_layers}: give 1 or more, or leave it "
                              "out to train all layers")

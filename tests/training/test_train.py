@@ -725,7 +725,8 @@ def test_free_standing_any_cell_model_trains_on_mixed_cells(lj_data, tmp_path):
     tuned = train(TrainConfig(data, tmp_path / "tuned", epochs=1, batch=BATCH, init=flat,
                               heights=True, any_cell=True, force_weight=1.0, match_pixels=True,
                               match_tolerance=0.004, stretch_inputs=True,
-                              stretch_response=True, near_heights=2.0, odd_kernel=7))
+                              stretch_response=True, near_heights=2.0, odd_kernel=7,
+                              slopes=True))
     slab = train(TrainConfig(data, tmp_path / "slab", epochs=1, batch=BATCH, init=flat,
                              heights=True, height_layers=3, any_cell=True, force_weight=1.0))
     with pytest.raises(ValueError, match="--height-layers 3: give 2 or more, with --heights"):
@@ -741,6 +742,8 @@ def test_free_standing_any_cell_model_trains_on_mixed_cells(lj_data, tmp_path):
         TrainConfig(data, tmp_path / "bad", near_heights=2.0)
     with pytest.raises(ValueError, match="--odd-kernel 7: give 3 pixels or more, with --heights"):
         TrainConfig(data, tmp_path / "bad", odd_kernel=7)
+    with pytest.raises(ValueError, match="--slopes: with --heights and without --height-layers"):
+        TrainConfig(data, tmp_path / "bad", slopes=True)
     frames = read_frames(data)
     for best, matched, layers in ((fresh, 0.0, 0), (tuned, 0.004, 0), (slab, 0.0, 3)):
         model = load_model(best)
@@ -749,6 +752,7 @@ def test_free_standing_any_cell_model_trains_on_mixed_cells(lj_data, tmp_path):
         assert model.network.config.height_layers == layers
         assert model.network.config.near_heights == (2.0 if best == tuned else 0.0)
         assert model.network.config.odd_kernel == (7 if best == tuned else 0)
+        assert model.network.config.slopes == (best == tuned)
         assert model.any_cell and model.network.config.heights and model.force_components == 3
         cell = model.cell[:2, :2]
         assert np.count_nonzero(cell - np.diag(np.diag(cell))) == 0  # spacing of a rectangle

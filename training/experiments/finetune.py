@@ -141,6 +141,9 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--odd-kernel", type=int, default=0, metavar="PIXELS",
                     help="each run's first layer reads the heights through a kernel PIXELS wide "
                          "(cnnas train --odd-kernel)")
+    ap.add_argument("--slopes", action="store_true",
+                    help="each run's first layer also reads the slope channel (cnnas train "
+                         "--slopes)")
     ap.add_argument("--forces-only", nargs="+", type=Path, default=[], metavar="FILE",
                     help="frames of another teacher (e.g. the pretraining one's large cells, "
                          "which hold the long flexural waves that small DFT cells lack) whose "
@@ -207,6 +210,7 @@ def run(args: argparse.Namespace) -> None:
             heights=init.network.config.heights, any_cell=init.any_cell,
             near_heights=args.near_heights or init.network.config.near_heights,
             odd_kernel=args.odd_kernel or init.network.config.odd_kernel,
+            slopes=args.slopes or init.network.config.slopes,
             match_pixels=bool(init.match_pixels), match_tolerance=init.match_pixels or MATCH,
             stretch_inputs=stretch, stretch_response=response,
             force_weight=args.force_weight, energyless_weight=args.forces_only_weight,

@@ -461,9 +461,11 @@ def train(config: TrainConfig) -> Path:
     frames = read_frames(config.data)
     parts = split_frames(config, frames)
     torch.manual_seed(config.seed)
-    model = initial_model(config, frames, labelled(config, frames, parts, "train"), device)
+    fitted_on, scored_on = (labelled(config, frames, parts, part)
+                            for part in ("train", "validation"))
+    model = initial_model(config, frames, fitted_on, device)
     about = provenance(config, frames, parts, model)
-    units = loss_units(model, frames, labelled(config, frames, parts, "train"), config.target)
+    units = loss_units(model, frames, fitted_on, config.target)
     if config.stress_weight > 0 and not np.isfinite(frames.stress[parts["train"]]).any():
         raise SystemExit(f"--stress-weight {config.stress_weight}: no training frame of "
                          f"{config.data} has a stress; label some with `cnnas data label "
@@ -481,8 +483,7 @@ def train(config: TrainConfig) -> Path:
     while progress.done < progress.epochs:
         epoch = progress.done
         trained = train_epoch(net, state, loader, epoch, config, units, writer)
-        scores = validate(state.scored, frames, labelled(config, frames, parts, "validation"),
-                          config)
+        scores = validate(state.scored, frames, scored_on, config)
         progress.history.append({"epoch": epoch + 1, **trained, **scores,
                                  "lr": state.sched.get_last_lr()[0], "seconds": time.time() - t0})
         if scores["val_mae"] < progress.best:

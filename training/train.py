@@ -173,8 +173,11 @@ def provenance(config: TrainConfig, frames: Frames, parts: dict[str, np.ndarray]
                model: EnergyModel) -> dict:
     """The model file's metadata but for the epoch's score: the settings, the data and its split,
     and the training distribution the calculator warns by."""
+    labelled = np.isfinite(target_values(frames, config.target))  # the others: forces alone
     data = {"file": str(config.data), "frames": len(frames),
-            "reference": ", ".join(sorted(set(frames.method))),
+            "reference": ", ".join(sorted(set(frames.method[labelled]))),
+            **({"forces_only_reference": ", ".join(sorted(set(frames.method[~labelled])))}
+               if not labelled.all() else {}),
             "split": {"name": config.split, "seed": config.seed, "train": len(parts["train"]),
                       "validation": len(parts["validation"]), "test": len(parts["test"])},
             **{k: str(v) for k, v in frames.attrs.items()}}
@@ -214,7 +217,8 @@ def loss_units(model: EnergyModel, frames: Frames, train: np.ndarray,
     virial = virials(sub.stress[known], sub.cell[known], sub.natoms[known])
     with_target = np.repeat(np.isfinite(target_values(frames, target)), frames.natoms)
     forces = frames.forces[with_target, :model.force_components]
-    return LossUnits(force=float(np.sqrt((forces ** 2).mean())),
+    forces = forces[np.isfinite(forces)]
+    return LossUnits(force=float(np.sqrt((forces ** 2).mean())) if len(forces) else 1.0,
                      atoms=float(sub.natoms.mean()),
                      virial=float(np.sqrt((virial ** 2).mean())) if known.any() else 1.0)
 
@@ -334,7 +338,7 @@ def batch_loss(net: torch.nn.Module, model: EnergyModel, b: dict, config: TrainC
     """The MSE of the scaled target on batch `b` (over its frames that have one), plus
     --force-weight times that of the forces in units of `units.force` (eV/Å), taken as −dE/dr
     through network and rasterizer (those of frames without a target weighted
-    --energyless-weight), plus
+    --energyless-weight; components without a label, NaN, not fitted), plus
     --stress-weight times that of the in-plane virials per atom in units of `units.virial` over
     the frames that have a stress, taken as ∂E/∂ε of a strain ε of positions and cell. With
     --energy-per-atom P each frame's energy error is weighted by (`units.atoms` over its atom
@@ -363,8 +367,10 @@ def batch_loss(net: torch.nn.Module, model: EnergyModel, b: dict, config: TrainC
     if config.force_weight > 0:
         forces = -grads.pop(0)
         weight = torch.where(known, 1.0, config.energyless_weight)[b["frame"]]
+        target = b["forces"]  # unknown (NaN) components are not fitted
+        target = torch.where(target.isfinite(), target, forces.detach())
         loss = loss + config.force_weight * (weight[:, None] * (
-            (forces - b["forces"])[:, :model.force_components] / units.force).square()).mean()
+            (forces - target)[:, :model.force_components] / units.force).square()).mean()
     if config.stress_weight > 0:
         virial = grads.pop(0)[:, [0, 1, 0], [0, 1, 1]] / b["natoms"][:, None]  # ∂E/∂ε per atom
         error = (virial - virials(b["stress"], b["cells"], b["natoms"])) / units.virial

@@ -32,7 +32,9 @@ def torchrun(data: Path, out: Path, *options: str) -> subprocess.CompletedProces
          "-m", "training.train", "--data", str(data), "--out", str(out), "--grid", "16",
          "--batch", "2", "--device", "cpu", *options],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
+    crash = result.stderr.find("Fatal Python error")  # the crashed rank's stacks, before the
+    assert result.returncode == 0, (result.stderr[crash:crash + 4000] if crash >= 0 else "") + (
+        result.stderr[-3000:])  # long list of extension modules that ends its report
     return result
 
 

@@ -126,29 +126,42 @@ def test_train_layers(lj_data, sheet_model_file, tmp_path):
     assert "all but its last 2 weight layers frozen" in out.read_text()
 
 
+@pytest.mark.parametrize("axes, said", [("xyz", "forces"), ("z", "out-of-plane forces")])
 def test_forces_only_frames_join_every_run_without_their_energies(lj_data, sheet_model_file,
-                                                                  tmp_path):
+                                                                  tmp_path, axes, said):
     """--forces-only with --forces-only-frames 3 --forces-only-weight 0.3: the merged file holds
-    the other teacher's frames without energies or stresses; each run trains on its N DFT frames
-    plus the same 3 of them, at that weight, and picks its epoch on DFT frames alone."""
+    the other teacher's frames without energies or stresses (with --forces-only-axes z, without
+    their in-plane forces too); each run trains on its N DFT frames plus the same 3 of them, at
+    that weight, and picks its epoch on DFT frames alone."""
     out, runs = tmp_path / "ft.md", tmp_path / "runs"
     finetune.main(["--data", str(lj_data), "--validation", str(lj_data), "--init",
                    str(sheet_model_file), "--frames", "2", "4", "--select", "4", "--steps", "2",
                    "--batch", "4", "--references", "--forces-only", str(lj_data),
                    "--forces-only-frames", "3", "--forces-only-weight", "0.3",
-                   "--runs", str(runs), "--out", str(out)])
+                   "--forces-only-axes", axes, "--runs", str(runs), "--out", str(out)])
     merged = read_frames(runs / "train.h5")
     teacher = np.flatnonzero(np.isnan(merged.energy))
     assert len(merged) == 36 and len(teacher) == 18 and np.isnan(merged.stress[teacher]).all()
+    atoms = np.repeat(np.isnan(merged.energy), merged.natoms)
+    source = read_frames(lj_data).forces
+    np.testing.assert_array_equal(merged.forces[atoms][:, 2], source[:, 2])
+    assert np.isnan(merged.forces[atoms][:, :2]).all() == (axes == "z")
+    assert np.isfinite(merged.forces[~atoms]).all()
     two, four = read_split(runs / "train.h5", "first_2"), read_split(runs / "train.h5", "first_4")
     assert len(two["train"]) == 5 and len(four["train"]) == 7
     assert set(two["train"]) & set(teacher) == set(four["train"]) & set(teacher)
     assert len(set(four["train"]) & set(teacher)) == 3
     assert np.isfinite(merged.energy[four["validation"]]).all()
     assert json.loads((runs / "n4/settings.json").read_text())["energyless_weight"] == 0.3
-    assert f"with the forces alone of 3 frames of `{lj_data}` weighted 0.3" in out.read_text()
+    assert f"with the {said} alone of 3 frames of `{lj_data}` weighted 0.3" in out.read_text()
+    other = "z" if axes == "xyz" else "xyz"
+    with pytest.raises(SystemExit, match="holds runs on other --data or --forces-only files"):
+        finetune.main(["--data", str(lj_data), "--validation", str(lj_data), "--init",
+                       str(sheet_model_file), "--frames", "2", "--references", "--forces-only",
+                       str(lj_data), "--forces-only-axes", other, "--runs", str(runs)])
     with pytest.raises(SystemExit, match="--forces-only-frames 30: the --forces-only files hold "
                                          "18"):
         finetune.main(["--data", str(lj_data), "--validation", str(lj_data), "--init",
                        str(sheet_model_file), "--frames", "2", "--references", "--forces-only",
-                       str(lj_data), "--forces-only-frames", "30", "--runs", str(runs)])
+                       str(lj_data), "--forces-only-frames", "30", "--forces-only-axes", axes,
+                       "--runs", str(runs)])

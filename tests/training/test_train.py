@@ -227,22 +227,30 @@ def test_energy_per_atom_weights_each_frame_by_its_size(lj_data, per_atom, expec
 
 
 @pytest.mark.parametrize("weight", [1.0, 0.5, 0.0])
-def test_a_frame_without_an_energy_trains_on_its_forces_alone(lj_data, weight):
+@pytest.mark.parametrize("known", [3, 1])
+def test_a_frame_without_an_energy_trains_on_its_forces_alone(lj_data, weight, known):
     """Two 2-atom frames, the second without an energy: the energy term is the first frame's
     alone (off by 2: 4), and the second's force errors (each −2: 4 per component) count
-    --energyless-weight against the first's: 4 + (6 · 4 + 6 · 4 · weight) / 12."""
+    --energyless-weight against the first's: 4 + (6 · 4 + 6 · 4 · weight) / 12. With its
+    in-plane forces unknown (NaN) only its 2 z components count:
+    4 + (6 · 4 + 2 · 4 · weight) / 12."""
     model = argparse.Namespace(energy_scale=1.0, force_components=3)
+    forces = torch.ones(4, 3, dtype=torch.float64)
+    forces[2:, :3 - known] = np.nan
     batch = {"positions": torch.zeros(4, 3, dtype=torch.float64),
              "energy": torch.tensor([1.0, np.nan], dtype=torch.float64),
-             "forces": torch.ones(4, 3, dtype=torch.float64), "natoms": torch.tensor([2, 2]),
+             "forces": forces, "natoms": torch.tensor([2, 2]),
              "frame": torch.tensor([0, 0, 1, 1]), "numbers": None, "cells": None, "n_frames": 2}
 
     def net(positions, *_):  # E = 3 and 5 plus the frames' coordinate sums: forces of −1
         return torch.stack([3.0 + positions[:2].sum(), 5.0 + positions[2:].sum()])
 
     config = TrainConfig(lj_data, Path("unused"), force_weight=1.0, energyless_weight=weight)
-    loss = float(batch_loss(net, model, batch, config, LossUnits(force=1.0, atoms=2.0)).detach())
-    assert loss == pytest.approx(4 + 2 + 2 * weight)
+    batch["positions"].requires_grad_(True)
+    loss = batch_loss(net, model, batch, config, LossUnits(force=1.0, atoms=2.0))
+    assert float(loss.detach()) == pytest.approx(4 + 2 + 2 * weight * known / 3)
+    grad, = torch.autograd.grad(loss, batch["positions"])
+    assert grad.isfinite().all()  # the unknown components pass no NaN into the gradient
     with pytest.raises(ValueError, match="--energyless-weight -1.0: give 0 or more"):
         TrainConfig(lj_data, Path("unused"), energyless_weight=-1.0)
 
@@ -265,6 +273,9 @@ def test_frames_without_energies_neither_set_the_zero_nor_validate(lj_data, trai
                       force_weight=1.0))
     history = json.loads((out / "history.json").read_text())[0]
     assert np.isfinite(history["val_mae"]) and np.isfinite(history["train_mse"])
+    about = load_model(out / "best.pt").metadata["data"]  # the energies' labeller, and theirs
+    assert about["forces_only_reference"] == about["reference"] == frames.method[0]
+    assert "forces_only_reference" not in load_model(trained[1]).metadata["data"]
     frames.energy[:] = np.nan
     write_frames(data, frames)
     with pytest.raises(SystemExit, match="no train frame has a label .energy.; give frames"):

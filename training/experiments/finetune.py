@@ -38,12 +38,15 @@ HEADER = ("| calculator | DFT training frames | energy MAE (meV/atom) | force MA
           "force slope |\n|---|---|---|---|---|")
 
 
-def merged(paths: list[Path], runs: Path, forces_only: list[Path] = ()) -> Path:
+def merged(paths: list[Path], runs: Path, forces_only: list[Path] = (),
+           axes: str = "xyz") -> Path:
     """The training files merged into one under `runs` (made once, atomically, provenance kept),
-    the `forces_only` files' frames without their energies and stresses (another teacher's zero);
+    the `forces_only` files' frames without their energies and stresses (another teacher's zero)
+    and with only the force components along `axes` (the others NaN, so not fitted);
     a folder made from other files is refused."""
     path, made_from = runs / "train.h5", runs / "train_files.json"
-    names = [str(p) for p in paths] + [f"{p} (forces only)" for p in forces_only]
+    kept = "forces only" if axes == "xyz" else f"{axes} forces only"
+    names = [str(p) for p in paths] + [f"{p} ({kept})" for p in forces_only]
     if made_from.exists() and json.loads(made_from.read_text()) != names:
         raise SystemExit(f"--runs {runs} holds runs on other --data or --forces-only files "
                          f"({', '.join(json.loads(made_from.read_text()))}): give another --runs")
@@ -56,9 +59,12 @@ def merged(paths: list[Path], runs: Path, forces_only: list[Path] = ()) -> Path:
                 raise SystemExit(f"{report.path}: {report.error}")
         for p in forces_only:
             frames = read_frames(p)
+            forces = frames.forces.copy()
+            forces[:, ["xyz".index(a) for a in "xyz" if a not in axes]] = np.nan
             frames = dataclasses.replace(frames, energy=np.full(len(frames), np.nan),
-                                         stress=np.full_like(frames.stress, np.nan), hash=None)
-            append_frames(partial, frames, {"forces only": str(p)})
+                                         stress=np.full_like(frames.stress, np.nan),
+                                         forces=forces, hash=None)
+            append_frames(partial, frames, {kept: str(p)})
         partial.replace(path)
         write_text(made_from, json.dumps(names))
     return path
@@ -153,6 +159,10 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--forces-only-weight", type=float, default=1.0,
                     help="weight of their force errors against the DFT frames' "
                          "(cnnas train --energyless-weight)")
+    ap.add_argument("--forces-only-axes", choices=("xyz", "z"), default="xyz",
+                    help="the force components of the --forces-only frames that are fitted: "
+                         "z keeps their out-of-plane forces (the flexural waves) and leaves the "
+                         "in-plane ones, and so the in-plane stiffness, to the DFT frames")
     ap.add_argument("--train-layers", type=int, default=None,
                     help="train only the last N weight layers (cnnas train --train-layers; "
                          "default: all)")
@@ -168,7 +178,7 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    data = merged(args.data, args.runs, args.forces_only)
+    data = merged(args.data, args.runs, args.forces_only, args.forces_only_axes)
     dft = np.isfinite(read_frames(data).energy)
     total = int(dft.sum())
     if max(args.frames) + args.select > total:
@@ -242,7 +252,8 @@ f', all but its last {args.train_layers} weight layers frozen' if args.train_lay
 }{f', in-plane stresses weighted {args.stress_weight:g}' if args.stress_weight else ''
 }{', each frame on one of two matching grids at random' if args.random_repeats else ''
 }{per_atom_text(args.energy_per_atom)
-}{f', with the forces alone of {len(teacher)} frames of '
+}{f', with the {"out-of-plane " if args.forces_only_axes == "z" else ""}forces alone of '
+  f'{len(teacher)} frames of '
   f"{', '.join(f'`{p}`' for p in args.forces_only)}"
   f' weighted {args.forces_only_weight:g}' if len(teacher) else ''
 }) and takes

@@ -95,6 +95,16 @@ class Frames:
                                              self.pbc[i], self.energy[i]) for i in range(n)],
                                  dtype=object)
 
+    @classmethod
+    def from_atoms(cls, images: list[Atoms], energy: np.ndarray, **columns) -> "Frames":
+        """Frames of the geometries of `images` (elements, positions, cell, pbc) with their
+        `energy` and any other fields as `columns`."""
+        return cls(numbers=np.concatenate([a.numbers for a in images]),
+                   positions=np.concatenate([a.positions for a in images]),
+                   natoms=np.array([len(a) for a in images]), energy=energy,
+                   cell=np.array([a.cell.array for a in images]),
+                   pbc=np.array([a.pbc for a in images]), **columns)
+
     def __len__(self) -> int:
         return len(self.natoms)
 

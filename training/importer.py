@@ -121,17 +121,12 @@ def _to_frames(images: list[Atoms], path: Path, method: str, structure: str | No
             stress[i] = s if np.size(s) == 6 else full_3x3_to_voigt_6_stress(s)
         start += len(atoms)
     n = len(images)
-    return Frames(numbers=np.concatenate([a.numbers for a in images]),
-                  positions=np.concatenate([a.positions for a in images]),
-                  natoms=np.array([len(a) for a in images]),
-                  energy=np.array([result(a, "energy") for a in images], dtype=float),
-                  cell=np.array([a.cell.array for a in images]),
-                  pbc=np.array([a.pbc for a in images]), forces=forces, stress=stress,
-                  structure=np.array([structure or a.get_chemical_formula() for a in images],
-                                     dtype=object),
-                  trajectory=np.zeros(n, int),
-                  source=np.full(n, os.path.normpath(path), dtype=object),
-                  frame_index=np.arange(n), method=np.full(n, method, dtype=object))
+    return Frames.from_atoms(
+        images, np.array([result(a, "energy") for a in images], dtype=float), forces=forces,
+        stress=stress,
+        structure=np.array([structure or a.get_chemical_formula() for a in images], dtype=object),
+        trajectory=np.zeros(n, int), source=np.full(n, os.path.normpath(path), dtype=object),
+        frame_index=np.arange(n), method=np.full(n, method, dtype=object))
 
 
 def read_file(path: Path, labels: Path | None = None, method: str | None = None,

@@ -71,15 +71,11 @@ def waves(structures: list[str], frames: int, height: float, shortest: float, st
     for t, structure in enumerate(structures):
         images = [wavy_sheet(structure, np.random.default_rng([seed, t, i]), height, shortest,
                              strain) for i in range(frames)]
-        out.append(Frames(numbers=np.concatenate([a.numbers for a in images]),
-                          positions=np.concatenate([a.positions for a in images]),
-                          natoms=np.array([len(a) for a in images]),
-                          energy=np.full(frames, np.nan),
-                          cell=np.array([a.cell.array for a in images]),
-                          pbc=np.array([a.pbc for a in images]),
-                          structure=np.full(frames, structure, dtype=object),
-                          trajectory=np.full(frames, t), source=np.full(frames, "waves", object),
-                          method=np.full(frames, "", dtype=object)))
+        out.append(Frames.from_atoms(images, np.full(frames, np.nan),
+                                     structure=np.full(frames, structure, dtype=object),
+                                     trajectory=np.full(frames, t),
+                                     source=np.full(frames, "waves", object),
+                                     method=np.full(frames, "", dtype=object)))
     return Frames.concatenate(out)
 
 
